@@ -1,0 +1,355 @@
+"""The compiled vendor spec: frozen dataclasses the runtime reads (never the raw YAML).
+
+Every JMESPath expression is an ``Expr`` and every string template a ``Template``, both compiled
+once when the spec is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine.spec.expr import Expr
+from engine.spec.template import Template
+
+JsonTemplate = Any  # a JSON value whose strings are Templates
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: Template | None
+    url: Template | None
+    params: tuple[tuple[str, Template], ...] = ()
+    headers: tuple[tuple[str, Template], ...] = ()
+    json: JsonTemplate = None
+    form: tuple[tuple[str, Template], ...] | None = None
+    auth: Literal["bearer", "basic", "none"] = "bearer"
+    ok_statuses: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    base_url: str
+    hosts: frozenset[str]
+    headers: tuple[tuple[str, Template], ...] = ()
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    root: Expr | None = None
+    success_when: Expr | None = None
+    error_message: Expr | None = None
+    access_token: Expr = field(default_factory=lambda: Expr("access_token"))
+    refresh_token: Expr = field(default_factory=lambda: Expr("refresh_token"))
+    expires_in: Expr = field(default_factory=lambda: Expr("expires_in"))
+    expires_at: Expr | None = None
+    scope: Expr = field(default_factory=lambda: Expr("scope"))
+    user_id: Expr | None = None
+    default_expires_in: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    user_id: Expr
+    request: Request | None = None  # None: read user_id from the token response
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    authorize_url: str
+    token_url: str
+    client_id: str  # "" when the environment does not provide it
+    client_secret: str
+    scopes: tuple[str, ...]
+    scope_separator: Literal["space", "comma", "none"]
+    pkce: Literal["required", "optional", False]
+    client_auth: Literal["client_secret_post", "client_secret_basic"]
+    authorize_params: tuple[tuple[str, Template], ...]
+    token_params: tuple[tuple[str, Template], ...]
+    refresh_params: tuple[tuple[str, Template], ...]
+    token_response: TokenResponse
+    identity: Identity | None
+    revoke: Request | None
+    post_auth: tuple[Request, ...]
+    on_disconnect: tuple[Request, ...]
+    min_state_length: int = 32
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    per: Literal["app", "user"]
+    requests: int
+    window_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    statuses: tuple[int, ...] = (429, 500, 502, 503, 504)
+    max_attempts: int = 5
+    base_s: float = 1.0
+    cap_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateHeaders:
+    retry_after: str | None = "Retry-After"
+    remaining: str | None = None
+    reset: str | None = None
+    reset_unit: Literal["seconds", "epoch_s", "epoch_ms"] = "seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    budgets: tuple[Budget, ...] = ()
+    retry: Retry = field(default_factory=Retry)
+    headers: RateHeaders = field(default_factory=RateHeaders)
+    error_when: Expr | None = None
+    error_message: Expr | None = None
+    rate_limited_when: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KvHeader:
+    signature: str
+    timestamp: str | None = None
+    separator: str = ","
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampCheck:
+    unit: Literal["s", "ms"]
+    tolerance_s: int
+    header: str | None = None  # None: read from the kv header's timestamp entry
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyHmac:
+    algorithm: Literal["sha1", "sha256", "sha512"]
+    key: Template
+    message: Template
+    signature_header: str
+    encoding: Literal["hex", "HEX", "base64"]
+    prefix: str = ""
+    kv: KvHeader | None = None
+    timestamp: TimestampCheck | None = None
+    type: Literal["hmac"] = "hmac"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyHeaderEquals:
+    header: str
+    value: Template
+    type: Literal["header_equals"] = "header_equals"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyNone:
+    reason: str = ""
+    type: Literal["none"] = "none"
+
+
+Verify = VerifyHmac | VerifyHeaderEquals | VerifyNone
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeQueryEcho:
+    token_param: str
+    token: Template
+    challenge_param: str
+    response_key: str
+    mode_param: str | None = None
+    fail_status: int = 401
+    type: Literal["query_echo"] = "query_echo"
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeVerifyCode:
+    param: str
+    code: Template
+    ok_status: int = 204
+    fail_status: int = 404
+    type: Literal["verify_code"] = "verify_code"
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakePing:
+    when: Expr
+    status: int = 200
+    verify: bool = True
+    type: Literal["ping"] = "ping"
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeVerification:
+    when: Expr
+    ok_status: int = 201
+    fail_status: int = 401
+    type: Literal["verification"] = "verification"
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeHead:
+    status: int = 200
+    type: Literal["head"] = "head"
+
+
+Handshake = (
+    HandshakeQueryEcho | HandshakeVerifyCode | HandshakePing | HandshakeVerification | HandshakeHead
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventExtractor:
+    type: Expr
+    select: Expr | None = None
+    id: Expr | None = None
+    user: Expr | None = None
+    object_id: Expr | None = None
+    callback_url: Expr | None = None
+    data: Expr | None = None
+    window_start: Expr | None = None
+    window_end: Expr | None = None
+    time_format: str = "iso"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    action: Literal["fetch", "delete", "ingest", "disconnect", "ignore"]
+    resource: str | None = None
+    by: Literal["id", "window", "callback_url"] = "id"
+    when: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Webhooks:
+    verify: Verify
+    events: tuple[EventExtractor, ...]
+    routes: dict[str, tuple[Route, ...]]
+    handshakes: tuple[Handshake, ...] = ()
+    body: Literal["json", "form"] = "json"
+    max_body_bytes: int = 262144
+
+
+@dataclass(frozen=True, slots=True)
+class AppSubscriptions:
+    create: tuple[Request, ...] = ()
+    list: Request | None = None
+    renew: Request | None = None
+    items: Expr | None = None
+    id: Expr | None = None
+    expires_at: Expr | None = None
+    renew_before_s: int | None = None
+    store_secrets: tuple[tuple[str, Expr], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriptions:
+    subscribe: tuple[Request, ...] = ()
+    unsubscribe: tuple[Request, ...] = ()
+    app: AppSubscriptions | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Paginate:
+    type: Literal["cursor", "next_url", "link_header", "offset", "page", "none"]
+    next: Expr | None = None  # cursor / next_url
+    param: str | None = None  # cursor, offset, page
+    rel: str = "next"  # link_header
+    limit_param: str | None = None  # offset
+    limit: int | None = None
+    more: Expr | None = None
+    total: Expr | None = None
+    next_offset: Expr | None = None
+    size_param: str | None = None  # page
+    size: int | None = None
+    start: int = 1
+    max_pages: int = 10000
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    max_s: int
+    format: str = "iso"
+    end_inclusive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ListEndpoint:
+    request: Request
+    records: Expr
+    paginate: Paginate
+    window: Window | None = None
+    horizon_s: int | None = None
+    accepted_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetEndpoint:
+    request: Request
+    record: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeField:
+    path: Expr
+    format: str = "iso"  # iso | epoch_s | epoch_ms | date | strftime pattern
+
+
+@dataclass(frozen=True, slots=True)
+class TzField:
+    path: Expr
+    format: Literal["offset", "seconds", "minutes", "iana"] = "offset"
+
+
+@dataclass(frozen=True, slots=True)
+class ValueField:
+    name: str
+    path: Expr | None  # None for constants
+    const: Any = None
+    unit: str | None = None  # the vendor's unit, converted to the field's canonical unit
+
+
+@dataclass(frozen=True, slots=True)
+class SampleMapping:
+    type: str
+    values: tuple[ValueField, ...]
+    when: Expr | None = None
+    each: Expr | None = None
+    record_id: Expr | None = None
+    start: TimeField | None = None  # `timestamp` in the spec is stored here too
+    end: TimeField | None = None
+    tz_offset: TzField | None = None
+    local_date: Expr | None = None
+    updated_at: TimeField | None = None
+    device: Expr | None = None
+    meta: tuple[tuple[str, Expr], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    name: str
+    list: ListEndpoint | None
+    get: GetEndpoint | None
+    poll_s: int | None
+    samples: tuple[SampleMapping, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    id: str
+    name: str
+    path: str
+    api: Api
+    auth: Auth
+    limits: Limits
+    webhooks: Webhooks | None
+    subscriptions: Subscriptions
+    resources: dict[str, Resource]
+    initial_sync_days: int = 30
+    env_missing: tuple[str, ...] = ()  # ${VAR} references with no value and no default
