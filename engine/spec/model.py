@@ -290,9 +290,16 @@ class ListEndpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class IdLookup:
+    request: Request
+    path: Expr
+
+
+@dataclass(frozen=True, slots=True)
 class GetEndpoint:
     request: Request
     record: Expr | None = None
+    id_from: IdLookup | None = None
 
 
 @dataclass(frozen=True, slots=True)
