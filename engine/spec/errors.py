@@ -1,0 +1,22 @@
+"""Problems found in a spec, located by JSON path (the loader turns paths into line:col)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SpecIssue:
+    json_path: tuple[str | int, ...]
+    code: str  # short machine-readable class, e.g. "schema.unknown_key", "expr.invalid"
+    message: str
+    suggestion: str | None = None
+
+
+class SpecError(Exception):
+    """A spec that cannot be loaded; carries every issue found."""
+
+    def __init__(self, issues: list[SpecIssue], path: str = "<spec>") -> None:
+        self.issues = issues
+        self.path = path
+        super().__init__(f"{path}: {len(issues)} problem(s); first: {issues[0].message}" if issues else path)
