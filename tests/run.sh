@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# The README's test command: runs the whole suite. PostgreSQL-backed tests get a throwaway
-# cluster from tests/pg.sh when it can start one (always under CI=true).
-set -euo pipefail
+# The README's test command. PostgreSQL-backed tests get a throwaway cluster (tests/pg.sh); without
+# PostgreSQL they skip locally, and under CI=true a missing PostgreSQL fails the run.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-status=0
-python3 -m pytest "$@" || status=$?
-exit $status
+source tests/pg.sh
+if [ -z "${ENGINE_TEST_POSTGRES_URL:-}" ]; then
+  if pg_start; then
+    trap pg_stop EXIT
+  elif [ "${CI:-}" = "true" ]; then
+    echo "tests: CI=true requires PostgreSQL, and it could not be started" >&2
+    exit 1
+  fi
+fi
+python3 -m pytest "$@"
