@@ -1,0 +1,338 @@
+"""Reading a spec file safely into plain data, remembering where every node was written.
+
+YAML 1.2 scalar semantics (only ``true``/``false`` are booleans, so ``on``/``yes`` stay strings;
+no sexagesimal numbers, no timestamps), duplicate keys rejected, size and depth capped, and
+aliases expanded under a node budget so a hostile file cannot blow up memory or the stack.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.spec.env import EnvSyntaxError, interpolate
+from engine.spec.errors import SpecIssue
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+JsonPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedIssue(SpecIssue):
+    """A spec issue placed in its file (1-based line and column; 0 when unknown)."""
+
+    file: str = ""
+    line: int = 0
+    col: int = 0
+
+
+class DocumentError(Exception):
+    """The file cannot be read as a spec document at all (IO, encoding, YAML syntax, shape)."""
+
+    def __init__(self, issues: list[LocatedIssue], *, io_error: bool = False) -> None:
+        self.issues = issues
+        self.io_error = io_error  # unreadable or missing file, rather than bad content
+        super().__init__(issues[0].message if issues else "unreadable document")
+
+
+@dataclass(frozen=True, slots=True)
+class EnvReference:
+    json_path: JsonPath
+    name: str
+    has_default: bool
+    placeholder: bool = False  # a {env:NAME} template placeholder rather than ${NAME}
+
+
+@dataclass(slots=True)
+class Document:
+    path: str
+    data: dict[str, Any]  # as written, before ${VAR} interpolation
+    positions: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, json_path: JsonPath) -> tuple[int, int]:
+        """Where the node at ``json_path`` (or its nearest written ancestor) starts."""
+        for end in range(len(json_path), -1, -1):
+            found = self.positions.get(tuple(json_path[:end]))
+            if found is not None:
+                return found
+        return (1, 1)
+
+    def locate_key(self, json_path: JsonPath) -> tuple[int, int]:
+        """Where the key introducing ``json_path`` was written (falls back to the node)."""
+        found = self.key_positions.get(tuple(json_path))
+        return found if found is not None else self.locate(json_path)
+
+    def issue(
+        self, json_path: JsonPath, code: str, message: str, suggestion: str | None = None,
+        *, at_key: bool = False,
+    ) -> LocatedIssue:
+        line, col = self.locate_key(json_path) if at_key else self.locate(json_path)
+        return LocatedIssue(tuple(json_path), code, message, suggestion, self.path, line, col)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def read_document(path: str | Path) -> Document:
+    """Read and parse one spec file; raises DocumentError with located issues."""
+    name = str(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise DocumentError([_file_issue(name, "io.not_found", "no such file")], io_error=True)
+    except IsADirectoryError:
+        raise DocumentError([_file_issue(name, "io.unreadable", "is a directory")], io_error=True)
+    except OSError as exc:
+        message = f"cannot read: {exc.strerror or type(exc).__name__}"
+        raise DocumentError([_file_issue(name, "io.unreadable", message)], io_error=True)
+    if len(raw) > MAX_BYTES:
+        raise DocumentError([_file_issue(
+            name, "io.too_large", f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")])
+    return parse_document(decode(raw, name), name)
+
+
+def decode(raw: bytes, name: str) -> str:
+    if b"\x00" in raw:
+        raise DocumentError([_file_issue(name, "io.binary", "binary file (contains NUL bytes)")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DocumentError([LocatedIssue(
+            (), "io.encoding", f"not UTF-8 text (invalid byte 0x{raw[exc.start]:02x})",
+            None, name, line, col)]) from None
+    return text.removeprefix("\ufeff")
+
+
+def parse_document(text: str, name: str = "<spec>") -> Document:
+    """Parse YAML text into a Document; the top level must be a mapping."""
+    _check_depth(text, name)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        raise DocumentError([LocatedIssue((), "yaml.syntax", message, None, name, line, col)])
+    except yaml.YAMLError as exc:
+        raise DocumentError([_file_issue(name, "yaml.syntax", f"invalid YAML: {exc}")])
+    if node is None:
+        raise DocumentError([_file_issue(name, "yaml.not_mapping", "empty document; a spec is a mapping")])
+    if not isinstance(node, yaml.MappingNode):
+        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+        raise DocumentError([LocatedIssue(
+            (), "yaml.not_mapping", f"the top level must be a mapping of keys, not {kind}", None,
+            name, node.start_mark.line + 1, node.start_mark.column + 1)])
+    builder = _Builder(name)
+    data = builder.build(node, (), 0)
+    if builder.issues:
+        raise DocumentError(builder.issues)
+    return Document(name, data, builder.positions, builder.key_positions)
+
+
+def _file_issue(name: str, code: str, message: str) -> LocatedIssue:
+    return LocatedIssue((), code, message, None, name, 1, 1)
+
+
+def _check_depth(text: str, name: str) -> None:
+    """Reject deep nesting before composing (the composer recurses once per level)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise DocumentError([LocatedIssue(
+                        (), "yaml.too_deep", f"nested deeper than {MAX_DEPTH} levels", None,
+                        name, mark.line + 1, mark.column + 1)])
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # reported with its position by the composer
+
+
+# --- YAML 1.2 core schema resolution -----------------------------------------------------------
+
+
+class _Resolver12(yaml.resolver.BaseResolver):
+    pass
+
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+_Resolver12.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Resolver12.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
+_Resolver12.add_implicit_resolver(
+    _FLOAT,
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."),
+)
+_Resolver12.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+
+
+class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, _Resolver12):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _Resolver12.__init__(self)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    text, tag = node.value, node.tag
+    if tag == _STR:
+        return text
+    if tag == _NULL:
+        return None
+    if tag == _BOOL:
+        return text.lower() == "true"
+    if tag == _INT:
+        lowered = text.lower()
+        if lowered.startswith("0o"):
+            return int(text[2:], 8)
+        if lowered.startswith("0x"):
+            return int(text[2:], 16)
+        return int(text, 10)
+    if tag == _FLOAT:
+        lowered = text.lower().lstrip("+")
+        if lowered in (".inf", "-.inf"):
+            return -math.inf if lowered.startswith("-") else math.inf
+        if lowered == ".nan":
+            return math.nan
+        return float(text)
+    raise ValueError(f"unsupported tag {tag}")
+
+
+class _Builder:
+    """Turns composed nodes into plain data, recording positions and collecting problems."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.positions: dict[JsonPath, tuple[int, int]] = {}
+        self.key_positions: dict[JsonPath, tuple[int, int]] = {}
+        self.issues: list[LocatedIssue] = []
+        self.nodes = 0
+
+    def _issue(self, node: yaml.Node, path: JsonPath, code: str, message: str) -> None:
+        mark = node.start_mark
+        self.issues.append(LocatedIssue(path, code, message, None, self.name, mark.line + 1, mark.column + 1))
+
+    def build(self, node: yaml.Node, path: JsonPath, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise DocumentError([LocatedIssue(
+                path, "yaml.too_many_nodes",
+                f"more than {MAX_NODES} nodes once aliases are expanded", None, self.name,
+                node.start_mark.line + 1, node.start_mark.column + 1)])
+        if depth > MAX_DEPTH:  # reachable only through self-referencing aliases
+            raise DocumentError([LocatedIssue(
+                path, "yaml.too_deep", f"nested deeper than {MAX_DEPTH} levels", None, self.name,
+                node.start_mark.line + 1, node.start_mark.column + 1)])
+        self.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                return _scalar(node)
+            except ValueError:
+                self._issue(node, path, "yaml.unsupported_tag",
+                            f"unsupported YAML tag {node.tag!r}; write plain values")
+                return None
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ:
+                self._issue(node, path, "yaml.unsupported_tag", f"unsupported YAML tag {node.tag!r}")
+            return [self.build(item, (*path, index), depth + 1) for index, item in enumerate(node.value)]
+        if node.tag != _MAP:
+            self._issue(node, path, "yaml.unsupported_tag", f"unsupported YAML tag {node.tag!r}")
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self._issue(key_node, path, "yaml.bad_key", "mapping keys must be plain text")
+                continue
+            key = key_node.value
+            child = (*path, key)
+            key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in result:
+                first = self.key_positions.get(child, (0, 0))
+                self.issues.append(LocatedIssue(
+                    child, "yaml.duplicate_key",
+                    f"duplicate key {key!r} (first written at line {first[0]})", None,
+                    self.name, *key_mark))
+                continue
+            self.key_positions[child] = key_mark
+            result[key] = self.build(value_node, child, depth + 1)
+        return result
+
+
+# --- environment references --------------------------------------------------------------------
+
+_ENV_PLACEHOLDER = re.compile(r"(?<!\{)\{\s*env:([A-Za-z0-9_.\-]+)\s*\}")
+
+
+def iter_strings(data: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, str]]:
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from iter_strings(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from iter_strings(value, (*path, index))
+
+
+def env_references(doc: Document) -> tuple[list[EnvReference], list[LocatedIssue]]:
+    """Every ``${VAR}`` and ``{env:NAME}`` reference, and malformed ``${`` syntax."""
+    refs: list[EnvReference] = []
+    issues: list[LocatedIssue] = []
+    for path, text in iter_strings(doc.data):
+        if "${" in text:
+            try:
+                interpolate(text, {})
+            except EnvSyntaxError as exc:
+                issues.append(doc.issue(path, "env.syntax", str(exc)))
+                continue
+            for match in re.finditer(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-)?", text):
+                refs.append(EnvReference(path, match.group(1), bool(match.group(2))))
+        for match in _ENV_PLACEHOLDER.finditer(text):
+            refs.append(EnvReference(path, match.group(1), False, placeholder=True))
+    return refs, issues
+
+
+def interpolated(data: Any, env: Mapping[str, str]) -> tuple[Any, list[str]]:
+    """A copy of ``data`` with ``${VAR}`` references replaced; also the names left unset.
+
+    Call only on data whose references passed ``env_references`` (malformed syntax raises).
+    """
+    missing: list[str] = []
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            text, unset = interpolate(value, env)
+            missing.extend(unset)
+            return text
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    result = walk(data)
+    return result, list(dict.fromkeys(missing))
