@@ -1,0 +1,53 @@
+"""Value encodings shared by the adapters: JSON text, sample instants, ids and page cursors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from engine.store.errors import InvalidCursor
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def load_json(text: str | None) -> Any:
+    return {} if text is None else json.loads(text)
+
+
+def to_micros(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("sample times must be timezone-aware")
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def new_id(now: float) -> str:
+    """Ids that sort by creation time (millisecond prefix) and never collide (random suffix)."""
+    return f"{int(now * 1000):012x}{secrets.token_hex(8)}"
+
+
+def encode_sample_cursor(timestamp_us: int, row_id: str) -> str:
+    raw = f"{timestamp_us}:{row_id}".encode("ascii")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_sample_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        stamp, row_id = raw.split(":", 1)
+        if not row_id or not all(c in "0123456789abcdef" for c in row_id):
+            raise ValueError
+        return int(stamp), row_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCursor("invalid cursor: pass back the next_cursor of a previous page") from None

@@ -1,0 +1,56 @@
+"""Versioned schema migrations: `migrations/NNNN_name.sql`, applied in order, recorded in
+`schema_version`. The files hold portable SQL shared by every adapter."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+SCHEMA_VERSION_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " applied_at DOUBLE PRECISION NOT NULL)"
+)
+
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def split_statements(sql: str) -> tuple[str, ...]:
+    """Split a migration file on `;` at line ends; `--` comment lines are dropped. Migration files
+    therefore keep semicolons out of string literals."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    statements = []
+    for chunk in "\n".join(lines).split(";"):
+        statement = chunk.strip()
+        if statement:
+            statements.append(statement)
+    return tuple(statements)
+
+
+def load_migrations() -> list[Migration]:
+    folder = resources.files("engine.store") / "migrations"
+    migrations = []
+    for entry in folder.iterdir():
+        match = _FILE_NAME.match(entry.name)
+        if match:
+            migrations.append(
+                Migration(
+                    version=int(match.group(1)),
+                    name=match.group(2),
+                    statements=split_statements(entry.read_text(encoding="utf-8")),
+                )
+            )
+    migrations.sort(key=lambda migration: migration.version)
+    versions = [migration.version for migration in migrations]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError("two migration files share a version number")
+    return migrations

@@ -1,0 +1,1045 @@
+"""The SQLite adapter of the storage port (the embedded, zero-configuration default).
+
+Statements are portable SQL (upserts with ON CONFLICT, RETURNING, no SQLite-only functions); only
+the transaction plumbing in `sqlite_db` is SQLite-specific.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.store import gcra
+from engine.store.codec import (
+    decode_sample_cursor,
+    dump_json,
+    encode_sample_cursor,
+    from_micros,
+    load_json,
+    new_id,
+    to_micros,
+)
+from engine.store.crypto import TokenCipher
+from engine.store.errors import ConnectionConflict
+from engine.store.port import (
+    CONNECTION_STATUSES,
+    JOB_STATES,
+    BudgetGrant,
+    BudgetRequest,
+    BudgetState,
+    Connection,
+    EnqueueResult,
+    InboxEvent,
+    Job,
+    JobSpec,
+    OAuthState,
+    RecordResult,
+    SamplePage,
+    SampleRecord,
+    Store,
+    StoredSample,
+    Sync,
+    UpsertResult,
+)
+from engine.store.sqlite_db import SqliteDatabase
+
+Clock = Callable[[], float]
+
+_CONNECTION_COLUMNS = (
+    "vendor, user_id, vendor_user_id, status, scopes, access_token_enc, refresh_token_enc, "
+    "token_expires_at, token_version, extra, last_webhook_at, last_pull_at, last_error, "
+    "created_at, updated_at"
+)
+_STATE_COLUMNS = (
+    "state_id, vendor, user_id, pkce_verifier_enc, return_to, extra, expires_at, created_at"
+)
+_JOB_COLUMNS = (
+    "id, kind, payload, state, attempts, max_attempts, run_at, lease_owner, lease_expires_at, "
+    "last_error, idempotency_key, vendor, user_id, created_at, updated_at"
+)
+_SAMPLE_COLUMNS = (
+    "id, user_id, source, sample_type, dedup_id, timestamp_us, end_us, deleted, "
+    "vendor_updated_us, resource, vendor_record_id, payload, stored_at"
+)
+_SYNC_COLUMNS = (
+    "sync_id, vendor, user_id, windows_total, windows_done, records, errors, clipped_note, "
+    "last_error, detail, created_at, updated_at"
+)
+_BUDGET_COLUMNS = "budget_key, tat, emission_s, tau_s, blocked_until, updated_at"
+
+_LEASE_LOST = "lease expired: the worker holding the job stopped before finishing it"
+_MAX_PAGE = 5000
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _job_from_row(row: Sequence[Any]) -> Job:
+    return Job(
+        id=row[0],
+        kind=row[1],
+        payload=load_json(row[2]),
+        state=row[3],
+        attempts=row[4],
+        max_attempts=row[5],
+        run_at=row[6],
+        lease_owner=row[7],
+        lease_expires_at=row[8],
+        last_error=row[9],
+        idempotency_key=row[10],
+        vendor=row[11],
+        user_id=row[12],
+        created_at=row[13],
+        updated_at=row[14],
+    )
+
+
+def _sample_from_row(row: Sequence[Any]) -> StoredSample:
+    payload = load_json(row[11])
+    deleted = bool(row[7])
+    if isinstance(payload, dict):
+        payload["deleted"] = deleted
+    return StoredSample(
+        user_id=row[1],
+        source=row[2],
+        sample_type=row[3],
+        dedup_id=row[4],
+        timestamp_utc=from_micros(row[5]),
+        end_utc=None if row[6] is None else from_micros(row[6]),
+        deleted=deleted,
+        vendor_updated_at=None if row[8] is None else from_micros(row[8]),
+        resource=row[9],
+        vendor_record_id=row[10],
+        payload=payload,
+        stored_at=row[12],
+    )
+
+
+def _sync_from_row(row: Sequence[Any]) -> Sync:
+    return Sync(
+        sync_id=row[0],
+        vendor=row[1],
+        user_id=row[2],
+        windows_total=row[3],
+        windows_done=row[4],
+        records=row[5],
+        errors=row[6],
+        clipped_note=row[7],
+        last_error=row[8],
+        detail=load_json(row[9]),
+        created_at=row[10],
+        updated_at=row[11],
+    )
+
+
+def _budget_from_row(row: Sequence[Any]) -> BudgetState:
+    return BudgetState(
+        key=row[0], tat=row[1], emission_s=row[2], tau_s=row[3], blocked_until=row[4],
+        updated_at=row[5],
+    )
+
+
+def _check_status(status: str) -> None:
+    if status not in CONNECTION_STATUSES:
+        raise ValueError(f"unknown connection status {status!r}; one of {CONNECTION_STATUSES}")
+
+
+class SqliteStore(Store):
+    def __init__(self, db: SqliteDatabase, cipher: TokenCipher, clock: Clock = time.time):
+        super().__init__()
+        self._db = db
+        self._cipher = cipher
+        self._clock = clock
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    def _now(self, now: float | None) -> float:
+        return self._clock() if now is None else now
+
+    # ------------------------------------------------------------------ lifecycle
+    async def ping(self) -> None:
+        await self._db.read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # ------------------------------------------------------------------ secrets
+    def _seal(self, value: str | None, vendor: str, user_id: str, field: str) -> str | None:
+        if value is None:
+            return None
+        return self._cipher.encrypt(value, vendor=vendor, user_id=user_id, field=field)
+
+    def _open(self, value: str | None, vendor: str, user_id: str, field: str) -> str | None:
+        if value is None:
+            return None
+        return self._cipher.decrypt(value, vendor=vendor, user_id=user_id, field=field)
+
+    def _connection_from_row(self, row: Sequence[Any]) -> Connection:
+        vendor, user_id = row[0], row[1]
+        return Connection(
+            vendor=vendor,
+            user_id=user_id,
+            vendor_user_id=row[2],
+            status=row[3],
+            scopes=tuple(load_json(row[4])),
+            access_token=self._open(row[5], vendor, user_id, "access_token"),
+            refresh_token=self._open(row[6], vendor, user_id, "refresh_token"),
+            token_expires_at=row[7],
+            token_version=row[8],
+            extra=load_json(row[9]),
+            last_webhook_at=row[10],
+            last_pull_at=row[11],
+            last_error=row[12],
+            created_at=row[13],
+            updated_at=row[14],
+        )
+
+    # ------------------------------------------------------------------ connections
+    async def upsert_connection(
+        self,
+        vendor: str,
+        user_id: str,
+        *,
+        vendor_user_id: str | None,
+        scopes: Sequence[str],
+        access_token: str | None,
+        refresh_token: str | None,
+        token_expires_at: float | None,
+        extra: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> Connection:
+        at = self._now(now)
+        access = self._seal(access_token, vendor, user_id, "access_token")
+        refresh = self._seal(refresh_token, vendor, user_id, "refresh_token")
+        scopes_json = dump_json(list(scopes))
+        extra_json = dump_json(dict(extra or {}))
+
+        def op(conn: sqlite3.Connection) -> Sequence[Any]:
+            if vendor_user_id is not None:
+                holder = conn.execute(
+                    "SELECT user_id, status FROM connections WHERE vendor = ? AND vendor_user_id = ?",
+                    (vendor, vendor_user_id),
+                ).fetchone()
+                if holder is not None and holder[0] != user_id:
+                    if holder[1] == "active":
+                        raise ConnectionConflict(vendor, vendor_user_id, holder[0])
+                    conn.execute(
+                        "UPDATE connections SET vendor_user_id = NULL, updated_at = ? "
+                        "WHERE vendor = ? AND user_id = ?",
+                        (at, vendor, holder[0]),
+                    )
+            conn.execute(
+                f"INSERT INTO connections ({_CONNECTION_COLUMNS}) "
+                f"VALUES ({_placeholders(15)}) "
+                "ON CONFLICT (vendor, user_id) DO UPDATE SET "
+                "vendor_user_id = excluded.vendor_user_id, status = excluded.status, "
+                "scopes = excluded.scopes, access_token_enc = excluded.access_token_enc, "
+                "refresh_token_enc = COALESCE(excluded.refresh_token_enc, "
+                "connections.refresh_token_enc), "
+                "token_expires_at = excluded.token_expires_at, "
+                "token_version = connections.token_version + 1, extra = excluded.extra, "
+                "last_error = NULL, updated_at = excluded.updated_at",
+                (vendor, user_id, vendor_user_id, "active", scopes_json, access, refresh,
+                 token_expires_at, 1, extra_json, None, None, None, at, at),
+            )
+            return conn.execute(
+                f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE vendor = ? AND user_id = ?",
+                (vendor, user_id),
+            ).fetchone()
+
+        return self._connection_from_row(await self._db.write(op))
+
+    async def get_connection(self, vendor: str, user_id: str) -> Connection | None:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE vendor = ? AND user_id = ?",
+                (vendor, user_id),
+            ).fetchone()
+        )
+        return None if row is None else self._connection_from_row(row)
+
+    async def get_connection_by_vendor_user(
+        self, vendor: str, vendor_user_id: str
+    ) -> Connection | None:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_CONNECTION_COLUMNS} FROM connections "
+                "WHERE vendor = ? AND vendor_user_id = ?",
+                (vendor, vendor_user_id),
+            ).fetchone()
+        )
+        return None if row is None else self._connection_from_row(row)
+
+    async def list_connections(
+        self,
+        *,
+        user_id: str | None = None,
+        vendor: str | None = None,
+        status: str | None = None,
+    ) -> list[Connection]:
+        clauses, params = [], []
+        for column, value in (("user_id", user_id), ("vendor", vendor), ("status", status)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_CONNECTION_COLUMNS} FROM connections {where}ORDER BY user_id, vendor",
+                params,
+            ).fetchall()
+        )
+        return [self._connection_from_row(row) for row in rows]
+
+    async def update_tokens(
+        self,
+        vendor: str,
+        user_id: str,
+        *,
+        expected_version: int,
+        access_token: str,
+        refresh_token: str | None,
+        token_expires_at: float | None,
+        scopes: Sequence[str] | None = None,
+        now: float | None = None,
+    ) -> Connection | None:
+        at = self._now(now)
+        access = self._seal(access_token, vendor, user_id, "access_token")
+        refresh = self._seal(refresh_token, vendor, user_id, "refresh_token")
+        scopes_json = None if scopes is None else dump_json(list(scopes))
+
+        def op(conn: sqlite3.Connection) -> Sequence[Any] | None:
+            return conn.execute(
+                "UPDATE connections SET access_token_enc = ?, "
+                "refresh_token_enc = COALESCE(?, refresh_token_enc), token_expires_at = ?, "
+                "scopes = COALESCE(?, scopes), token_version = token_version + 1, updated_at = ? "
+                "WHERE vendor = ? AND user_id = ? AND token_version = ? "
+                f"RETURNING {_CONNECTION_COLUMNS}",
+                (access, refresh, token_expires_at, scopes_json, at, vendor, user_id,
+                 expected_version),
+            ).fetchone()
+
+        row = await self._db.write(op)
+        return None if row is None else self._connection_from_row(row)
+
+    async def set_connection_status(
+        self,
+        vendor: str,
+        user_id: str,
+        status: str,
+        *,
+        last_error: str | None = None,
+        expected_version: int | None = None,
+        now: float | None = None,
+    ) -> bool:
+        _check_status(status)
+        at = self._now(now)
+        sql = (
+            "UPDATE connections SET status = ?, last_error = ?, updated_at = ? "
+            "WHERE vendor = ? AND user_id = ?"
+        )
+        params: list[Any] = [status, last_error, at, vendor, user_id]
+        if expected_version is not None:
+            sql += " AND token_version = ?"
+            params.append(expected_version)
+        return await self._db.write(lambda conn: conn.execute(sql, params).rowcount == 1)
+
+    async def record_connection_activity(
+        self,
+        vendor: str,
+        user_id: str,
+        *,
+        last_webhook_at: float | None = None,
+        last_pull_at: float | None = None,
+        last_error: str | None = None,
+        clear_error: bool = False,
+        now: float | None = None,
+    ) -> bool:
+        at = self._now(now)
+        return await self._db.write(
+            lambda conn: conn.execute(
+                "UPDATE connections SET last_webhook_at = COALESCE(?, last_webhook_at), "
+                "last_pull_at = COALESCE(?, last_pull_at), "
+                "last_error = CASE WHEN ? = 1 THEN NULL ELSE COALESCE(?, last_error) END, "
+                "updated_at = ? WHERE vendor = ? AND user_id = ?",
+                (last_webhook_at, last_pull_at, int(clear_error), last_error, at, vendor, user_id),
+            ).rowcount
+            == 1
+        )
+
+    async def purge_tokens(
+        self, vendor: str, user_id: str, *, status: str = "revoked", now: float | None = None
+    ) -> bool:
+        _check_status(status)
+        at = self._now(now)
+        return await self._db.write(
+            lambda conn: conn.execute(
+                "UPDATE connections SET access_token_enc = NULL, refresh_token_enc = NULL, "
+                "token_expires_at = NULL, token_version = token_version + 1, status = ?, "
+                "updated_at = ? WHERE vendor = ? AND user_id = ?",
+                (status, at, vendor, user_id),
+            ).rowcount
+            == 1
+        )
+
+    async def delete_connection(self, vendor: str, user_id: str) -> bool:
+        return await self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM connections WHERE vendor = ? AND user_id = ?", (vendor, user_id)
+            ).rowcount
+            == 1
+        )
+
+    # ------------------------------------------------------------------ locks
+    async def _lock_try_acquire(self, name: str, owner: str, ttl_s: float) -> float | None:
+        at = self._clock()
+        expires = at + ttl_s
+
+        def op(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute(
+                "INSERT INTO locks (name, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at "
+                "WHERE locks.expires_at <= ? OR locks.owner = excluded.owner "
+                "RETURNING expires_at",
+                (name, owner, expires, at),
+            ).fetchall()
+            return row[0][0] if row else None
+
+        return await self._db.write(op)
+
+    async def _lock_extend(self, name: str, owner: str, ttl_s: float) -> float | None:
+        expires = self._clock() + ttl_s
+
+        def op(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute(
+                "UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ? RETURNING expires_at",
+                (expires, name, owner),
+            ).fetchall()
+            return row[0][0] if row else None
+
+        return await self._db.write(op)
+
+    async def _lock_release(self, name: str, owner: str) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner)
+            )
+        )
+
+    # ------------------------------------------------------------------ oauth states
+    async def put_oauth_state(self, state: OAuthState) -> None:
+        if not state.state_id:
+            raise ValueError("state_id must not be empty")
+        created = state.created_at or self._clock()
+        verifier = self._seal(
+            state.pkce_verifier, state.vendor, state.user_id, f"pkce_verifier:{state.state_id}"
+        )
+        await self._db.write(
+            lambda conn: conn.execute(
+                f"INSERT INTO oauth_states ({_STATE_COLUMNS}) VALUES ({_placeholders(8)})",
+                (state.state_id, state.vendor, state.user_id, verifier, state.return_to,
+                 dump_json(dict(state.extra)), state.expires_at, created),
+            )
+        )
+
+    async def consume_oauth_state(
+        self, state_id: str, *, now: float | None = None
+    ) -> OAuthState | None:
+        at = self._now(now)
+        rows = await self._db.write(
+            lambda conn: conn.execute(
+                f"DELETE FROM oauth_states WHERE state_id = ? RETURNING {_STATE_COLUMNS}",
+                (state_id,),
+            ).fetchall()
+        )
+        if not rows or rows[0][6] <= at:
+            return None
+        row = rows[0]
+        return OAuthState(
+            state_id=row[0],
+            vendor=row[1],
+            user_id=row[2],
+            pkce_verifier=self._open(row[3], row[1], row[2], f"pkce_verifier:{row[0]}"),
+            return_to=row[4],
+            extra=load_json(row[5]),
+            expires_at=row[6],
+            created_at=row[7],
+        )
+
+    # ------------------------------------------------------------------ inbox and jobs
+    @staticmethod
+    def _insert_job(conn: sqlite3.Connection, job: JobSpec, at: float) -> EnqueueResult:
+        if not job.kind:
+            raise ValueError("job kind must not be empty")
+        if job.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        job_id = new_id(at)
+        key = job.idempotency_key or None
+        inserted = conn.execute(
+            f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_placeholders(15)}) "
+            "ON CONFLICT (idempotency_key) DO NOTHING",
+            (job_id, job.kind, dump_json(dict(job.payload)), "queued", 0, job.max_attempts,
+             at if job.run_at is None else job.run_at, None, None, None, key, job.vendor,
+             job.user_id, at, at),
+        ).rowcount
+        if inserted == 1:
+            return EnqueueResult(job_id, True)
+        existing = conn.execute("SELECT id FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
+        return EnqueueResult(existing[0], False)
+
+    async def record_events(
+        self, items: Sequence[tuple[InboxEvent, JobSpec | None]], *, now: float | None = None
+    ) -> list[RecordResult]:
+        at = self._now(now)
+        prepared = [
+            (event, job, dump_json(dict(event.payload)), event.received_at or at)
+            for event, job in items
+        ]
+
+        def op(conn: sqlite3.Connection) -> list[RecordResult]:
+            results = []
+            for event, job, payload, received_at in prepared:
+                if not event.vendor or not event.event_key:
+                    raise ValueError("inbox events need a vendor and an event key")
+                created = conn.execute(
+                    "INSERT INTO inbox_events (vendor, event_key, event_type, vendor_user_id, "
+                    "user_id, object_id, payload, job_id, received_at) "
+                    f"VALUES ({_placeholders(9)}) ON CONFLICT (vendor, event_key) DO NOTHING",
+                    (event.vendor, event.event_key, event.event_type, event.vendor_user_id,
+                     event.user_id, event.object_id, payload, None, received_at),
+                ).rowcount == 1
+                job_id = None
+                if created and job is not None:
+                    job_id = self._insert_job(conn, job, at).job_id
+                    conn.execute(
+                        "UPDATE inbox_events SET job_id = ? WHERE vendor = ? AND event_key = ?",
+                        (job_id, event.vendor, event.event_key),
+                    )
+                results.append(RecordResult(created=created, job_id=job_id))
+            return results
+
+        return await self._db.write(op)
+
+    async def enqueue(self, job: JobSpec, *, now: float | None = None) -> EnqueueResult:
+        return (await self.enqueue_many([job], now=now))[0]
+
+    async def enqueue_many(
+        self, jobs: Sequence[JobSpec], *, now: float | None = None
+    ) -> list[EnqueueResult]:
+        at = self._now(now)
+        return await self._db.write(lambda conn: [self._insert_job(conn, j, at) for j in jobs])
+
+    async def claim(
+        self,
+        worker_id: str,
+        *,
+        lease_s: float = 30.0,
+        kinds: Sequence[str] | None = None,
+        now: float | None = None,
+    ) -> Job | None:
+        at = self._now(now)
+        kind_filter, kind_params = "", []
+        if kinds is not None:
+            if not kinds:
+                return None
+            kind_filter = f" AND kind IN ({_placeholders(len(kinds))})"
+            kind_params = list(kinds)
+
+        def op(conn: sqlite3.Connection) -> Job | None:
+            conn.execute(
+                "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_expires_at = NULL, "
+                "last_error = ?, updated_at = ? "
+                "WHERE state = 'running' AND lease_expires_at <= ? AND attempts >= max_attempts",
+                (_LEASE_LOST, at, at),
+            )
+            candidate = conn.execute(
+                "SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= ?"
+                f"{kind_filter} ORDER BY lease_expires_at LIMIT 1",
+                [at, *kind_params],
+            ).fetchone() or conn.execute(
+                f"SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?{kind_filter} "
+                "ORDER BY run_at, id LIMIT 1",
+                [at, *kind_params],
+            ).fetchone()
+            if candidate is None:
+                return None
+            row = conn.execute(
+                "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, "
+                f"attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING {_JOB_COLUMNS}",
+                (worker_id, at + lease_s, at, candidate[0]),
+            ).fetchall()
+            return _job_from_row(row[0])
+
+        return await self._db.write(op)
+
+    async def next_due_at(self, *, kinds: Sequence[str] | None = None) -> float | None:
+        kind_filter, kind_params = "", []
+        if kinds is not None:
+            if not kinds:
+                return None
+            kind_filter = f" AND kind IN ({_placeholders(len(kinds))})"
+            kind_params = list(kinds)
+
+        def op(conn: sqlite3.Connection) -> float | None:
+            queued = conn.execute(
+                f"SELECT MIN(run_at) FROM jobs WHERE state = 'queued'{kind_filter}", kind_params
+            ).fetchone()[0]
+            leased = conn.execute(
+                f"SELECT MIN(lease_expires_at) FROM jobs WHERE state = 'running'{kind_filter}",
+                kind_params,
+            ).fetchone()[0]
+            times = [t for t in (queued, leased) if t is not None]
+            return min(times) if times else None
+
+        return await self._db.read(op)
+
+    async def heartbeat(
+        self, job_id: str, worker_id: str, *, lease_s: float = 30.0, now: float | None = None
+    ) -> bool:
+        at = self._now(now)
+        return await self._db.write(
+            lambda conn: conn.execute(
+                "UPDATE jobs SET lease_expires_at = ?, updated_at = ? "
+                "WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                (at + lease_s, at, job_id, worker_id),
+            ).rowcount
+            == 1
+        )
+
+    async def ack(self, job_id: str, worker_id: str, *, now: float | None = None) -> bool:
+        at = self._now(now)
+        return await self._db.write(
+            lambda conn: conn.execute(
+                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, "
+                "updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                (at, job_id, worker_id),
+            ).rowcount
+            == 1
+        )
+
+    async def fail(
+        self,
+        job_id: str,
+        worker_id: str,
+        error: str,
+        *,
+        retry_at: float | None = None,
+        permanent: bool = False,
+        now: float | None = None,
+    ) -> str | None:
+        at = self._now(now)
+
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT attempts, max_attempts FROM jobs "
+                "WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                (job_id, worker_id),
+            ).fetchone()
+            if row is None:
+                return None
+            attempts, max_attempts = row
+            if permanent:
+                state = "failed"
+            elif attempts >= max_attempts:
+                state = "dead"
+            else:
+                state = "queued"
+            conn.execute(
+                "UPDATE jobs SET state = ?, lease_owner = NULL, lease_expires_at = NULL, "
+                "last_error = ?, run_at = ?, updated_at = ? WHERE id = ?",
+                (state, error, at if retry_at is None else retry_at, at, job_id),
+            )
+            return state
+
+        return await self._db.write(op)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        )
+        return None if row is None else _job_from_row(row)
+
+    async def list_jobs(
+        self,
+        *,
+        state: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        after_id: str | None = None,
+    ) -> list[Job]:
+        if state is not None and state not in JOB_STATES:
+            raise ValueError(f"unknown job state {state!r}; one of {JOB_STATES}")
+        clauses, params = [], []
+        for column, op, value in (("state", "=", state), ("kind", "=", kind),
+                                  ("id", ">", after_id)):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        params.append(max(1, min(limit, _MAX_PAGE)))
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs {where}ORDER BY id LIMIT ?", params
+            ).fetchall()
+        )
+        return [_job_from_row(row) for row in rows]
+
+    async def retry_job(self, job_id: str, *, now: float | None = None) -> bool:
+        at = self._now(now)
+        return await self._db.write(
+            lambda conn: conn.execute(
+                "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ? "
+                "WHERE id = ? AND state IN ('failed', 'dead')",
+                (at, at, job_id),
+            ).rowcount
+            == 1
+        )
+
+    async def count_jobs(self) -> dict[str, int]:
+        rows = await self._db.read(
+            lambda conn: conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        )
+        counts = dict.fromkeys(JOB_STATES, 0)
+        counts.update({state: count for state, count in rows})
+        return counts
+
+    # ------------------------------------------------------------------ cursors
+    async def get_cursor(self, vendor: str, user_id: str, resource: str) -> str | None:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT value FROM cursors WHERE vendor = ? AND user_id = ? AND resource = ?",
+                (vendor, user_id, resource),
+            ).fetchone()
+        )
+        return None if row is None else row[0]
+
+    async def set_cursor(
+        self, vendor: str, user_id: str, resource: str, value: str, *, now: float | None = None
+    ) -> None:
+        at = self._now(now)
+        await self._db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO cursors (vendor, user_id, resource, value, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (vendor, user_id, resource) DO UPDATE SET "
+                "value = excluded.value, updated_at = excluded.updated_at",
+                (vendor, user_id, resource, value, at),
+            )
+        )
+
+    # ------------------------------------------------------------------ rate budgets
+    @staticmethod
+    def _read_budget(conn: sqlite3.Connection, key: str) -> gcra.BudgetRow | None:
+        row = conn.execute(
+            "SELECT tat, emission_s, tau_s, blocked_until FROM budgets WHERE budget_key = ?",
+            (key,),
+        ).fetchone()
+        return None if row is None else gcra.BudgetRow(*row)
+
+    @staticmethod
+    def _write_budget(conn: sqlite3.Connection, key: str, row: gcra.BudgetRow, at: float) -> None:
+        conn.execute(
+            f"INSERT INTO budgets ({_BUDGET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (budget_key) DO UPDATE SET tat = excluded.tat, "
+            "emission_s = excluded.emission_s, tau_s = excluded.tau_s, "
+            "blocked_until = excluded.blocked_until, updated_at = excluded.updated_at",
+            (key, row.tat, row.emission_s, row.tau_s, row.blocked_until, at),
+        )
+
+    async def acquire_budget(
+        self,
+        requests: Sequence[BudgetRequest],
+        *,
+        max_wait_s: float = float("inf"),
+        now: float | None = None,
+    ) -> BudgetGrant:
+        for request in requests:
+            gcra.validate(request)
+        if not requests:
+            return BudgetGrant(granted=True, wait_s=0.0)
+
+        def op(conn: sqlite3.Connection) -> BudgetGrant:
+            at = self._now(now)  # read inside the transaction: grants are ordered by time
+            pending: dict[str, gcra.BudgetRow | None] = {}
+            wait = 0.0
+            for request in requests:
+                stored = (
+                    pending[request.key]
+                    if request.key in pending
+                    else self._read_budget(conn, request.key)
+                )
+                reservation = gcra.reserve(request, stored, at)
+                wait = max(wait, reservation.wait_s)
+                pending[request.key] = reservation.row
+            if wait > max_wait_s:
+                return BudgetGrant(granted=False, wait_s=wait)
+            for key, row in pending.items():
+                assert row is not None
+                self._write_budget(conn, key, row, at)
+            return BudgetGrant(granted=True, wait_s=wait)
+
+        return await self._db.write(op)
+
+    async def penalize_budget(self, key: str, until: float, *, now: float | None = None) -> None:
+        at = self._now(now)
+
+        def op(conn: sqlite3.Connection) -> None:
+            self._write_budget(conn, key, gcra.penalize(self._read_budget(conn, key), until), at)
+
+        await self._db.write(op)
+
+    async def get_budget(self, key: str) -> BudgetState | None:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_BUDGET_COLUMNS} FROM budgets WHERE budget_key = ?", (key,)
+            ).fetchone()
+        )
+        return None if row is None else _budget_from_row(row)
+
+    async def list_budgets(self, prefix: str = "") -> list[BudgetState]:
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY budget_key"
+            ).fetchall()
+        )
+        return [_budget_from_row(row) for row in rows if row[0].startswith(prefix)]
+
+    # ------------------------------------------------------------------ samples
+    async def upsert_samples(
+        self, samples: Sequence[SampleRecord], *, now: float | None = None
+    ) -> UpsertResult:
+        at = self._now(now)
+        rows = [
+            (new_id(at), s.user_id, s.source, s.sample_type, s.dedup_id,
+             to_micros(s.timestamp_utc), None if s.end_utc is None else to_micros(s.end_utc),
+             int(s.deleted),
+             None if s.vendor_updated_at is None else to_micros(s.vendor_updated_at),
+             s.resource, s.vendor_record_id, dump_json(dict(s.payload)), at)
+            for s in samples
+        ]
+        if not rows:
+            return UpsertResult(written=0, skipped=0)
+
+        def op(conn: sqlite3.Connection) -> int:
+            return conn.executemany(
+                f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES ({_placeholders(13)}) "
+                "ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET "
+                "timestamp_us = excluded.timestamp_us, end_us = excluded.end_us, "
+                "deleted = excluded.deleted, "
+                "vendor_updated_us = COALESCE(excluded.vendor_updated_us, "
+                "samples.vendor_updated_us), "
+                "resource = excluded.resource, vendor_record_id = excluded.vendor_record_id, "
+                "payload = excluded.payload, stored_at = excluded.stored_at "
+                # Latest vendor version wins; a version-less write never resurrects a tombstone.
+                "WHERE samples.vendor_updated_us IS NULL "
+                "OR excluded.vendor_updated_us >= samples.vendor_updated_us "
+                "OR (excluded.vendor_updated_us IS NULL AND samples.deleted = 0)",
+                rows,
+            ).rowcount
+
+        written = await self._db.write(op)
+        return UpsertResult(written=written, skipped=len(rows) - written)
+
+    async def tombstone_samples(
+        self,
+        user_id: str,
+        source: str,
+        *,
+        vendor_record_id: str,
+        resource: str | None = None,
+        deleted_at: datetime | None = None,
+        now: float | None = None,
+    ) -> int:
+        at = self._now(now)
+        version = to_micros(deleted_at) if deleted_at is not None else int(at * 1_000_000)
+        sql = (
+            "UPDATE samples SET deleted = 1, stored_at = ?, vendor_updated_us = CASE "
+            "WHEN vendor_updated_us IS NULL OR vendor_updated_us < ? THEN ? "
+            "ELSE vendor_updated_us END "
+            "WHERE user_id = ? AND source = ? AND vendor_record_id = ? "
+            "AND (vendor_updated_us IS NULL OR vendor_updated_us <= ?)"
+        )
+        params: list[Any] = [at, version, version, user_id, source, vendor_record_id, version]
+        if resource is not None:
+            sql += " AND resource = ?"
+            params.append(resource)
+        return await self._db.write(lambda conn: conn.execute(sql, params).rowcount)
+
+    async def list_samples(
+        self,
+        user_id: str,
+        *,
+        sample_types: Sequence[str] | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_deleted: bool = True,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> SamplePage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        limit = min(limit, _MAX_PAGE)
+        clauses, params = ["user_id = ?"], [user_id]
+        if sample_types:
+            clauses.append(f"sample_type IN ({_placeholders(len(sample_types))})")
+            params.extend(sample_types)
+        if source is not None:
+            clauses.append("source = ?")
+            params.append(source)
+        if since is not None:
+            clauses.append("timestamp_us >= ?")
+            params.append(to_micros(since))
+        if until is not None:
+            clauses.append("timestamp_us < ?")
+            params.append(to_micros(until))
+        if not include_deleted:
+            clauses.append("deleted = 0")
+        if cursor is not None:
+            after_us, after_id = decode_sample_cursor(cursor)
+            clauses.append("(timestamp_us > ? OR (timestamp_us = ? AND id > ?))")
+            params.extend([after_us, after_us, after_id])
+        params.append(limit + 1)
+        sql = (
+            f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(clauses)} "
+            "ORDER BY timestamp_us, id LIMIT ?"
+        )
+        rows = await self._db.read(lambda conn: conn.execute(sql, params).fetchall())
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = encode_sample_cursor(rows[-1][5], rows[-1][0])
+        return SamplePage(samples=[_sample_from_row(row) for row in rows], next_cursor=next_cursor)
+
+    async def delete_user_data(self, user_id: str) -> dict[str, int]:
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            linked = conn.execute(
+                "SELECT vendor, vendor_user_id FROM connections "
+                "WHERE user_id = ? AND vendor_user_id IS NOT NULL",
+                (user_id,),
+            ).fetchall()
+            events = conn.execute(
+                "DELETE FROM inbox_events WHERE user_id = ?", (user_id,)
+            ).rowcount
+            for vendor, vendor_user_id in linked:
+                events += conn.execute(
+                    "DELETE FROM inbox_events WHERE vendor = ? AND vendor_user_id = ?",
+                    (vendor, vendor_user_id),
+                ).rowcount
+            counts = {"inbox_events": events}
+            for table in ("connections", "oauth_states", "cursors", "samples", "jobs", "syncs"):
+                counts[table] = conn.execute(
+                    f"DELETE FROM {table} WHERE user_id = ?", (user_id,)
+                ).rowcount
+            return counts
+
+        return await self._db.write(op)
+
+    # ------------------------------------------------------------------ syncs
+    async def create_sync(
+        self,
+        sync_id: str,
+        vendor: str,
+        user_id: str,
+        *,
+        windows_total: int = 0,
+        clipped_note: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> Sync:
+        at = self._now(now)
+        row = await self._db.write(
+            lambda conn: conn.execute(
+                f"INSERT INTO syncs ({_SYNC_COLUMNS}) VALUES ({_placeholders(12)}) "
+                f"RETURNING {_SYNC_COLUMNS}",
+                (sync_id, vendor, user_id, windows_total, 0, 0, 0, clipped_note, None,
+                 dump_json(dict(detail or {})), at, at),
+            ).fetchall()[0]
+        )
+        return _sync_from_row(row)
+
+    async def update_sync(
+        self,
+        sync_id: str,
+        *,
+        add_windows_total: int = 0,
+        add_windows_done: int = 0,
+        add_records: int = 0,
+        add_errors: int = 0,
+        last_error: str | None = None,
+        now: float | None = None,
+    ) -> Sync | None:
+        at = self._now(now)
+        rows = await self._db.write(
+            lambda conn: conn.execute(
+                "UPDATE syncs SET windows_total = windows_total + ?, "
+                "windows_done = windows_done + ?, records = records + ?, errors = errors + ?, "
+                "last_error = COALESCE(?, last_error), updated_at = ? WHERE sync_id = ? "
+                f"RETURNING {_SYNC_COLUMNS}",
+                (add_windows_total, add_windows_done, add_records, add_errors, last_error, at,
+                 sync_id),
+            ).fetchall()
+        )
+        return _sync_from_row(rows[0]) if rows else None
+
+    async def get_sync(self, sync_id: str) -> Sync | None:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_SYNC_COLUMNS} FROM syncs WHERE sync_id = ?", (sync_id,)
+            ).fetchone()
+        )
+        return None if row is None else _sync_from_row(row)
+
+    # ------------------------------------------------------------------ housekeeping
+    async def prune(
+        self,
+        *,
+        inbox_older_than_s: float = 14 * 86400,
+        finished_jobs_older_than_s: float = 7 * 86400,
+        now: float | None = None,
+    ) -> dict[str, int]:
+        at = self._now(now)
+
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            return {
+                "oauth_states": conn.execute(
+                    "DELETE FROM oauth_states WHERE expires_at <= ?", (at,)
+                ).rowcount,
+                "inbox_events": conn.execute(
+                    "DELETE FROM inbox_events WHERE received_at < ?", (at - inbox_older_than_s,)
+                ).rowcount,
+                "jobs": conn.execute(
+                    "DELETE FROM jobs WHERE state = 'done' AND updated_at < ?",
+                    (at - finished_jobs_older_than_s,),
+                ).rowcount,
+                "locks": conn.execute("DELETE FROM locks WHERE expires_at < ?", (at,)).rowcount,
+            }
+
+        return await self._db.write(op)
+
+
+async def open_sqlite_store(
+    path: Path,
+    cipher: TokenCipher,
+    *,
+    clock: Clock = time.time,
+    busy_timeout_ms: int = 5000,
+    synchronous: str = "FULL",
+) -> SqliteStore:
+    """Open (creating if needed) the database file, apply pending migrations."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not path.exists()
+    db = SqliteDatabase(path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
+    await db.open()
+    if fresh:
+        path.chmod(0o600)  # holds encrypted tokens and users' health data
+    return SqliteStore(db, cipher, clock)

@@ -1,0 +1,226 @@
+"""SQLite plumbing: one writer thread with group commit, one reader thread, migrations.
+
+The stdlib `sqlite3` module runs on two dedicated threads instead of through aiosqlite: a whole
+transaction is one hop to the thread rather than one hop per statement, and the writer commits
+every write that queued up while the previous commit was syncing in one transaction (each write in
+its own SAVEPOINT, so one failing write rolls back alone). A write's awaitable resolves only after
+its COMMIT, so "returned" means "durable".
+
+Cross-process safety comes from SQLite itself: WAL mode, `BEGIN IMMEDIATE` for every write
+transaction, and a busy timeout while another process holds the write lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engine.store.errors import StoreError, StoreUnavailable
+from engine.store.migrate import SCHEMA_VERSION_DDL, load_migrations
+
+T = TypeVar("T")
+Operation = Callable[[sqlite3.Connection], T]
+
+_MAX_BATCH = 256
+_STOP = object()
+
+
+def _connect(path: Path, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def unavailable(error: sqlite3.Error) -> StoreUnavailable:
+    return StoreUnavailable(f"database error: {error}")
+
+
+class SqliteDatabase:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000, synchronous: str = "FULL"):
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._synchronous = synchronous
+        self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: sqlite3.Connection | None = None
+        self._writer_thread: threading.Thread | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._writer = await loop.run_in_executor(
+                None, _connect, self.path, self._busy_timeout_ms, self._synchronous
+            )
+            await loop.run_in_executor(None, self._migrate, self._writer)
+            self._reader = await loop.run_in_executor(
+                self._reader_pool, _connect, self.path, self._busy_timeout_ms, self._synchronous
+            )
+        except sqlite3.Error as error:
+            await self.close()
+            raise unavailable(error) from None
+        self._writer_thread = threading.Thread(
+            target=self._write_loop, name="sqlite-write", daemon=True
+        )
+        self._writer_thread.start()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        if self._writer_thread is not None:
+            self._writes.put(_STOP)
+            await loop.run_in_executor(None, self._writer_thread.join)
+        elif self._writer is not None:
+            self._writer.close()
+        if self._reader is not None:
+            await loop.run_in_executor(self._reader_pool, self._reader.close)
+        self._reader_pool.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ operations
+    async def write(self, operation: Operation[T]) -> T:
+        """Run `operation(conn)` inside a write transaction; resolves after COMMIT."""
+        if self._closed:
+            raise StoreUnavailable("store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._writes.put((operation, future, loop))
+        return await future
+
+    async def read(self, operation: Operation[T]) -> T:
+        """Run `operation(conn)` on the reader connection (sees every committed write)."""
+        if self._closed or self._reader is None:
+            raise StoreUnavailable("store is closed")
+        reader = self._reader
+
+        def run() -> T:
+            reader.execute("BEGIN")
+            try:
+                return operation(reader)
+            finally:
+                reader.execute("COMMIT")
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
+        except sqlite3.Error as error:
+            raise unavailable(error) from None
+
+    # ------------------------------------------------------------------ writer thread
+    def _write_loop(self) -> None:
+        conn = self._writer
+        assert conn is not None
+        while True:
+            item = self._writes.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            stop_after = False
+            while len(batch) < _MAX_BATCH:
+                try:
+                    more = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop_after = True
+                    break
+                batch.append(more)
+            self._commit_batch(conn, batch)
+            if stop_after:
+                break
+        # Fail anything that raced in behind the stop marker.
+        while True:
+            try:
+                item = self._writes.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                _resolve(item[1], item[2], StoreUnavailable("store is closed"), failed=True)
+        conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[Any, bool]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            for _, future, loop in batch:
+                _resolve(future, loop, unavailable(error), failed=True)
+            return
+        try:
+            for operation, _, _ in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = operation(conn)
+                except Exception as error:  # noqa: BLE001 - handed to the awaiting caller
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    if isinstance(error, sqlite3.IntegrityError):
+                        error = StoreError(f"constraint violated: {error}")
+                    elif isinstance(error, sqlite3.Error):
+                        error = unavailable(error)
+                    outcomes.append((error, True))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((result, False))
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for _, future, loop in batch:
+                _resolve(future, loop, unavailable(error), failed=True)
+            return
+        for (_, future, loop), (value, failed) in zip(batch, outcomes, strict=True):
+            _resolve(future, loop, value, failed=failed)
+
+    # ------------------------------------------------------------------ migrations
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it done
+        try:
+            conn.execute(SCHEMA_VERSION_DDL)
+            applied = {row[0] for row in conn.execute("SELECT version FROM schema_version")}
+            for migration in load_migrations():
+                if migration.version in applied:
+                    continue
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, time.time()),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _resolve(future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, value: Any, *,
+             failed: bool) -> None:
+    def settle() -> None:
+        if future.done():
+            return
+        if failed:
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:
+        pass  # the caller's loop is gone; nobody is waiting any more
