@@ -1,0 +1,177 @@
+"""Timestamp and time-zone parsers, chosen once per mapping from the spec's declared formats."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.spec.functions import parse_iso
+
+TimeParser = Callable[[Any], datetime | None]  # None: missing or unparsable
+LocalZone = tzinfo  # a fixed offset or an IANA zone, resolved per record from the tz field
+ZoneParser = Callable[[Any], LocalZone | None]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})?$")
+_MAX_OFFSET_MIN = 18 * 60
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _parse_iso(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
+def _epoch(scale: float) -> TimeParser:
+    def parse(value: Any) -> datetime | None:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return None
+        if not _is_number(value):
+            return None
+        try:
+            return _EPOCH + timedelta(seconds=value * scale)
+        except (OverflowError, ValueError):
+            return None
+
+    return parse
+
+
+def _parse_date(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return None
+    return datetime(day.year, day.month, day.day)
+
+
+def _pattern(fmt: str) -> TimeParser:
+    def parse(value: Any) -> datetime | None:
+        if not isinstance(value, str):
+            return None
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            return None
+
+    return parse
+
+
+def time_parser(fmt: str) -> TimeParser:
+    """A parser for ``iso``, ``epoch_s``, ``epoch_ms``, ``date`` or a strftime pattern.
+
+    Results are aware when the input carries an offset (epochs are UTC), naive otherwise.
+    """
+    if fmt == "iso":
+        return _parse_iso
+    if fmt == "epoch_s":
+        return _epoch(1.0)
+    if fmt == "epoch_ms":
+        return _epoch(0.001)
+    if fmt == "date":
+        return _parse_date
+    if "%" in fmt:
+        return _pattern(fmt)
+    raise ValueError(f"unknown time format {fmt!r}")
+
+
+@lru_cache(maxsize=256)
+def fixed_zone(minutes: int) -> timezone:
+    return timezone.utc if minutes == 0 else timezone(timedelta(minutes=minutes))
+
+
+@lru_cache(maxsize=512)
+def _iana_zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _offset_minutes(minutes: float) -> LocalZone | None:
+    whole = round(minutes)
+    return fixed_zone(whole) if abs(whole) <= _MAX_OFFSET_MIN else None
+
+
+def _zone_from_offset(value: Any) -> LocalZone | None:
+    if not isinstance(value, str):
+        return None
+    if value in ("Z", "z"):
+        return timezone.utc
+    match = _OFFSET.match(value)
+    if match is None:
+        return None
+    sign, hours, minutes = match.groups()
+    total = int(hours) * 60 + int(minutes or 0)
+    return _offset_minutes(-total if sign == "-" else total)
+
+
+def _zone_from_number(scale: float) -> ZoneParser:
+    def parse(value: Any) -> LocalZone | None:
+        return _offset_minutes(value * scale) if _is_number(value) else None
+
+    return parse
+
+
+def _zone_from_iana(value: Any) -> LocalZone | None:
+    return _iana_zone(value) if isinstance(value, str) and value else None
+
+
+def zone_parser(fmt: str) -> ZoneParser:
+    """A parser for a tz field: ``offset`` (``-04:00``, ``Z``), ``seconds``, ``minutes``, ``iana``."""
+    if fmt == "offset":
+        return _zone_from_offset
+    if fmt == "seconds":
+        return _zone_from_number(1 / 60)
+    if fmt == "minutes":
+        return _zone_from_number(1.0)
+    if fmt == "iana":
+        return _zone_from_iana
+    raise ValueError(f"unknown tz format {fmt!r}")
+
+
+def localize(moment: datetime, zone: LocalZone | None) -> tuple[datetime, int | None]:
+    """The instant in UTC and the local offset in minutes (None when unknown).
+
+    A naive ``moment`` is a wall-clock time in ``zone``; without a zone it is taken as UTC with an
+    unknown local offset. An aware ``moment`` keeps its instant; ``zone`` only decides the offset.
+    """
+    if moment.tzinfo is None:
+        if zone is None:
+            return moment.replace(tzinfo=timezone.utc), None
+        moment = moment.replace(tzinfo=zone)
+    elif zone is not None:
+        moment = moment.astimezone(zone)
+    offset = moment.utcoffset()
+    minutes = None if offset is None else int(offset.total_seconds() // 60)
+    return moment.astimezone(timezone.utc), minutes
+
+
+def rfc3339_utc(moment: datetime) -> str:
+    """``2024-03-01T06:30:00Z``; milliseconds or microseconds only when present."""
+    micro = moment.microsecond
+    if micro == 0:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if micro % 1000 == 0:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{micro // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def local_date(utc_moment: datetime, offset_min: int | None) -> str:
+    local = utc_moment if offset_min is None else utc_moment + timedelta(minutes=offset_min)
+    return local.date().isoformat()

@@ -1,0 +1,98 @@
+"""Value-field converters: read, convert to the canonical unit, check type, range and enum.
+
+Each converter is built once per mapping with its unit factor, offset and bounds resolved; per
+record it either returns the value or explains why it was dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.spec.catalogue import Catalogue, FieldDef
+from engine.spec.model import ValueField
+
+MISSING = object()  # the field is absent in this record (not an error)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A value that is present but unusable; the reason goes into the mapping warnings."""
+
+    reason: str
+
+
+Convert = Callable[[Any], Any]  # raw value -> converted value | MISSING | Rejected
+
+DECIMALS = 6  # canonical numbers are rounded to this many decimals to drop float noise
+
+
+def _tidy(number: float) -> int | float:
+    rounded = round(number, DECIMALS)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+def _number_converter(field: FieldDef, factor: float, offset: float) -> Convert:
+    low, high, unit = field.min, field.max, field.unit
+    identity = factor == 1.0 and offset == 0.0
+
+    def convert(raw: Any) -> Any:
+        if raw is None:
+            return MISSING
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            return Rejected(f"expected a number, got {type(raw).__name__} {raw!r:.40}")
+        if identity:
+            value = raw
+        else:
+            value = raw * factor + offset
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return Rejected(f"not a finite number: {raw!r}")
+            value = _tidy(value)
+        if (low is not None and value < low) or (high is not None and value > high):
+            return Rejected(f"{value} {unit} is outside [{low}, {high}]")
+        return value
+
+    return convert
+
+
+def _string_converter(field: FieldDef) -> Convert:
+    allowed = frozenset(field.enum) if field.enum is not None else None
+
+    def convert(raw: Any) -> Any:
+        if raw is None:
+            return MISSING
+        if not isinstance(raw, str):
+            return Rejected(f"expected a string, got {type(raw).__name__} {raw!r:.40}")
+        if allowed is not None and raw not in allowed:
+            return Rejected(f"{raw!r:.40} is not one of {', '.join(sorted(allowed))}")
+        return raw
+
+    return convert
+
+
+def _boolean_converter(raw: Any) -> Any:
+    if raw is None:
+        return MISSING
+    if not isinstance(raw, bool):
+        return Rejected(f"expected true or false, got {type(raw).__name__} {raw!r:.40}")
+    return raw
+
+
+def value_converter(catalogue: Catalogue, sample_type: str, value: ValueField) -> Convert:
+    """Raises ValueError when the field or its unit does not fit the catalogue."""
+    field = catalogue.field(sample_type, value.name)
+    if field is None:
+        raise ValueError(f"{sample_type} has no value field {value.name!r}")
+    if field.type == "string":
+        return _string_converter(field)
+    if field.type == "boolean":
+        return _boolean_converter
+    if field.unit is None:
+        raise ValueError(f"{sample_type}.{value.name} has no canonical unit")
+    if value.unit is None:
+        raise ValueError(f"{sample_type}.{value.name} is a quantity in {field.unit}: give its unit")
+    factor, offset = catalogue.unit_converter(value.unit, field.unit)
+    return _number_converter(field, factor, offset)
