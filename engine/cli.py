@@ -12,10 +12,12 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from engine.mapping import cli as mapping_cli
 from engine.spec import commands as spec_commands
 
 COMMAND_MODULES: list[ModuleType] = [
     spec_commands,
+    mapping_cli,
 ]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
