@@ -70,7 +70,7 @@ class _Compiler:
         try:
             return Expr(value)
         except ExprError as exc:
-            code = "expr.function" if "function" in str(exc) else "expr.invalid"
+            code = "expr.function" if "function" in str(exc) or "argument" in str(exc) else "expr.invalid"
             self.issue(at, code, str(exc))
             return None
 
