@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_INVALID
-    except Exception as exc:  # never a traceback for the user
+    except Exception as exc:  # noqa: BLE001 -- never a traceback for the user
         print(f"engine {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INVALID
 

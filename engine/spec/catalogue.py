@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ def schema_path(name: str) -> Path:
     return SCHEMAS_DIR / name
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_json_schema(name: str) -> dict[str, Any]:
     with schema_path(name).open(encoding="utf-8") as handle:
         return json.load(handle)

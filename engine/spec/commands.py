@@ -61,4 +61,4 @@ def run_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register", "SPEC_SUFFIXES"]
+__all__ = ["SPEC_SUFFIXES", "register"]

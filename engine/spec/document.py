@@ -207,11 +207,8 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if tag == _BOOL:
         return text.lower() == "true"
     if tag == _INT:
-        lowered = text.lower()
-        if lowered.startswith("0o"):
-            return int(text[2:], 8)
-        if lowered.startswith("0x"):
-            return int(text[2:], 16)
+        if text.startswith(("0o", "0x")):
+            return int(text, 0)
         return int(text, 10)
     if tag == _FLOAT:
         lowered = text.lower().lstrip("+")
@@ -240,13 +237,15 @@ class _Builder:
     def build(self, node: yaml.Node, path: JsonPath, depth: int) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES:
+            # Aliased nodes carry their anchor's position; blame the top-level entry instead.
+            line, col = self.key_positions.get(path[:1], (1, 1))
             raise DocumentError([LocatedIssue(
-                path, "yaml.too_many_nodes",
+                path[:1], "yaml.too_many_nodes",
                 f"more than {MAX_NODES} nodes once aliases are expanded", None, self.name,
-                node.start_mark.line + 1, node.start_mark.column + 1)])
+                line, col)])
         if depth > MAX_DEPTH:  # reachable only through self-referencing aliases
             raise DocumentError([LocatedIssue(
-                path, "yaml.too_deep", f"nested deeper than {MAX_DEPTH} levels", None, self.name,
+                path[:MAX_DEPTH // 8], "yaml.too_deep", f"nested deeper than {MAX_DEPTH} levels", None, self.name,
                 node.start_mark.line + 1, node.start_mark.column + 1)])
         self.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.ScalarNode):

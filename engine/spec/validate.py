@@ -79,10 +79,10 @@ def check_document(
             spec = compile_spec(doc.data, path=doc.path, env=environment)
         except SpecError as exc:
             issues.extend(_locate(doc, exc.issues))
-        except Exception as exc:  # a compiler bug must still read as a clean error
+        except Exception as exc:  # noqa: BLE001 -- a compiler bug must still read as a clean error
             issues.append(doc.issue((), "internal.error", f"internal error while compiling: "
                                     f"{type(exc).__name__}: {exc}"))
-    issues = _dedupe(issues)
+    issues = _dedupe(_without_env_echoes(issues))
     return Report(doc.path, issues, None if issues else spec)
 
 
@@ -108,6 +108,12 @@ def _locate(doc: Document, issues: Iterable[Any]) -> list[LocatedIssue]:
             and path not in doc.positions
         located.append(doc.issue(path, issue.code, issue.message, issue.suggestion, at_key=at_key))
     return located
+
+
+def _without_env_echoes(issues: list[LocatedIssue]) -> list[LocatedIssue]:
+    """A malformed ``${`` reference makes its string fail other checks too; keep only the cause."""
+    broken = {i.json_path for i in issues if i.code == "env.syntax"}
+    return [i for i in issues if i.code == "env.syntax" or i.json_path not in broken]
 
 
 def _dedupe(issues: list[LocatedIssue]) -> list[LocatedIssue]:
@@ -142,7 +148,18 @@ def schema_issues(doc: Document) -> list[LocatedIssue]:
         issues.extend(_explain(error, doc))
         if len(issues) >= MAX_SCHEMA_ISSUES:
             break
-    return issues
+    return _without_misspelt_required(issues)
+
+
+def _without_misspelt_required(issues: list[LocatedIssue]) -> list[LocatedIssue]:
+    """``paht: x`` is one mistake: report the unknown key (suggesting ``path``), not also
+    the missing ``path``."""
+    misspelt = {(i.json_path[:-1], i.suggestion) for i in issues
+                if i.code == "schema.unknown_key" and i.suggestion}
+    return [i for i in issues if not (
+        i.code == "schema.missing_key"
+        and any(parent == i.json_path and i.message.startswith(f"missing required key {s!r}")
+                for parent, s in misspelt))]
 
 
 def _without_vacuous_branches(errors: list[ValidationError]) -> list[ValidationError]:
@@ -192,7 +209,7 @@ def _explain(error: ValidationError, doc: Document) -> list[LocatedIssue]:
         return issues
 
     if validator == "required" and isinstance(instance, dict):
-        variant = _variant_name(schema)
+        variant = _variant_name(schema) if "then" in error.relative_schema_path else None
         issues = []
         for key in error.validator_value:
             if key in instance:
