@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,9 +33,22 @@ def from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+_id_lock = threading.Lock()
+_last_id_stamp = [0, 0]  # [milliseconds, sequence within that millisecond]
+
+
 def new_id(now: float) -> str:
-    """Ids that sort by creation time (millisecond prefix) and never collide (random suffix)."""
-    return f"{int(now * 1000):012x}{secrets.token_hex(8)}"
+    """Ids that sort by creation time: a millisecond stamp, a sequence number keeping ids made in
+    this process strictly increasing, and a random suffix so processes never collide."""
+    millis = int(now * 1000)
+    with _id_lock:
+        if millis <= _last_id_stamp[0]:
+            millis = _last_id_stamp[0]
+            _last_id_stamp[1] += 1
+        else:
+            _last_id_stamp[:] = [millis, 0]
+        sequence = _last_id_stamp[1]
+    return f"{millis:012x}{sequence:06x}{secrets.token_hex(6)}"
 
 
 def encode_sample_cursor(timestamp_us: int, row_id: str) -> str:
