@@ -7,12 +7,19 @@ validator checks names and arities against ``FUNCTION_ARITY``.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import jmespath
 from jmespath import functions
 
 _Number = (int, float)
+
+# "3600s" / "-28800.5s" (protobuf JSON durations) or ISO 8601 "PT2H44M45.5S" / "P1DT2H".
+_SECONDS_SUFFIX = re.compile(r"^(-?[0-9]+(?:\.[0-9]+)?)s$")
+_ISO_DURATION = re.compile(
+    r"^(-)?P(?:([0-9]+(?:\.[0-9]+)?)D)?(?:T(?:([0-9]+(?:\.[0-9]+)?)H)?(?:([0-9]+(?:\.[0-9]+)?)M)?(?:([0-9]+(?:\.[0-9]+)?)S)?)?$"
+)
 
 
 def _num(value: object) -> float | int | None:
@@ -87,6 +94,45 @@ class EngineFunctions(functions.Functions):
         return f"{date}T{time}"
 
 
+    @functions.signature({"types": []})
+    def _func_entries(self, obj):
+        """An object's members as [{key, value}] in document order (maps keyed by time offsets)."""
+        if not isinstance(obj, dict):
+            return None
+        return [{"key": k, "value": v} for k, v in obj.items()]
+
+    @functions.signature({"types": []})
+    def _func_duration_s(self, text):
+        """Seconds in a duration written "3600s" or ISO 8601 ("PT1H30M", "P1DT2H"); null otherwise."""
+        if isinstance(text, bool) or not isinstance(text, str):
+            return None
+        match = _SECONDS_SUFFIX.match(text.strip())
+        if match:
+            return _whole(float(match.group(1)))
+        match = _ISO_DURATION.match(text.strip())
+        if not match or text.strip() in ("P", "PT", "-P", "-PT") or text.strip().endswith("T"):
+            return None
+        sign, days, hours, minutes, seconds = match.groups()
+        total = sum(float(part or 0) * scale for part, scale in
+                    ((days, 86400), (hours, 3600), (minutes, 60), (seconds, 1)))
+        return _whole(-total if sign else total)
+
+    @functions.signature({"types": []}, {"types": []}, {"types": []})
+    def _func_make_date(self, year, month, day):
+        """YYYY-MM-DD from numeric year, month and day (a date split into parts); null when invalid."""
+        y, m, d = _num(year), _num(month), _num(day)
+        if y is None or m is None or d is None:
+            return None
+        try:
+            return datetime(int(y), int(m), int(d)).date().isoformat()
+        except ValueError:
+            return None
+
+
+def _whole(value: float) -> float | int:
+    return int(value) if value == int(value) else value
+
+
 FUNCTION_ARITY: dict[str, int] = {
     "scale10": 2,
     "mul": 2,
@@ -96,6 +142,9 @@ FUNCTION_ARITY: dict[str, int] = {
     "sum_present": 1,
     "add_seconds": 2,
     "date_time": 2,
+    "entries": 1,
+    "duration_s": 1,
+    "make_date": 3,
 }
 
 OPTIONS = jmespath.Options(custom_functions=EngineFunctions())
