@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.spec.catalogue import load_json_schema
+from engine.spec.document import LocatedIssue
 from engine.spec.loader import SPEC_SUFFIXES, spec_files
 from engine.spec.validate import SPEC_SCHEMA, Report, check_file, format_text, to_json
 
@@ -27,21 +28,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schema.set_defaults(handler=run_schema)
 
 
-def _expand(paths: list[str]) -> list[Path]:
-    files: list[Path] = []
+def _check_paths(paths: list[str], *, check_env: bool) -> list[Report]:
+    reports: list[Report] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            files.extend(spec_files(path))
-        else:
-            files.append(path)
-    return files
+        if not path.is_dir():
+            reports.append(check_file(path, check_env=check_env))
+            continue
+        found = spec_files(path)
+        if not found:
+            issue = LocatedIssue((), "io.no_specs", f"no {' or '.join(SPEC_SUFFIXES)} files in this folder",
+                                 None, raw, 0, 0)
+            reports.append(Report(raw, [issue], io_error=True))
+        reports.extend(check_file(file, check_env=check_env) for file in found)
+    return reports
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    reports: list[Report] = []
-    for path in _expand(args.paths):
-        reports.append(check_file(path, check_env=args.check_env))
+    reports = _check_paths(args.paths, check_env=args.check_env)
     issues = [issue for report in reports for issue in report.issues]
     if args.format == "json":
         print(json.dumps([to_json(issue) for issue in issues], indent=2, ensure_ascii=False))
