@@ -1,0 +1,175 @@
+"""The receive pipeline, independent of the web framework: request in, answer out.
+
+Order matters: size cap (done while reading, by the route) → handshake → verify over the raw bytes
+→ decode → extract → route → inbox rows and their jobs in ONE store transaction → 2xx. Anything
+the store cannot write is answered 503, so the vendor delivers again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.spec.model import Spec
+from engine.store.errors import StoreError
+from engine.store.port import InboxEvent, JobSpec, Store
+from engine.webhooks.body import BodyError, parse_body
+from engine.webhooks.events import TooManyEvents, WebhookEvent, extract_events
+from engine.webhooks.handshake import (
+    Answer,
+    get_handshake,
+    has_post_handshake,
+    head_handshake,
+    post_handshake,
+)
+from engine.webhooks.keys import SecretSource
+from engine.webhooks.routing import JOB_KIND, route_event
+from engine.webhooks.verify import VerificationFailed, verify_delivery
+
+log = logging.getLogger("engine.webhooks")
+
+DEFAULT_MAX_BODY_BYTES = 262144
+StoredSecrets = Callable[[str], Awaitable[Mapping[str, str]]]  # vendor -> {NAME: value}
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    method: str
+    headers: Mapping[str, str]  # lower-case names
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass
+class WebhookReceiver:
+    specs: Mapping[str, Spec]
+    store: Store
+    env: Mapping[str, str] | None = None
+    stored_secrets: StoredSecrets | None = None
+    clock: Callable[[], float] = time.time
+    job_max_attempts: int | None = None
+
+    def body_limit(self, vendor: str) -> int:
+        spec = self.specs.get(vendor)
+        if spec is None or spec.webhooks is None:
+            return DEFAULT_MAX_BODY_BYTES
+        return spec.webhooks.max_body_bytes
+
+    async def handle(self, vendor: str, request: WebhookRequest) -> Answer:
+        spec = self.specs.get(vendor)
+        if spec is None or spec.webhooks is None:
+            return Answer(404, {"error": "no webhooks for this vendor"})
+        method = request.method.upper()
+        try:
+            if method == "POST":
+                return await self._post(spec, request)
+            if method == "GET":
+                answer = get_handshake(spec.webhooks, request.query, await self._secrets(spec))
+                return answer or Answer(404, {"error": "no handshake matches this request"})
+            if method == "HEAD":
+                return head_handshake(spec.webhooks) or Answer(405)
+        except VerificationFailed as failed:
+            return Answer(failed.status, {"error": failed.reason})
+        except StoreError:
+            log.warning("webhook for %s not stored: store unavailable", vendor)
+            return _store_down()
+        return Answer(405, {"error": "method not allowed"})
+
+    async def _post(self, spec: Spec, request: WebhookRequest) -> Answer:
+        webhooks = spec.webhooks
+        assert webhooks is not None
+        if len(request.body) > webhooks.max_body_bytes:
+            return Answer(413, {"error": "body too large"})
+        secrets = await self._secrets(spec)
+        now = self.clock()
+
+        def check_auth() -> None:
+            verify_delivery(webhooks.verify, request.body, request.headers, secrets, now)
+
+        if has_post_handshake(webhooks):
+            try:
+                probe = parse_body(request.body, webhooks.body)
+            except BodyError:
+                probe = None
+            if probe is not None and (answer := post_handshake(webhooks, probe, check_auth)):
+                return answer
+        check_auth()
+        try:
+            document = parse_body(request.body, webhooks.body)
+            events = extract_events(spec.id, webhooks.events, document)
+        except (BodyError, TooManyEvents) as bad:
+            return Answer(400, {"error": str(bad)})
+        return await self._persist(spec, events, now)
+
+    async def _persist(self, spec: Spec, events: list[WebhookEvent], now: float) -> Answer:
+        try:
+            users = await self._app_users(spec.id, events)
+            items = self._inbox_items(spec, events, users, now)
+            results = await self.store.record_events(items) if items else []
+        except StoreError:
+            log.warning("webhook for %s not stored: store unavailable", spec.id)
+            return _store_down()
+        new_events = sum(1 for (event, _), result in zip(items, results, strict=True)
+                         if result.created and "route_of" not in event.payload)
+        jobs = sum(1 for result in results if result.job_id)
+        return Answer(200, {"received": len(events), "new": new_events, "jobs": jobs})
+
+    async def _app_users(self, vendor: str, events: list[WebhookEvent]) -> dict[str, str]:
+        users: dict[str, str] = {}
+        for vendor_user in {e.vendor_user_id for e in events if e.vendor_user_id}:
+            connection = await self.store.get_connection_by_vendor_user(vendor, vendor_user)
+            if connection is not None:
+                users[vendor_user] = connection.user_id
+        return users
+
+    def _inbox_items(
+        self, spec: Spec, events: list[WebhookEvent], users: Mapping[str, str], now: float
+    ) -> list[tuple[InboxEvent, JobSpec | None]]:
+        items: list[tuple[InboxEvent, JobSpec | None]] = []
+        for event in events:
+            user_id = users.get(event.vendor_user_id or "")
+            routing = route_event(spec, event, received_at=now)
+            note = routing.note
+            if user_id is None and event.vendor_user_id:
+                note = "no connection for this vendor user"
+            jobs = [self._job(spec, event, routed.payload, user_id, i)
+                    for i, routed in enumerate(routing.jobs)] if user_id or not event.vendor_user_id else []
+            first = InboxEvent(
+                vendor=spec.id, event_key=event.key, event_type=event.event_type,
+                vendor_user_id=event.vendor_user_id, user_id=user_id, object_id=event.object_id,
+                payload={"event": event.item, "note": note, "jobs": len(jobs)}, received_at=now,
+            )
+            items.append((first, jobs[0] if jobs else None))
+            # A second route of the same event gets its own inbox key so replays stay exact.
+            for i, job in enumerate(jobs[1:], start=1):
+                extra = InboxEvent(
+                    vendor=spec.id, event_key=f"{event.key}#{i}", event_type=event.event_type,
+                    vendor_user_id=event.vendor_user_id, user_id=user_id, object_id=event.object_id,
+                    payload={"route_of": event.key}, received_at=now,
+                )
+                items.append((extra, job))
+        return items
+
+    def _job(self, spec: Spec, event: WebhookEvent, payload: dict[str, Any], user_id: str | None, index: int) -> JobSpec:
+        extra: dict[str, Any] = {}
+        if self.job_max_attempts is not None:
+            extra["max_attempts"] = self.job_max_attempts
+        return JobSpec(
+            kind=JOB_KIND, payload={**payload, "user_id": user_id},
+            idempotency_key=f"webhook\x1f{spec.id}\x1f{event.key}\x1f{index}",
+            vendor=spec.id, user_id=user_id, **extra,
+        )
+
+    async def _secrets(self, spec: Spec) -> SecretSource:
+        stored: Mapping[str, str] = {}
+        if self.stored_secrets is not None:
+            stored = await self.stored_secrets(spec.id)
+        return SecretSource.for_spec(spec, env=self.env, stored=stored)
+
+
+def _store_down() -> Answer:
+    return Answer(503, {"error": "temporarily unable to store the delivery; retry later"},
+                  headers={"Retry-After": "30"})
