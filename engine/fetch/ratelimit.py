@@ -1,0 +1,168 @@
+"""Rate budgets from the spec, enforced before a request is sent and fed back by the vendor's
+rate-limit headers.
+
+Each spec budget becomes one GCRA row in the store, so every worker on the same store shares it.
+A budget of N requests per W seconds is run at ``headroom`` × N per W with a burst of the rest,
+so that no W-long stretch ever carries more than N requests (burst + rate × W ≤ N) even when the
+vendor counts in sliding windows. Vendor feedback (Retry-After, remaining = 0 until reset)
+blocks the rows until the vendor says requests may resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from engine.fetch.errors import BudgetExhausted
+from engine.spec.model import Budget, RateHeaders, Spec
+from engine.store.port import BudgetRequest, Store
+
+# Requests a gate row admits per second when the spec has no budget at all: the row exists only
+# so that Retry-After feedback has somewhere to land.
+_GATE_RATE = 1000.0
+
+
+def budget_key(vendor: str, budget: Budget, user_id: str | None) -> str:
+    scope = "app" if budget.per == "app" else f"user:{user_id}"
+    return f"{vendor}:{scope}:{budget.requests}/{budget.window_s}s"
+
+
+def budget_request(vendor: str, budget: Budget, user_id: str | None, headroom: float) -> BudgetRequest:
+    burst = max(1, math.floor(budget.requests * (1 - headroom)) - 1)
+    rate = max(min(budget.requests * headroom, budget.requests - burst), budget.requests / 10)
+    return BudgetRequest(budget_key(vendor, budget, user_id), rate=rate, period_s=float(budget.window_s), burst=burst)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After value (delta seconds or an HTTP date)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - now
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def parse_reset(value: str | None, unit: str, now: float) -> float | None:
+    """Seconds until the vendor's rate-limit window resets."""
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    if unit == "epoch_s":
+        number -= now
+    elif unit == "epoch_ms":
+        number = number / 1000 - now
+    return max(0.0, number)
+
+
+def _int_header(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value.strip()))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RateFeedback:
+    """What a response said about the vendor's limits: block sending for ``block_s`` seconds."""
+
+    block_s: float | None
+
+
+def read_feedback(
+    headers: Mapping[str, str], dialect: RateHeaders, *, status: int, now: float
+) -> RateFeedback:
+    retry_after = None
+    if dialect.retry_after and status in (429, 503):
+        retry_after = parse_retry_after(headers.get(dialect.retry_after), now)
+    if retry_after is not None:
+        return RateFeedback(retry_after)
+    reset = parse_reset(headers.get(dialect.reset), dialect.reset_unit, now) if dialect.reset else None
+    remaining = _int_header(headers.get(dialect.remaining)) if dialect.remaining else None
+    if status == 429:
+        return RateFeedback(reset)
+    if remaining is not None and remaining <= 0 and reset is not None:
+        return RateFeedback(reset)
+    return RateFeedback(None)
+
+
+class RateGovernor:
+    """Waits for a slot in every budget that covers a request, and records vendor feedback."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        store: Store,
+        *,
+        headroom: float = 0.9,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.spec = spec
+        self.store = store
+        self.headroom = headroom
+        self.sleep = sleep
+        self.clock = clock
+
+    def requests_for(self, user_id: str | None) -> list[BudgetRequest]:
+        budgets = [b for b in self.spec.limits.budgets if b.per == "app" or user_id is not None]
+        requests = [budget_request(self.spec.id, b, user_id, self.headroom) for b in budgets]
+        if not requests:
+            requests.append(BudgetRequest(f"{self.spec.id}:gate", rate=_GATE_RATE, period_s=1.0, burst=100))
+        return requests
+
+    def penalty_keys(self, user_id: str | None) -> list[str]:
+        """Where a 429 lands: the user's budgets when the spec meters per user, else the app's."""
+        requests = self.requests_for(user_id)
+        user_keys = [r.key for r in requests if ":user:" in r.key]
+        return user_keys or [r.key for r in requests]
+
+    async def acquire(self, user_id: str | None, *, max_wait_s: float = float("inf")) -> float:
+        """Reserve a slot (sleeping as long as the budgets say); returns the time waited. When the
+        wait would exceed `max_wait_s`, nothing is reserved and `BudgetExhausted` says when to
+        come back."""
+        grant = await self.store.acquire_budget(
+            self.requests_for(user_id), max_wait_s=max_wait_s, now=self.clock()
+        )
+        if not grant.granted:
+            raise BudgetExhausted(
+                f"{self.spec.id} rate budget exhausted; next slot in {grant.wait_s:.0f}s",
+                vendor=self.spec.id,
+                retry_after=grant.wait_s,
+            )
+        if grant.wait_s > 0:
+            await self.sleep(grant.wait_s)
+        return max(0.0, grant.wait_s)
+
+    async def feedback(self, headers: Mapping[str, str], status: int, user_id: str | None) -> float | None:
+        """Apply the response's rate-limit headers; returns the block in seconds, if any."""
+        now = self.clock()
+        result = read_feedback(headers, self.spec.limits.headers, status=status, now=now)
+        if result.block_s is None or result.block_s <= 0:
+            return result.block_s
+        for key in self.penalty_keys(user_id):
+            await self.store.penalize_budget(key, now + result.block_s, now=now)
+        return result.block_s

@@ -1,0 +1,110 @@
+"""Time windows: split a range into the spec's maximum span and format each bound as the API wants.
+
+Windows are half-open, ``[start, end)``, in UTC. Formats:
+- ``iso``: RFC 3339 in UTC with a ``Z`` suffix (milliseconds only when the instant has them);
+- ``date``: ``YYYY-MM-DD``; windows are aligned to whole UTC days so no day is skipped or
+  fetched twice, and with ``end_inclusive`` the end names the last day inside the window;
+- ``epoch_s`` / ``epoch_ms``: integer UNIX time.
+With ``end_inclusive`` the end bound is the last instant inside the window (one unit before
+``end``), for APIs that treat their end parameter as inclusive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from engine.spec.model import Window
+
+WINDOW_FORMATS = ("iso", "date", "epoch_s", "epoch_ms")
+_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    start: datetime
+    end: datetime
+
+    def to_payload(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    @classmethod
+    def from_payload(cls, data: dict[str, str]) -> TimeWindow:
+        return cls(as_utc(datetime.fromisoformat(data["start"])), as_utc(datetime.fromisoformat(data["end"])))
+
+
+def as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{value.isoformat()} has no UTC offset")
+    return value.astimezone(UTC)
+
+
+def _floor_day(value: datetime) -> datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _ceil_day(value: datetime) -> datetime:
+    floored = _floor_day(value)
+    return floored if floored == value else floored + _DAY
+
+
+def plan_windows(since: datetime, until: datetime, window: Window | None) -> list[TimeWindow]:
+    """The windows covering ``[since, until)`` in order; one window when the spec sets no span."""
+    start, end = as_utc(since), as_utc(until)
+    if window is not None and window.format == "date":
+        start, end = _floor_day(start), _ceil_day(end)
+    if end <= start:
+        return []
+    if window is None:
+        return [TimeWindow(start, end)]
+    span = timedelta(seconds=window.max_s)
+    if window.format == "date":
+        span = max(_DAY, timedelta(days=window.max_s // 86400))
+    windows: list[TimeWindow] = []
+    cursor = start
+    while cursor < end:
+        nxt = min(cursor + span, end)
+        windows.append(TimeWindow(cursor, nxt))
+        cursor = nxt
+    return windows
+
+
+def format_iso(value: datetime) -> str:
+    value = as_utc(value)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch_ms(value: datetime) -> int:
+    delta = as_utc(value) - datetime(1970, 1, 1, tzinfo=UTC)
+    return delta // timedelta(milliseconds=1)
+
+
+def format_bound(value: datetime, fmt: str) -> str:
+    if fmt == "iso":
+        return format_iso(value)
+    if fmt == "date":
+        return as_utc(value).date().isoformat()
+    if fmt == "epoch_s":
+        return str(_epoch_ms(value) // 1000)
+    if fmt == "epoch_ms":
+        return str(_epoch_ms(value))
+    raise ValueError(f"unknown window format {fmt!r}; use one of {', '.join(WINDOW_FORMATS)}")
+
+
+_INCLUSIVE_STEP = {
+    "iso": timedelta(milliseconds=1),
+    "date": _DAY,
+    "epoch_s": timedelta(seconds=1),
+    "epoch_ms": timedelta(milliseconds=1),
+}
+
+
+def window_values(tw: TimeWindow, window: Window | None) -> dict[str, str]:
+    """Template values ``window.start`` / ``window.end`` for one window."""
+    fmt = window.format if window is not None else "iso"
+    end = tw.end
+    if window is not None and window.end_inclusive:
+        end = max(tw.start, end - _INCLUSIVE_STEP.get(fmt, timedelta(0)))
+    return {"window.start": format_bound(tw.start, fmt), "window.end": format_bound(end, fmt)}
