@@ -1,0 +1,1 @@
+"""One module per vendor: `user_id(seed)`, `dataset(user, timeline)` and `routes(state)`."""
