@@ -43,11 +43,34 @@ DATABASE_URL_ENV = "ENGINE_DATABASE_URL"
 DEFAULT_DB_FILE = "engine.db"
 
 __all__ = [
-    "BudgetGrant", "BudgetRequest", "BudgetState", "Connection", "ConnectionConflict",
-    "DecryptionError", "EnqueueResult", "InboxEvent", "InvalidCursor", "Job", "JobSpec", "Lease",
-    "LockTimeout", "OAuthState", "RecordResult", "SamplePage", "SampleRecord", "SecretKeyError",
-    "Store", "StoreConfigError", "StoreError", "StoreUnavailable", "StoredSample", "Sync",
-    "TokenCipher", "UpsertResult", "open_store", "sqlite_path_from_url",
+    "BudgetGrant",
+    "BudgetRequest",
+    "BudgetState",
+    "Connection",
+    "ConnectionConflict",
+    "DecryptionError",
+    "EnqueueResult",
+    "InboxEvent",
+    "InvalidCursor",
+    "Job",
+    "JobSpec",
+    "Lease",
+    "LockTimeout",
+    "OAuthState",
+    "RecordResult",
+    "SamplePage",
+    "SampleRecord",
+    "SecretKeyError",
+    "Store",
+    "StoreConfigError",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredSample",
+    "Sync",
+    "TokenCipher",
+    "UpsertResult",
+    "open_store",
+    "sqlite_path_from_url",
 ]
 
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
@@ -115,6 +138,4 @@ async def open_store(
         if secret_keys is not None
         else load_secret_keys(env, data_dir, allow_generate=True)
     )
-    return await open_sqlite_store(
-        path, TokenCipher(keys), clock=clock, synchronous=synchronous
-    )
+    return await open_sqlite_store(path, TokenCipher(keys), clock=clock, synchronous=synchronous)

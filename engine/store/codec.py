@@ -64,4 +64,6 @@ def decode_sample_cursor(cursor: str) -> tuple[int, str]:
             raise ValueError
         return int(stamp), row_id
     except (ValueError, UnicodeDecodeError):
-        raise InvalidCursor("invalid cursor: pass back the next_cursor of a previous page") from None
+        raise InvalidCursor(
+            "invalid cursor: pass back the next_cursor of a previous page"
+        ) from None

@@ -40,9 +40,9 @@ class _DerivedKey:
 
 
 def _derive(secret: str) -> _DerivedKey:
-    material = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=_HKDF_INFO
-    ).derive(secret.encode("utf-8"))
+    material = HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=_HKDF_INFO).derive(
+        secret.encode("utf-8")
+    )
     key_id = hashlib.sha256(b"key-id\x00" + material).hexdigest()[:8]
     return _DerivedKey(key_id=key_id, aead=AESGCM(material))
 

@@ -139,7 +139,11 @@ def _sync_from_row(row: Sequence[Any]) -> Sync:
 
 def _budget_from_row(row: Sequence[Any]) -> BudgetState:
     return BudgetState(
-        key=row[0], tat=row[1], emission_s=row[2], tau_s=row[3], blocked_until=row[4],
+        key=row[0],
+        tat=row[1],
+        emission_s=row[2],
+        tau_s=row[3],
+        blocked_until=row[4],
         updated_at=row[5],
     )
 
@@ -246,8 +250,23 @@ class SqliteStore(Store):
                 "token_expires_at = excluded.token_expires_at, "
                 "token_version = connections.token_version + 1, extra = excluded.extra, "
                 "last_error = NULL, updated_at = excluded.updated_at",
-                (vendor, user_id, vendor_user_id, "active", scopes_json, access, refresh,
-                 token_expires_at, 1, extra_json, None, None, None, at, at),
+                (
+                    vendor,
+                    user_id,
+                    vendor_user_id,
+                    "active",
+                    scopes_json,
+                    access,
+                    refresh,
+                    token_expires_at,
+                    1,
+                    extra_json,
+                    None,
+                    None,
+                    None,
+                    at,
+                    at,
+                ),
             )
             return conn.execute(
                 f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE vendor = ? AND user_id = ?",
@@ -322,8 +341,16 @@ class SqliteStore(Store):
                 "scopes = COALESCE(?, scopes), token_version = token_version + 1, updated_at = ? "
                 "WHERE vendor = ? AND user_id = ? AND token_version = ? "
                 f"RETURNING {_CONNECTION_COLUMNS}",
-                (access, refresh, token_expires_at, scopes_json, at, vendor, user_id,
-                 expected_version),
+                (
+                    access,
+                    refresh,
+                    token_expires_at,
+                    scopes_json,
+                    at,
+                    vendor,
+                    user_id,
+                    expected_version,
+                ),
             ).fetchone()
 
         row = await self._db.write(op)
@@ -364,14 +391,24 @@ class SqliteStore(Store):
     ) -> bool:
         at = self._now(now)
         return await self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE connections SET last_webhook_at = COALESCE(?, last_webhook_at), "
-                "last_pull_at = COALESCE(?, last_pull_at), "
-                "last_error = CASE WHEN ? = 1 THEN NULL ELSE COALESCE(?, last_error) END, "
-                "updated_at = ? WHERE vendor = ? AND user_id = ?",
-                (last_webhook_at, last_pull_at, int(clear_error), last_error, at, vendor, user_id),
-            ).rowcount
-            == 1
+            lambda conn: (
+                conn.execute(
+                    "UPDATE connections SET last_webhook_at = COALESCE(?, last_webhook_at), "
+                    "last_pull_at = COALESCE(?, last_pull_at), "
+                    "last_error = CASE WHEN ? = 1 THEN NULL ELSE COALESCE(?, last_error) END, "
+                    "updated_at = ? WHERE vendor = ? AND user_id = ?",
+                    (
+                        last_webhook_at,
+                        last_pull_at,
+                        int(clear_error),
+                        last_error,
+                        at,
+                        vendor,
+                        user_id,
+                    ),
+                ).rowcount
+                == 1
+            )
         )
 
     async def purge_tokens(
@@ -380,21 +417,25 @@ class SqliteStore(Store):
         _check_status(status)
         at = self._now(now)
         return await self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE connections SET access_token_enc = NULL, refresh_token_enc = NULL, "
-                "token_expires_at = NULL, token_version = token_version + 1, status = ?, "
-                "updated_at = ? WHERE vendor = ? AND user_id = ?",
-                (status, at, vendor, user_id),
-            ).rowcount
-            == 1
+            lambda conn: (
+                conn.execute(
+                    "UPDATE connections SET access_token_enc = NULL, refresh_token_enc = NULL, "
+                    "token_expires_at = NULL, token_version = token_version + 1, status = ?, "
+                    "updated_at = ? WHERE vendor = ? AND user_id = ?",
+                    (status, at, vendor, user_id),
+                ).rowcount
+                == 1
+            )
         )
 
     async def delete_connection(self, vendor: str, user_id: str) -> bool:
         return await self._db.write(
-            lambda conn: conn.execute(
-                "DELETE FROM connections WHERE vendor = ? AND user_id = ?", (vendor, user_id)
-            ).rowcount
-            == 1
+            lambda conn: (
+                conn.execute(
+                    "DELETE FROM connections WHERE vendor = ? AND user_id = ?", (vendor, user_id)
+                ).rowcount
+                == 1
+            )
         )
 
     # ------------------------------------------------------------------ locks
@@ -445,8 +486,16 @@ class SqliteStore(Store):
         await self._db.write(
             lambda conn: conn.execute(
                 f"INSERT INTO oauth_states ({_STATE_COLUMNS}) VALUES ({_placeholders(8)})",
-                (state.state_id, state.vendor, state.user_id, verifier, state.return_to,
-                 dump_json(dict(state.extra)), state.expires_at, created),
+                (
+                    state.state_id,
+                    state.vendor,
+                    state.user_id,
+                    verifier,
+                    state.return_to,
+                    dump_json(dict(state.extra)),
+                    state.expires_at,
+                    created,
+                ),
             )
         )
 
@@ -486,9 +535,23 @@ class SqliteStore(Store):
         inserted = conn.execute(
             f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_placeholders(15)}) "
             "ON CONFLICT (idempotency_key) DO NOTHING",
-            (job_id, job.kind, dump_json(dict(job.payload)), "queued", 0, job.max_attempts,
-             at if job.run_at is None else job.run_at, None, None, None, key, job.vendor,
-             job.user_id, at, at),
+            (
+                job_id,
+                job.kind,
+                dump_json(dict(job.payload)),
+                "queued",
+                0,
+                job.max_attempts,
+                at if job.run_at is None else job.run_at,
+                None,
+                None,
+                None,
+                key,
+                job.vendor,
+                job.user_id,
+                at,
+                at,
+            ),
         ).rowcount
         if inserted == 1:
             return EnqueueResult(job_id, True)
@@ -509,13 +572,25 @@ class SqliteStore(Store):
             for event, job, payload, received_at in prepared:
                 if not event.vendor or not event.event_key:
                     raise ValueError("inbox events need a vendor and an event key")
-                created = conn.execute(
-                    "INSERT INTO inbox_events (vendor, event_key, event_type, vendor_user_id, "
-                    "user_id, object_id, payload, job_id, received_at) "
-                    f"VALUES ({_placeholders(9)}) ON CONFLICT (vendor, event_key) DO NOTHING",
-                    (event.vendor, event.event_key, event.event_type, event.vendor_user_id,
-                     event.user_id, event.object_id, payload, None, received_at),
-                ).rowcount == 1
+                created = (
+                    conn.execute(
+                        "INSERT INTO inbox_events (vendor, event_key, event_type, vendor_user_id, "
+                        "user_id, object_id, payload, job_id, received_at) "
+                        f"VALUES ({_placeholders(9)}) ON CONFLICT (vendor, event_key) DO NOTHING",
+                        (
+                            event.vendor,
+                            event.event_key,
+                            event.event_type,
+                            event.vendor_user_id,
+                            event.user_id,
+                            event.object_id,
+                            payload,
+                            None,
+                            received_at,
+                        ),
+                    ).rowcount
+                    == 1
+                )
                 job_id = None
                 if created and job is not None:
                     job_id = self._insert_job(conn, job, at).job_id
@@ -560,15 +635,18 @@ class SqliteStore(Store):
                 "WHERE state = 'running' AND lease_expires_at <= ? AND attempts >= max_attempts",
                 (_LEASE_LOST, at, at),
             )
-            candidate = conn.execute(
-                "SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= ?"
-                f"{kind_filter} ORDER BY lease_expires_at LIMIT 1",
-                [at, *kind_params],
-            ).fetchone() or conn.execute(
-                f"SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?{kind_filter} "
-                "ORDER BY run_at, id LIMIT 1",
-                [at, *kind_params],
-            ).fetchone()
+            candidate = (
+                conn.execute(
+                    "SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= ?"
+                    f"{kind_filter} ORDER BY lease_expires_at LIMIT 1",
+                    [at, *kind_params],
+                ).fetchone()
+                or conn.execute(
+                    f"SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?{kind_filter} "
+                    "ORDER BY run_at, id LIMIT 1",
+                    [at, *kind_params],
+                ).fetchone()
+            )
             if candidate is None:
                 return None
             row = conn.execute(
@@ -606,23 +684,27 @@ class SqliteStore(Store):
     ) -> bool:
         at = self._now(now)
         return await self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE jobs SET lease_expires_at = ?, updated_at = ? "
-                "WHERE id = ? AND lease_owner = ? AND state = 'running'",
-                (at + lease_s, at, job_id, worker_id),
-            ).rowcount
-            == 1
+            lambda conn: (
+                conn.execute(
+                    "UPDATE jobs SET lease_expires_at = ?, updated_at = ? "
+                    "WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                    (at + lease_s, at, job_id, worker_id),
+                ).rowcount
+                == 1
+            )
         )
 
     async def ack(self, job_id: str, worker_id: str, *, now: float | None = None) -> bool:
         at = self._now(now)
         return await self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, "
-                "updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
-                (at, job_id, worker_id),
-            ).rowcount
-            == 1
+            lambda conn: (
+                conn.execute(
+                    "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, "
+                    "updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                    (at, job_id, worker_id),
+                ).rowcount
+                == 1
+            )
         )
 
     async def fail(
@@ -680,8 +762,11 @@ class SqliteStore(Store):
         if state is not None and state not in JOB_STATES:
             raise ValueError(f"unknown job state {state!r}; one of {JOB_STATES}")
         clauses, params = [], []
-        for column, op, value in (("state", "=", state), ("kind", "=", kind),
-                                  ("id", ">", after_id)):
+        for column, op, value in (
+            ("state", "=", state),
+            ("kind", "=", kind),
+            ("id", ">", after_id),
+        ):
             if value is not None:
                 clauses.append(f"{column} {op} ?")
                 params.append(value)
@@ -697,12 +782,14 @@ class SqliteStore(Store):
     async def retry_job(self, job_id: str, *, now: float | None = None) -> bool:
         at = self._now(now)
         return await self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ? "
-                "WHERE id = ? AND state IN ('failed', 'dead')",
-                (at, at, job_id),
-            ).rowcount
-            == 1
+            lambda conn: (
+                conn.execute(
+                    "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ? "
+                    "WHERE id = ? AND state IN ('failed', 'dead')",
+                    (at, at, job_id),
+                ).rowcount
+                == 1
+            )
         )
 
     async def count_jobs(self) -> dict[str, int]:
@@ -819,11 +906,21 @@ class SqliteStore(Store):
     ) -> UpsertResult:
         at = self._now(now)
         rows = [
-            (new_id(at), s.user_id, s.source, s.sample_type, s.dedup_id,
-             to_micros(s.timestamp_utc), None if s.end_utc is None else to_micros(s.end_utc),
-             int(s.deleted),
-             None if s.vendor_updated_at is None else to_micros(s.vendor_updated_at),
-             s.resource, s.vendor_record_id, dump_json(dict(s.payload)), at)
+            (
+                new_id(at),
+                s.user_id,
+                s.source,
+                s.sample_type,
+                s.dedup_id,
+                to_micros(s.timestamp_utc),
+                None if s.end_utc is None else to_micros(s.end_utc),
+                int(s.deleted),
+                None if s.vendor_updated_at is None else to_micros(s.vendor_updated_at),
+                s.resource,
+                s.vendor_record_id,
+                dump_json(dict(s.payload)),
+                at,
+            )
             for s in samples
         ]
         if not rows:
@@ -927,9 +1024,7 @@ class SqliteStore(Store):
                 "WHERE user_id = ? AND vendor_user_id IS NOT NULL",
                 (user_id,),
             ).fetchall()
-            events = conn.execute(
-                "DELETE FROM inbox_events WHERE user_id = ?", (user_id,)
-            ).rowcount
+            events = conn.execute("DELETE FROM inbox_events WHERE user_id = ?", (user_id,)).rowcount
             for vendor, vendor_user_id in linked:
                 events += conn.execute(
                     "DELETE FROM inbox_events WHERE vendor = ? AND vendor_user_id = ?",
@@ -961,8 +1056,20 @@ class SqliteStore(Store):
             lambda conn: conn.execute(
                 f"INSERT INTO syncs ({_SYNC_COLUMNS}) VALUES ({_placeholders(12)}) "
                 f"RETURNING {_SYNC_COLUMNS}",
-                (sync_id, vendor, user_id, windows_total, 0, 0, 0, clipped_note, None,
-                 dump_json(dict(detail or {})), at, at),
+                (
+                    sync_id,
+                    vendor,
+                    user_id,
+                    windows_total,
+                    0,
+                    0,
+                    0,
+                    clipped_note,
+                    None,
+                    dump_json(dict(detail or {})),
+                    at,
+                    at,
+                ),
             ).fetchall()[0]
         )
         return _sync_from_row(row)
@@ -985,8 +1092,15 @@ class SqliteStore(Store):
                 "windows_done = windows_done + ?, records = records + ?, errors = errors + ?, "
                 "last_error = COALESCE(?, last_error), updated_at = ? WHERE sync_id = ? "
                 f"RETURNING {_SYNC_COLUMNS}",
-                (add_windows_total, add_windows_done, add_records, add_errors, last_error, at,
-                 sync_id),
+                (
+                    add_windows_total,
+                    add_windows_done,
+                    add_records,
+                    add_errors,
+                    last_error,
+                    at,
+                    sync_id,
+                ),
             ).fetchall()
         )
         return _sync_from_row(rows[0]) if rows else None

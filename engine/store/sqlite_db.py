@@ -210,8 +210,9 @@ class SqliteDatabase:
             raise
 
 
-def _resolve(future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, value: Any, *,
-             failed: bool) -> None:
+def _resolve(
+    future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, value: Any, *, failed: bool
+) -> None:
     def settle() -> None:
         if future.done():
             return

@@ -93,7 +93,11 @@ async def test_lock_times_out_while_held_and_lapses_after_ttl(
 
 async def test_sync_counters_are_atomic(store: Store) -> None:
     created = await store.create_sync(
-        "s1", "acme", "u1", windows_total=3, clipped_note="clipped to 30 days",
+        "s1",
+        "acme",
+        "u1",
+        windows_total=3,
+        clipped_note="clipped to 30 days",
         detail={"resources": ["sleep"]},
     )
     assert (created.windows_done, created.finished) == (0, False)
@@ -103,7 +107,10 @@ async def test_sync_counters_are_atomic(store: Store) -> None:
     )
     current = await store.get_sync("s1")
     assert (current.windows_total, current.windows_done, current.records, current.errors) == (
-        50, 50, 1250, 1
+        50,
+        50,
+        1250,
+        1,
     )
     assert current.finished and current.last_error == "429"
     assert current.clipped_note == "clipped to 30 days"

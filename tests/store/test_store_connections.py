@@ -12,13 +12,13 @@ pytestmark = pytest.mark.anyio
 
 
 async def connect(store: Store, user: str = "u1", vendor_user: str | None = "vu1", **kw):
-    fields = dict(
-        vendor_user_id=vendor_user,
-        scopes=["offline", "read:sleep"],
-        access_token=f"access-{user}",
-        refresh_token=f"refresh-{user}",
-        token_expires_at=1000.0,
-    )
+    fields = {
+        "vendor_user_id": vendor_user,
+        "scopes": ["offline", "read:sleep"],
+        "access_token": f"access-{user}",
+        "refresh_token": f"refresh-{user}",
+        "token_expires_at": 1000.0,
+    }
     fields.update(kw)
     return await store.upsert_connection("acme", user, **fields)
 
@@ -57,12 +57,19 @@ async def test_list_connections_filters(store: Store) -> None:
     await connect(store, "u1", "vu1")
     await connect(store, "u2", "vu2")
     await store.upsert_connection(
-        "other", "u1", vendor_user_id="x", scopes=[], access_token="a", refresh_token=None,
+        "other",
+        "u1",
+        vendor_user_id="x",
+        scopes=[],
+        access_token="a",
+        refresh_token=None,
         token_expires_at=None,
     )
     await store.set_connection_status("acme", "u2", "revoked")
     assert {(c.vendor, c.user_id) for c in await store.list_connections()} == {
-        ("acme", "u1"), ("acme", "u2"), ("other", "u1")
+        ("acme", "u1"),
+        ("acme", "u2"),
+        ("other", "u1"),
     }
     assert [c.vendor for c in await store.list_connections(user_id="u1")] == ["acme", "other"]
     assert [c.user_id for c in await store.list_connections(vendor="acme", status="revoked")] == [
@@ -73,16 +80,24 @@ async def test_list_connections_filters(store: Store) -> None:
 async def test_update_tokens_is_compare_and_set(store: Store) -> None:
     first = await connect(store)
     updated = await store.update_tokens(
-        "acme", "u1", expected_version=first.token_version, access_token="access-new",
-        refresh_token="refresh-new", token_expires_at=2000.0,
+        "acme",
+        "u1",
+        expected_version=first.token_version,
+        access_token="access-new",
+        refresh_token="refresh-new",
+        token_expires_at=2000.0,
     )
     assert updated is not None
     assert updated.token_version == first.token_version + 1
     assert (updated.access_token, updated.refresh_token) == ("access-new", "refresh-new")
     assert updated.token_expires_at == 2000.0
     stale = await store.update_tokens(
-        "acme", "u1", expected_version=first.token_version, access_token="loser",
-        refresh_token="loser", token_expires_at=3000.0,
+        "acme",
+        "u1",
+        expected_version=first.token_version,
+        access_token="loser",
+        refresh_token="loser",
+        token_expires_at=3000.0,
     )
     assert stale is None
     current = await store.get_connection("acme", "u1")
@@ -92,8 +107,13 @@ async def test_update_tokens_is_compare_and_set(store: Store) -> None:
 async def test_update_tokens_without_refresh_token_keeps_the_stored_one(store: Store) -> None:
     first = await connect(store)
     updated = await store.update_tokens(
-        "acme", "u1", expected_version=first.token_version, access_token="access-new",
-        refresh_token=None, token_expires_at=None, scopes=["offline"],
+        "acme",
+        "u1",
+        expected_version=first.token_version,
+        access_token="access-new",
+        refresh_token=None,
+        token_expires_at=None,
+        scopes=["offline"],
     )
     assert updated is not None
     assert updated.refresh_token == "refresh-u1"
@@ -103,8 +123,12 @@ async def test_update_tokens_without_refresh_token_keeps_the_stored_one(store: S
 async def test_status_change_guarded_by_token_version(store: Store) -> None:
     first = await connect(store)
     await store.update_tokens(
-        "acme", "u1", expected_version=first.token_version, access_token="a2",
-        refresh_token="r2", token_expires_at=None,
+        "acme",
+        "u1",
+        expected_version=first.token_version,
+        access_token="a2",
+        refresh_token="r2",
+        token_expires_at=None,
     )
     # A refresher that saw the old version must not mark the fresh tokens as dead.
     assert not await store.set_connection_status(
@@ -112,7 +136,10 @@ async def test_status_change_guarded_by_token_version(store: Store) -> None:
     )
     assert (await store.get_connection("acme", "u1")).status == "active"
     assert await store.set_connection_status(
-        "acme", "u1", "reauth_required", last_error="invalid_grant",
+        "acme",
+        "u1",
+        "reauth_required",
+        last_error="invalid_grant",
         expected_version=first.token_version + 1,
     )
     current = await store.get_connection("acme", "u1")
@@ -139,7 +166,11 @@ async def test_activity_fields_update_only_what_is_given(store: Store) -> None:
     await store.record_connection_activity("acme", "u1", last_webhook_at=10.0, last_error="boom")
     await store.record_connection_activity("acme", "u1", last_pull_at=20.0)
     current = await store.get_connection("acme", "u1")
-    assert (current.last_webhook_at, current.last_pull_at, current.last_error) == (10.0, 20.0, "boom")
+    assert (current.last_webhook_at, current.last_pull_at, current.last_error) == (
+        10.0,
+        20.0,
+        "boom",
+    )
     await store.record_connection_activity("acme", "u1", clear_error=True)
     assert (await store.get_connection("acme", "u1")).last_error is None
     assert not await store.record_connection_activity("acme", "ghost", last_pull_at=1.0)
@@ -160,15 +191,22 @@ async def test_oauth_state_is_single_use_and_keeps_its_verifier(
     store: Store, clock: ManualClock
 ) -> None:
     state = OAuthState(
-        state_id="s-1", vendor="acme", user_id="u1", expires_at=clock.now + 600,
-        pkce_verifier="v" * 64, return_to="https://app.example/done", extra={"k": 1},
+        state_id="s-1",
+        vendor="acme",
+        user_id="u1",
+        expires_at=clock.now + 600,
+        pkce_verifier="v" * 64,
+        return_to="https://app.example/done",
+        extra={"k": 1},
     )
     await store.put_oauth_state(state)
     consumed = await store.consume_oauth_state("s-1")
     assert consumed is not None
     assert consumed.pkce_verifier == "v" * 64
     assert (consumed.vendor, consumed.user_id, consumed.return_to) == (
-        "acme", "u1", "https://app.example/done"
+        "acme",
+        "u1",
+        "https://app.example/done",
     )
     assert consumed.extra == {"k": 1}
     assert await store.consume_oauth_state("s-1") is None

@@ -47,8 +47,11 @@ async def test_event_without_job_is_stored_and_deduplicated(store: Store) -> Non
 
 async def test_one_delivery_with_many_events_including_a_duplicate(store: Store) -> None:
     results = await store.record_events(
-        [(event("a"), JobSpec("event")), (event("b"), JobSpec("event")),
-         (event("a"), JobSpec("event"))]
+        [
+            (event("a"), JobSpec("event")),
+            (event("b"), JobSpec("event")),
+            (event("a"), JobSpec("event")),
+        ]
     )
     assert [r.created for r in results] == [True, True, False]
     assert (await store.count_jobs())["queued"] == 2
@@ -56,10 +59,14 @@ async def test_one_delivery_with_many_events_including_a_duplicate(store: Store)
 
 async def test_thousand_concurrent_distinct_deliveries_make_thousand_jobs(store: Store) -> None:
     results = await asyncio.gather(
-        *(store.record_event_and_enqueue(event(f"ev-{i}"), JobSpec("event", {"i": i}))
-          for i in range(1000)),
-        *(store.record_event_and_enqueue(event(f"ev-{i}"), JobSpec("event", {"i": i}))
-          for i in range(0, 1000, 5)),
+        *(
+            store.record_event_and_enqueue(event(f"ev-{i}"), JobSpec("event", {"i": i}))
+            for i in range(1000)
+        ),
+        *(
+            store.record_event_and_enqueue(event(f"ev-{i}"), JobSpec("event", {"i": i}))
+            for i in range(0, 1000, 5)
+        ),
     )
     assert sum(r.created for r in results) == 1000
     assert (await store.count_jobs())["queued"] == 1000

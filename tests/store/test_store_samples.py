@@ -86,7 +86,9 @@ async def test_tombstone_marks_every_sample_of_the_record(store: Store) -> None:
     assert marked == 2
     rows = await all_samples(store)
     assert [(s.vendor_record_id, s.deleted, s.payload["deleted"]) for s in rows] == [
-        ("r1", True, True), ("r1", True, True), ("r2", False, False)
+        ("r1", True, True),
+        ("r1", True, True),
+        ("r2", False, False),
     ]
     live = await all_samples(store, include_deleted=False)
     assert [s.vendor_record_id for s in live] == ["r2"]
@@ -98,9 +100,12 @@ async def test_tombstone_marks_every_sample_of_the_record(store: Store) -> None:
 
 async def test_tombstone_keeps_a_version_newer_than_the_delete(store: Store) -> None:
     await store.upsert_samples([sample("r1", version=T0 + timedelta(days=2))])
-    assert await store.tombstone_samples(
-        "u1", "acme", vendor_record_id="r1", deleted_at=T0 + timedelta(days=1)
-    ) == 0
+    assert (
+        await store.tombstone_samples(
+            "u1", "acme", vendor_record_id="r1", deleted_at=T0 + timedelta(days=1)
+        )
+        == 0
+    )
     assert not (await all_samples(store))[0].deleted
 
 
@@ -113,7 +118,8 @@ async def test_filters_by_type_source_and_time_range(store: Store) -> None:
     since, until = T0 + timedelta(minutes=1), T0 + timedelta(minutes=3)
     rows = await all_samples(store, sample_types=["steps"], since=since, until=until)
     assert [(s.sample_type, s.timestamp_utc) for s in rows] == [
-        ("steps", since), ("steps", since + timedelta(minutes=1))
+        ("steps", since),
+        ("steps", since + timedelta(minutes=1)),
     ]
     assert len(await all_samples(store, source="acme")) == 10
     assert len(await all_samples(store, source="elsewhere")) == 0
@@ -152,16 +158,26 @@ async def test_malformed_cursor_is_a_clear_error(store: Store, cursor: str) -> N
 async def test_naive_timestamps_are_rejected() -> None:
     with pytest.raises(ValueError):
         SampleRecord.from_sample(
-            {"user_id": "u", "source": "s", "sample_type": "t",
-             "timestamp_utc": "2026-01-01T00:00:00"}, dedup_id="d"
+            {
+                "user_id": "u",
+                "source": "s",
+                "sample_type": "t",
+                "timestamp_utc": "2026-01-01T00:00:00",
+            },
+            dedup_id="d",
         )
 
 
 async def test_delete_user_data_removes_everything_of_that_user_only(store: Store) -> None:
     for user in ("u1", "u2"):
         await store.upsert_connection(
-            "acme", user, vendor_user_id=f"v-{user}", scopes=[], access_token="a",
-            refresh_token="r", token_expires_at=None,
+            "acme",
+            user,
+            vendor_user_id=f"v-{user}",
+            scopes=[],
+            access_token="a",
+            refresh_token="r",
+            token_expires_at=None,
         )
         await store.upsert_samples([sample("r", user=user)])
         await store.set_cursor("acme", user, "hr", "c")
