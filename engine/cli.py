@@ -14,10 +14,14 @@ from types import ModuleType
 
 from engine.mapping import cli as mapping_cli
 from engine.spec import commands as spec_commands
+from engine.webhooks import cli as webhooks_cli
+from engine.worker import cli as worker_cli
 
 COMMAND_MODULES: list[ModuleType] = [
     spec_commands,
     mapping_cli,
+    webhooks_cli,
+    worker_cli,
 ]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2

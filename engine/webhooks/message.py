@@ -20,6 +20,17 @@ _MARK = re.compile(f"{_OPEN}([0-9]+){_CLOSE}")
 MessagePart = bytes | str  # bytes: literal; str: placeholder name
 
 
+class MessageError(KeyError):
+    """A header or the timestamp the message template needs is absent."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"the signed message needs {self.name!r}, which the delivery does not have"
+
+
 @lru_cache(maxsize=256)
 def message_parts(template: Template) -> tuple[MessagePart, ...]:
     names = list(dict.fromkeys(template.names))
@@ -41,7 +52,7 @@ def message_parts(template: Template) -> tuple[MessagePart, ...]:
 def build_message(
     template: Template, body: bytes, header: Callable[[str], str | None], timestamp: str | None
 ) -> bytes:
-    """Raise `KeyError(name)` when a header or the timestamp the template needs is absent."""
+    """Raise `MessageError` when a header or the timestamp the template needs is absent."""
     out = bytearray()
     for part in message_parts(template):
         if isinstance(part, bytes):
@@ -50,15 +61,15 @@ def build_message(
             out += body
         elif part == "timestamp":
             if timestamp is None:
-                raise KeyError("timestamp")
+                raise MessageError("timestamp")
             out += timestamp.encode("ascii")
         elif part.startswith("header:"):
             value = header(part[7:])
             if value is None:
-                raise KeyError(part[7:])
+                raise MessageError(part[7:])
             out += value.encode("latin-1")
         else:
-            raise KeyError(part)
+            raise MessageError(part)
     return bytes(out)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from engine.spec.model import Verify, VerifyHeaderEquals, VerifyHmac, VerifyNone
 from engine.webhooks.keys import SecretNotConfigured, SecretSource, candidates
-from engine.webhooks.message import build_message, header_lookup
+from engine.webhooks.message import MessageError, build_message, header_lookup
 
 _DIGESTS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 _MAX_HEADER_CHARS = 4096
@@ -90,8 +90,8 @@ def _verify_hmac(
         raise VerificationFailed(401, "signature is not valid " + _encoding_name(verify))
     try:
         message = build_message(verify.message, body, header_lookup(headers), timestamp)
-    except KeyError as missing:
-        raise VerificationFailed(401, f"missing header {missing.args[0]} needed for the signature") from None
+    except MessageError as missing:
+        raise VerificationFailed(401, f"missing header {missing.name} needed for the signature") from None
     digest = _DIGESTS[verify.algorithm]
     for key in keys:
         computed = hmac.new(key.encode("utf-8"), message, digest).digest()

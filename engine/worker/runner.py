@@ -1,0 +1,212 @@
+"""The generic job loop: claim a due job with a lease, run its kind's handler, ack or fail.
+
+While a handler runs, a heartbeat keeps extending the lease; if the lease is lost (another worker
+took the job after a stall) the handler is cancelled and nothing is acked. A failed attempt is
+retried after a full-jitter exponential backoff; the store dead-letters the job, with its last
+error, once its attempts are used up. A worker killed mid-job loses nothing: the lease expires and
+another worker claims the job again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from engine.store.errors import StoreError
+from engine.store.port import Job, Store
+
+log = logging.getLogger("engine.worker")
+
+Handler = Callable[[Job, Any], Awaitable[None]]  # async fn(job, engine)
+
+_MAX_ERROR_CHARS = 2000
+
+
+class PermanentJobError(Exception):
+    """Raised by a handler when retrying cannot help (bad payload, revoked connection): the job
+    goes straight to `failed` with this message."""
+
+
+class RetryLater(Exception):
+    """Raised by a handler that knows when to try again (e.g. a vendor's Retry-After)."""
+
+    def __init__(self, message: str, delay_s: float) -> None:
+        super().__init__(message)
+        self.delay_s = max(0.0, delay_s)
+
+
+class HandlerRegistry:
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, kind: str, handler: Handler) -> None:
+        if not kind:
+            raise ValueError("a job kind is required")
+        self._handlers[kind] = handler
+
+    def get(self, kind: str) -> Handler | None:
+        return self._handlers.get(kind)
+
+    def kinds(self) -> list[str]:
+        return sorted(self._handlers)
+
+
+REGISTRY = HandlerRegistry()
+
+
+def register_handler(kind: str, handler: Handler, *, registry: HandlerRegistry = REGISTRY) -> None:
+    """Make `handler(job, engine)` run every job of `kind`; a later registration replaces it."""
+    registry.register(kind, handler)
+
+
+def backoff_delay(attempt: int, *, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
+    ceiling = min(cap_s, base_s * (2 ** min(max(attempt, 1) - 1, 62)))
+    return (rng or random).uniform(0.0, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    lease_s: float = 30.0
+    heartbeat_s: float | None = None  # None: a third of the lease
+    poll_s: float = 1.0  # longest idle sleep between claims
+    backoff_base_s: float = 2.0
+    backoff_cap_s: float = 600.0
+    concurrency: int = 1
+    kinds: tuple[str, ...] | None = None  # None: every registered kind
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.heartbeat_s if self.heartbeat_s is not None else max(0.05, self.lease_s / 3)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        engine: Any = None,
+        *,
+        registry: HandlerRegistry = REGISTRY,
+        config: WorkerConfig | None = None,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.registry = registry
+        self.config = config or WorkerConfig()
+        self.worker_id = worker_id or default_worker_id()
+        self._rng = rng or random.Random()
+        self._clock = clock
+
+    def _kinds(self) -> list[str]:
+        kinds = self.registry.kinds()
+        if self.config.kinds is not None:
+            kinds = [k for k in kinds if k in self.config.kinds]
+        return kinds
+
+    async def run_once(self) -> bool:
+        """Claim and run at most one job; False when none was due."""
+        job = await self.store.claim(self.worker_id, lease_s=self.config.lease_s, kinds=self._kinds())
+        if job is None:
+            return False
+        await self._run(job)
+        return True
+
+    async def run(self, stop: asyncio.Event | None = None, *, max_jobs: int | None = None) -> int:
+        """Loop until `stop` is set (or `max_jobs` ran); returns the number of jobs run."""
+        stop = stop or asyncio.Event()
+        done = 0
+        lock = asyncio.Lock()
+
+        async def lane() -> None:
+            nonlocal done
+            idle = 0.01
+            while not stop.is_set():
+                async with lock:
+                    if max_jobs is not None and done >= max_jobs:
+                        return
+                try:
+                    ran = await self.run_once()
+                except StoreError as error:
+                    log.warning("worker %s: store unavailable (%s); retrying", self.worker_id, error)
+                    ran = False
+                if ran:
+                    async with lock:
+                        done += 1
+                    idle = 0.01
+                    continue
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle)
+                idle = min(idle * 2, self.config.poll_s)
+
+        await asyncio.gather(*(lane() for _ in range(max(1, self.config.concurrency))))
+        return done
+
+    async def _run(self, job: Job) -> None:
+        handler = self.registry.get(job.kind)
+        if handler is None:  # claimed by kind, so only if the registry changed meanwhile
+            await self._fail(job, f"no handler for job kind {job.kind!r}", retry_in=self.config.lease_s)
+            return
+        task = asyncio.create_task(handler(job, self.engine))
+        try:
+            lost = await self._watch(job, task)
+        except asyncio.CancelledError:  # the worker is shutting down: the lease will lapse
+            task.cancel()
+            raise
+        if lost:
+            log.warning("worker %s lost the lease of job %s; abandoned", self.worker_id, job.id)
+            return
+        error = task.exception() if not task.cancelled() else asyncio.CancelledError()
+        if error is None:
+            await self.store.ack(job.id, self.worker_id)
+            return
+        if isinstance(error, PermanentJobError):
+            await self.store.fail(job.id, self.worker_id, _describe(error), permanent=True)
+        elif isinstance(error, RetryLater):
+            await self._fail(job, _describe(error), retry_in=error.delay_s)
+        else:
+            delay = backoff_delay(job.attempts, base_s=self.config.backoff_base_s,
+                                  cap_s=self.config.backoff_cap_s, rng=self._rng)
+            await self._fail(job, _describe(error), retry_in=delay)
+
+    async def _watch(self, job: Job, task: asyncio.Task[None]) -> bool:
+        """Heartbeat until the task ends; True when the lease was lost (the task is cancelled)."""
+        interval = self.config.heartbeat_interval
+        while True:
+            finished, _ = await asyncio.wait({task}, timeout=interval)
+            if finished:
+                return False
+            try:
+                held = await self.store.heartbeat(job.id, self.worker_id, lease_s=self.config.lease_s)
+            except StoreError:
+                continue  # keep working; the lease may still be ours when the store answers
+            if not held:
+                task.cancel()
+                with suppress(BaseException):
+                    await task
+                return True
+
+    async def _fail(self, job: Job, error: str, *, retry_in: float) -> None:
+        state = await self.store.fail(job.id, self.worker_id, error, retry_at=self._clock() + retry_in)
+        if state == "dead":
+            log.error("job %s (%s) dead after %d attempts: %s", job.id, job.kind, job.attempts, error)
+
+
+def _describe(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text[:_MAX_ERROR_CHARS]
