@@ -435,12 +435,13 @@ class Store(abc.ABC):
         self._local_lock_users[name] = self._local_lock_users.get(name, 0) + 1
         try:
             # Waiters in this process queue locally, so only one of them polls the database.
+            deadline = asyncio.get_running_loop().time() + wait_s
             try:
                 await asyncio.wait_for(local.acquire(), timeout=wait_s)
             except TimeoutError:
                 raise LockTimeout(f"timed out after {wait_s:g}s waiting for lock") from None
             try:
-                lease = await self._acquire_lease(name, ttl_s, wait_s)
+                lease = await self._acquire_lease(name, ttl_s, deadline, wait_s)
                 try:
                     yield lease
                 finally:
@@ -464,10 +465,11 @@ class Store(abc.ABC):
         expires = await self._lock_extend(lease.name, lease.owner, ttl_s)
         return None if expires is None else Lease(lease.name, lease.owner, expires)
 
-    async def _acquire_lease(self, name: str, ttl_s: float, wait_s: float) -> Lease:
+    async def _acquire_lease(
+        self, name: str, ttl_s: float, deadline: float, wait_s: float
+    ) -> Lease:
         owner = secrets.token_hex(12)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
         delay = 0.005
         while True:
             expires = await self._lock_try_acquire(name, owner, ttl_s)
