@@ -1,0 +1,84 @@
+"""The Starlette application factory.
+
+Routes come in two groups: public ones (probes, the OAuth callback, vendor webhooks) and the rest
+of `/v1`, which needs the API key. Other parts of the engine add their routes by listing them in
+`public_routes` or `protected_routes` below (one line each), or at run time through
+`create_app(extra_public_routes=..., extra_protected_routes=...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+
+from engine.api import connections, health, oauth, vendors
+from engine.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
+from engine.api.security import RequireApiKey
+from engine.engine import Engine, Settings
+
+
+def public_routes() -> list[BaseRoute]:
+    """Routes reachable without the API key."""
+    return [
+        *health.routes,
+        *oauth.routes,
+    ]
+
+
+def protected_routes() -> list[BaseRoute]:
+    """Routes behind `Authorization: Bearer $ENGINE_API_KEY`."""
+    return [
+        *vendors.routes,
+        *connections.routes,
+    ]
+
+
+def create_app(
+    engine: Engine | None = None,
+    *,
+    settings: Settings | None = None,
+    extra_public_routes: Sequence[BaseRoute] = (),
+    extra_protected_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """Build the ASGI app around `engine` (default: one built from `settings` or the environment).
+
+    The app's lifespan opens the engine if it is not open yet and then also closes it. When the
+    app is mounted inside another one (whose lifespan does not reach it), open the engine first.
+    """
+    if engine is None:
+        engine = Engine(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        opened_here = not engine.is_open
+        if opened_here:
+            await engine.open()
+        try:
+            yield
+        finally:
+            if opened_here:
+                await engine.close()
+
+    # Public routes are matched first; anything else falls through to the key-checked group, so
+    # an unknown path without the key answers 401 rather than revealing what exists.
+    routes: list[BaseRoute] = [
+        *public_routes(),
+        *extra_public_routes,
+        Mount(
+            "",
+            routes=[*protected_routes(), *extra_protected_routes],
+            middleware=[Middleware(RequireApiKey, api_key=engine.settings.api_key)],
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(CatchAllMiddleware)],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    return app

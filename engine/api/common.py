@@ -1,0 +1,57 @@
+"""Helpers shared by the route modules: the engine of the app, bounded JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from engine.engine import Engine
+from engine.errors import BadRequest, EngineError
+
+MAX_JSON_BYTES = 64 * 1024
+
+
+def engine_of(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+async def read_json_object(request: Request, *, optional: bool = False, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """The request's JSON object body; an empty body is `{}` when `optional`."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise EngineError(f"request body is larger than {limit} bytes", code="payload_too_large", status=413)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        if optional:
+            return {}
+        raise BadRequest("a JSON object body is required", code="invalid_body")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON", code="invalid_body") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code="invalid_body")
+    return body
+
+
+def optional_string(body: dict[str, Any], key: str, *, max_length: int = 2048) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise BadRequest(f"{key} must be a non-empty string of at most {max_length} characters",
+                         code="invalid_body")
+    return value
+
+
+def required_string(body: dict[str, Any], key: str, *, max_length: int = 4096) -> str:
+    value = optional_string(body, key, max_length=max_length)
+    if value is None:
+        raise BadRequest(f"{key} is required", code="invalid_body")
+    return value

@@ -1,0 +1,84 @@
+"""Connecting, listing and disconnecting an app user's vendor accounts (API key required)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from engine.api.common import engine_of, optional_string, read_json_object
+from engine.errors import BadRequest
+from engine.store.port import Connection
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def user_id_of(request: Request) -> str:
+    user_id = request.path_params["user_id"]
+    if not user_id or len(user_id) > 256 or any(ord(ch) < 0x20 for ch in user_id):
+        raise BadRequest("user id must be 1 to 256 printable characters", code="invalid_user_id")
+    return user_id
+
+
+def describe_connection(connection: Connection) -> dict[str, Any]:
+    """What a client may see of a connection: never a token."""
+    return {
+        "vendor": connection.vendor,
+        "user_id": connection.user_id,
+        "vendor_user_id": connection.vendor_user_id,
+        "status": connection.status,
+        "scopes": list(connection.scopes),
+        "token_expires_at": iso(connection.token_expires_at),
+        "last_webhook_at": iso(connection.last_webhook_at),
+        "last_pull_at": iso(connection.last_pull_at),
+        "last_error": connection.last_error,
+        "created_at": iso(connection.created_at),
+        "updated_at": iso(connection.updated_at),
+    }
+
+
+async def start_connection(request: Request) -> JSONResponse:
+    engine = engine_of(request)
+    user_id = user_id_of(request)
+    vendor = request.path_params["vendor"]
+    engine.configured_spec(vendor)
+    body = await read_json_object(request, optional=True)
+    return_to = optional_string(body, "return_to")
+    authorization = await engine.oauth.authorization_url(vendor, user_id, return_to=return_to)
+    return JSONResponse(
+        {"authorization_url": authorization.url, "expires_at": iso(authorization.expires_at)},
+        status_code=201,
+    )
+
+
+async def list_connections(request: Request) -> JSONResponse:
+    engine = engine_of(request)
+    connections = await engine.store.list_connections(user_id=user_id_of(request))
+    return JSONResponse({"connections": [describe_connection(c) for c in connections]})
+
+
+async def delete_connection(request: Request) -> JSONResponse:
+    engine = engine_of(request)
+    user_id = user_id_of(request)
+    result = await engine.oauth.disconnect(request.path_params["vendor"], user_id)
+    return JSONResponse({
+        "vendor": result.vendor,
+        "user_id": result.user_id,
+        "status": "revoked",
+        "revoked_at_vendor": result.revoked,
+        "errors": list(result.errors),
+    })
+
+
+routes = [
+    Route("/v1/users/{user_id}/connections", list_connections, methods=["GET"]),
+    Route("/v1/users/{user_id}/connections/{vendor}", start_connection, methods=["POST"]),
+    Route("/v1/users/{user_id}/connections/{vendor}", delete_connection, methods=["DELETE"]),
+]
