@@ -18,6 +18,7 @@ from engine.mapping.timefmt import (
     LocalZone,
     TimeParser,
     ZoneParser,
+    carries_local_offset,
     local_date,
     localize,
     rfc3339_utc,
@@ -55,12 +56,13 @@ def _record_id(raw: Any) -> str | None:
 
 
 class _TimeReader:
-    __slots__ = ("read", "parse", "text")
+    __slots__ = ("own_offset_is_local", "parse", "read", "text")
 
     def __init__(self, field: TimeField) -> None:
         self.read: Reader = field.path.search
         self.parse: TimeParser = time_parser(field.format)
         self.text = field.path.text
+        self.own_offset_is_local = carries_local_offset(field.format)
 
     def __call__(self, context: Any) -> tuple[Any, datetime | None]:
         raw = self.read(context)
@@ -68,7 +70,7 @@ class _TimeReader:
 
 
 class _FieldPlan:
-    __slots__ = ("name", "read", "convert", "required")
+    __slots__ = ("convert", "name", "read", "required")
 
     def __init__(self, name: str, read: Reader, convert: Convert, required: bool) -> None:
         self.name = name
@@ -81,8 +83,21 @@ class SampleMapper:
     """One compiled ``SampleMapping``: a record in, zero or more samples out."""
 
     __slots__ = (
-        "source", "resource", "sample_type", "_each", "_when", "_record_id", "_start", "_end",
-        "_zone_read", "_zone_parse", "_local_date", "_updated", "_device", "_meta", "_fields",
+        "_device",
+        "_each",
+        "_end",
+        "_fields",
+        "_local_date",
+        "_meta",
+        "_record_id",
+        "_start",
+        "_updated",
+        "_when",
+        "_zone_parse",
+        "_zone_read",
+        "resource",
+        "sample_type",
+        "source",
     )
 
     def __init__(self, source: str, resource: str, mapping: SampleMapping, catalogue: Catalogue) -> None:
@@ -174,7 +189,7 @@ class SampleMapper:
             self._warn(result, record_id, "time.start", f"start time {problem} ({self._start.text})")
             raise _Skip
         zone = self._zone(context, record_id, result)
-        start_utc, offset_min = localize(start, zone)
+        start_utc, offset_min = localize(start, zone, self._start.own_offset_is_local)
         sample: Sample = {
             "user_id": user_id,
             "source": self.source,
@@ -252,7 +267,7 @@ class SampleMapper:
 class ResourceMapper:
     """All sample mappings of one resource, compiled."""
 
-    __slots__ = ("source", "resource", "mappers")
+    __slots__ = ("mappers", "resource", "source")
 
     def __init__(self, source: str, resource: str, mappers: tuple[SampleMapper, ...]) -> None:
         self.source = source

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,7 +15,7 @@ TimeParser = Callable[[Any], datetime | None]  # None: missing or unparsable
 LocalZone = tzinfo  # a fixed offset or an IANA zone, resolved per record from the tz field
 ZoneParser = Callable[[Any], LocalZone | None]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})?$")
 _MAX_OFFSET_MIN = 18 * 60
 
@@ -92,7 +92,7 @@ def time_parser(fmt: str) -> TimeParser:
 
 @lru_cache(maxsize=256)
 def fixed_zone(minutes: int) -> timezone:
-    return timezone.utc if minutes == 0 else timezone(timedelta(minutes=minutes))
+    return UTC if minutes == 0 else timezone(timedelta(minutes=minutes))
 
 
 @lru_cache(maxsize=512)
@@ -112,7 +112,7 @@ def _zone_from_offset(value: Any) -> LocalZone | None:
     if not isinstance(value, str):
         return None
     if value in ("Z", "z"):
-        return timezone.utc
+        return UTC
     match = _OFFSET.match(value)
     if match is None:
         return None
@@ -145,21 +145,31 @@ def zone_parser(fmt: str) -> ZoneParser:
     raise ValueError(f"unknown tz format {fmt!r}")
 
 
-def localize(moment: datetime, zone: LocalZone | None) -> tuple[datetime, int | None]:
+def carries_local_offset(fmt: str) -> bool:
+    """Whether a parsed value's own offset is the local one (epochs are UTC instants only)."""
+    return fmt not in ("epoch_s", "epoch_ms")
+
+
+def localize(
+    moment: datetime, zone: LocalZone | None, own_offset_is_local: bool = True
+) -> tuple[datetime, int | None]:
     """The instant in UTC and the local offset in minutes (None when unknown).
 
     A naive ``moment`` is a wall-clock time in ``zone``; without a zone it is taken as UTC with an
-    unknown local offset. An aware ``moment`` keeps its instant; ``zone`` only decides the offset.
+    unknown local offset. An aware ``moment`` keeps its instant; ``zone`` decides the offset, else
+    the moment's own offset does when ``own_offset_is_local``.
     """
     if moment.tzinfo is None:
         if zone is None:
-            return moment.replace(tzinfo=timezone.utc), None
+            return moment.replace(tzinfo=UTC), None
         moment = moment.replace(tzinfo=zone)
     elif zone is not None:
         moment = moment.astimezone(zone)
+    elif not own_offset_is_local:
+        return moment.astimezone(UTC), None
     offset = moment.utcoffset()
     minutes = None if offset is None else int(offset.total_seconds() // 60)
-    return moment.astimezone(timezone.utc), minutes
+    return moment.astimezone(UTC), minutes
 
 
 def rfc3339_utc(moment: datetime) -> str:
