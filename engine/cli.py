@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from engine.api import serve as serve_cli
 from engine.mapping import cli as mapping_cli
 from engine.spec import commands as spec_commands
 from engine.webhooks import cli as webhooks_cli
@@ -22,6 +23,7 @@ COMMAND_MODULES: list[ModuleType] = [
     mapping_cli,
     webhooks_cli,
     worker_cli,
+    serve_cli,
 ]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2

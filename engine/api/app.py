@@ -15,13 +15,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
-from engine.api import connections, health, oauth, vendors
+from engine.api import connections, data, health, oauth, vendors
 from engine.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from engine.api.security import RequireApiKey
 from engine.engine import Engine, Settings
+from engine.worker.handlers import install as install_handlers
 
 
-def public_routes() -> list[BaseRoute]:
+def public_routes(engine: Engine) -> list[BaseRoute]:
     """Routes reachable without the API key."""
     return [
         *health.routes,
@@ -29,11 +30,12 @@ def public_routes() -> list[BaseRoute]:
     ]
 
 
-def protected_routes() -> list[BaseRoute]:
+def protected_routes(engine: Engine) -> list[BaseRoute]:
     """Routes behind `Authorization: Bearer $ENGINE_API_KEY`."""
     return [
         *vendors.routes,
         *connections.routes,
+        *data.routes,
     ]
 
 
@@ -57,6 +59,7 @@ def create_app(
         opened_here = not engine.is_open
         if opened_here:
             await engine.open()
+        install_handlers(engine)
         try:
             yield
         finally:
@@ -66,11 +69,11 @@ def create_app(
     # Public routes are matched first; anything else falls through to the key-checked group, so
     # an unknown path without the key answers 401 rather than revealing what exists.
     routes: list[BaseRoute] = [
-        *public_routes(),
+        *public_routes(engine),
         *extra_public_routes,
         Mount(
             "",
-            routes=[*protected_routes(), *extra_protected_routes],
+            routes=[*protected_routes(engine), *extra_protected_routes],
             middleware=[Middleware(RequireApiKey, api_key=engine.settings.api_key)],
         ),
     ]

@@ -1,0 +1,72 @@
+"""`engine serve`: run the HTTP API (and, unless --no-worker, the in-process worker)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+
+EXIT_USAGE = 2
+LOOPBACK_NAMES = {"localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="run the HTTP API",
+        description="Run the engine's HTTP API. Settings come from ENGINE_* environment variables; "
+                    "the options below win over their environment twins.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1; others need ENGINE_API_KEY)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--vendors", metavar="DIR", default=None,
+                        help="vendor specs directory (env ENGINE_VENDORS_DIR, default ./vendors)")
+    parser.add_argument("--only", metavar="ID", action="append", default=None,
+                        help="load only this vendor (repeatable; env ENGINE_ONLY, comma-separated)")
+    parser.add_argument("--no-worker", action="store_true",
+                        help="do not run the background worker in this process")
+    parser.add_argument("--log-level", default="info",
+                        choices=["critical", "error", "warning", "info", "debug"])
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
+    env = dict(os.environ if environ is None else environ)
+    if not 0 < args.port < 65536:
+        print("engine serve: error: --port must be between 1 and 65535", file=sys.stderr)
+        return EXIT_USAGE
+    if not env.get("ENGINE_API_KEY") and not is_loopback(args.host):
+        print(f"engine serve: error: refusing to listen on {args.host} without ENGINE_API_KEY; "
+              "set it or bind a loopback address", file=sys.stderr)
+        return EXIT_USAGE
+    if args.vendors:
+        env["ENGINE_VENDORS_DIR"] = args.vendors
+    if args.only:
+        env["ENGINE_ONLY"] = ",".join(item for value in args.only for item in value.split(","))
+    if args.no_worker:
+        env["ENGINE_NO_WORKER"] = "1"
+
+    import uvicorn
+
+    from engine.api.app import create_app
+    from engine.engine import ConfigError, Engine, Settings
+
+    try:
+        engine = Engine(Settings.from_env(env))
+        engine.specs  # load now, so a broken spec is reported before binding
+    except ConfigError as error:
+        print(f"engine serve: error: {error.message}", file=sys.stderr)
+        return 1
+    app = create_app(engine)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                proxy_headers=False, server_header=False)
+    return 0
