@@ -118,9 +118,13 @@ class Paginator:
         name = c.param or "offset"
         offset = _as_int(current.params.get(name)) or 0
         following = offset + len(records)
+        if not records:
+            return None
         if c.next_offset is not None:
+            if c.more is not None and not _present(c.more.search(body)):
+                return None
             given = _as_int(c.next_offset.search(body))
-            if given is None or given <= offset or not records:
+            if given is None or given <= offset:
                 return None
             following = given
         elif not self._has_more(body, records, following, c.limit):

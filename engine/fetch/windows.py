@@ -4,7 +4,8 @@ Windows are half-open, ``[start, end)``, in UTC. Formats:
 - ``iso``: RFC 3339 in UTC with a ``Z`` suffix (milliseconds only when the instant has them);
 - ``date``: ``YYYY-MM-DD``; windows are aligned to whole UTC days so no day is skipped or
   fetched twice, and with ``end_inclusive`` the end names the last day inside the window;
-- ``epoch_s`` / ``epoch_ms``: integer UNIX time.
+- ``epoch_s`` / ``epoch_ms``: integer UNIX time;
+- a strftime pattern (``%Y-%m-%dT%H:%M:%S``): rendered in UTC.
 With ``end_inclusive`` the end bound is the last instant inside the window (one unit before
 ``end``), for APIs that treat their end parameter as inclusive.
 """
@@ -90,6 +91,8 @@ def format_bound(value: datetime, fmt: str) -> str:
         return str(_epoch_ms(value) // 1000)
     if fmt == "epoch_ms":
         return str(_epoch_ms(value))
+    if "%" in fmt:  # a strftime pattern, rendered in UTC
+        return as_utc(value).strftime(fmt)
     raise ValueError(f"unknown window format {fmt!r}; use one of {', '.join(WINDOW_FORMATS)}")
 
 
@@ -106,5 +109,5 @@ def window_values(tw: TimeWindow, window: Window | None) -> dict[str, str]:
     fmt = window.format if window is not None else "iso"
     end = tw.end
     if window is not None and window.end_inclusive:
-        end = max(tw.start, end - _INCLUSIVE_STEP.get(fmt, timedelta(0)))
+        end = max(tw.start, end - _INCLUSIVE_STEP.get(fmt, timedelta(seconds=1)))
     return {"window.start": format_bound(tw.start, fmt), "window.end": format_bound(end, fmt)}

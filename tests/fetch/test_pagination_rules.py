@@ -64,3 +64,9 @@ def test_next_url_and_none():
     assert p.next(p.first(), {"links": {"next": "/v1/x?page=2"}}, {}, [1]).url == "/v1/x?page=2"
     assert p.next(p.first(), {"links": {}}, {}, [1]) is None
     assert Paginator(Paginate(type="none")).next(PageRequest(), {}, {}, [1]) is None
+
+
+def test_vendor_offset_respects_more_flag():
+    p = Paginator(Paginate(type="offset", param="offset", more=Expr("body.more"), next_offset=Expr("body.offset")))
+    assert p.next(p.first(), {"body": {"more": 1, "offset": 50}}, {}, [1]).params["offset"] == "50"
+    assert p.next(p.first(), {"body": {"more": 0, "offset": 50}}, {}, [1]) is None

@@ -100,3 +100,12 @@ def test_windows_cover_the_range_exactly_once(start, length_h, span_h, fmt):
     assert all(w.start < w.end for w in windows)
     if fmt != "date":
         assert windows[0].start == start and windows[-1].end == end
+
+
+def test_strftime_pattern_renders_in_utc():
+    from datetime import timezone
+
+    value = datetime(2024, 5, 6, 9, 8, 9, tzinfo=timezone(timedelta(hours=2)))
+    assert format_bound(value, "%Y-%m-%dT%H:%M:%S") == "2024-05-06T07:08:09"
+    with pytest.raises(ValueError):
+        format_bound(value, "bogus")

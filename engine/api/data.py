@@ -1,0 +1,258 @@
+"""Sync, read and delete: the data routes of the API (API key required).
+
+- `POST /v1/users/{user_id}/connections/{vendor}/sync` `{since, until?, resources?}` → a sync id
+- `GET /v1/syncs/{sync_id}` → progress
+- `GET /v1/users/{user_id}/samples?type=&since=&until=&limit=&cursor=&format=ndjson`
+- `DELETE /v1/users/{user_id}` → revoke every connection and delete everything held for the user
+- `GET /v1/jobs?state=failed|dead`, `POST /v1/jobs/{job_id}/retry`
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from engine.api.common import engine_of, read_json_object
+from engine.api.connections import iso, user_id_of
+from engine.errors import BadRequest, EngineError, NotFound
+from engine.store.port import JOB_STATES, Job, StoredSample, Sync
+from engine.worker.sync import sync_service
+
+log = logging.getLogger("engine.api")
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+MAX_TYPES = 32
+
+
+def parse_instant(value: Any, name: str) -> datetime:
+    """RFC 3339 with an offset, or a plain YYYY-MM-DD date (midnight UTC)."""
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise BadRequest(f"{name} must be an RFC 3339 time or a YYYY-MM-DD date", code="invalid_time")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+    except ValueError:
+        raise BadRequest(f"{name} {text[:40]!r} is not an RFC 3339 time or a YYYY-MM-DD date",
+                         code="invalid_time") from None
+    if parsed.tzinfo is None:
+        raise BadRequest(f"{name} must carry a UTC offset (e.g. Z)", code="invalid_time")
+    return parsed.astimezone(UTC)
+
+
+def describe_sync(sync: Sync) -> dict[str, Any]:
+    return {
+        "sync_id": sync.sync_id,
+        "vendor": sync.vendor,
+        "user_id": sync.user_id,
+        "state": "done" if sync.finished else "running",
+        "windows_total": sync.windows_total,
+        "windows_done": min(sync.windows_done, sync.windows_total),
+        "records": sync.records,
+        "errors": sync.errors,
+        "last_error": sync.last_error,
+        "clipped": sync.clipped_note is not None,
+        "clipped_note": sync.clipped_note,
+        "detail": dict(sync.detail),
+        "created_at": iso(sync.created_at),
+        "updated_at": iso(sync.updated_at),
+    }
+
+
+def describe_job(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "vendor": job.vendor,
+        "user_id": job.user_id,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "last_error": job.last_error,
+        "run_at": iso(job.run_at),
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
+        "payload": dict(job.payload),
+    }
+
+
+# --------------------------------------------------------------------------- sync
+
+
+async def start_sync(request: Request) -> JSONResponse:
+    engine = engine_of(request)
+    user_id = user_id_of(request)
+    vendor = request.path_params["vendor"]
+    engine.spec(vendor)  # 404 for an unknown vendor before reading the body
+    body = await read_json_object(request)
+    since = parse_instant(body.get("since"), "since")
+    until = parse_instant(body["until"], "until") if body.get("until") is not None else None
+    resources = body.get("resources")
+    if resources is not None and (
+        not isinstance(resources, list) or not resources or len(resources) > 64
+        or not all(isinstance(r, str) and r for r in resources)
+    ):
+        raise BadRequest("resources must be a non-empty list of resource names", code="invalid_body")
+    plan = await sync_service(engine).plan(vendor, user_id, since=since, until=until, resources=resources)
+    answer = describe_sync(plan.sync)
+    answer["resources"] = {
+        name: {"windows": count, "since": plan.since[name].isoformat().replace("+00:00", "Z")}
+        for name, count in plan.windows.items()
+    }
+    answer["until"] = plan.until.isoformat().replace("+00:00", "Z")
+    return JSONResponse(answer, status_code=202)
+
+
+async def get_sync(request: Request) -> JSONResponse:
+    sync_id = request.path_params["sync_id"]
+    sync = await engine_of(request).store.get_sync(sync_id[:128])
+    if sync is None:
+        raise NotFound("no sync with this id", code="sync_not_found")
+    return JSONResponse(describe_sync(sync))
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_PAGE
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest("limit must be an integer", code="invalid_query") from None
+    if not 1 <= value <= MAX_PAGE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}", code="invalid_query")
+    return value
+
+
+def _types(request: Request) -> list[str] | None:
+    raw = [part.strip() for value in request.query_params.getlist("type") for part in value.split(",")]
+    types = [t for t in raw if t]
+    if len(types) > MAX_TYPES:
+        raise BadRequest(f"at most {MAX_TYPES} sample types", code="invalid_query")
+    return types or None
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise BadRequest(f"{name} must be true or false", code="invalid_query")
+    return value in ("true", "1")
+
+
+def sample_body(sample: StoredSample) -> dict[str, Any]:
+    body = dict(sample.payload)
+    body["deleted"] = sample.deleted
+    return body
+
+
+async def list_samples(request: Request) -> Response:
+    engine = engine_of(request)
+    user_id = user_id_of(request)
+    query = request.query_params
+    unknown = set(query) - {"type", "since", "until", "limit", "cursor", "format", "source", "include_deleted"}
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))}", code="invalid_query")
+    options: dict[str, Any] = {
+        "sample_types": _types(request),
+        "source": query.get("source") or None,
+        "since": parse_instant(query["since"], "since") if "since" in query else None,
+        "until": parse_instant(query["until"], "until") if "until" in query else None,
+        "include_deleted": _flag(request, "include_deleted"),
+    }
+    fmt = query.get("format", "json")
+    if fmt not in ("json", "ndjson"):
+        raise BadRequest("format must be json or ndjson", code="invalid_query")
+    limit = _limit(query.get("limit"))
+    cursor = query.get("cursor") or None
+    store = engine.store
+    if fmt == "ndjson":
+        first = await store.list_samples(user_id, limit=MAX_PAGE, cursor=cursor, **options)
+
+        async def lines() -> AsyncIterator[bytes]:
+            page = first
+            while True:
+                for sample in page.samples:
+                    yield json.dumps(sample_body(sample), separators=(",", ":")).encode() + b"\n"
+                if page.next_cursor is None:
+                    return
+                page = await store.list_samples(user_id, limit=MAX_PAGE, cursor=page.next_cursor, **options)
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+    page = await store.list_samples(user_id, limit=limit, cursor=cursor, **options)
+    return JSONResponse({"samples": [sample_body(s) for s in page.samples], "next_cursor": page.next_cursor})
+
+
+# --------------------------------------------------------------------------- users
+
+
+async def delete_user(request: Request) -> JSONResponse:
+    engine = engine_of(request)
+    user_id = user_id_of(request)
+    revoked: dict[str, bool] = {}
+    errors: list[str] = []
+    for connection in await engine.store.list_connections(user_id=user_id):
+        if connection.vendor not in engine.specs or not connection.access_token:
+            continue
+        try:
+            result = await engine.oauth.disconnect(connection.vendor, user_id)
+            revoked[connection.vendor] = result.revoked
+            errors.extend(f"{connection.vendor}: {e}" for e in result.errors)
+        except EngineError as error:
+            revoked[connection.vendor] = False
+            errors.append(f"{connection.vendor}: {error.message}")
+    deleted = await engine.store.delete_user_data(user_id)
+    log.info("user deleted", extra={"user": user_id, "vendors": sorted(revoked)})
+    return JSONResponse({"user_id": user_id, "revoked": revoked, "deleted": deleted, "errors": errors})
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+async def list_jobs(request: Request) -> JSONResponse:
+    query = request.query_params
+    state = query.get("state") or None
+    if state is not None and state not in JOB_STATES:
+        raise BadRequest(f"state must be one of {', '.join(JOB_STATES)}", code="invalid_query")
+    kind = query.get("kind") or None
+    limit = _limit(query.get("limit"))
+    after = query.get("after") or None
+    jobs = await engine_of(request).store.list_jobs(state=state, kind=kind, limit=limit, after_id=after)
+    next_after = jobs[-1].id if len(jobs) == limit else None
+    return JSONResponse({"jobs": [describe_job(j) for j in jobs], "next_after": next_after})
+
+
+async def retry_job(request: Request) -> JSONResponse:
+    store = engine_of(request).store
+    job_id = request.path_params["job_id"][:128]
+    job = await store.get_job(job_id)
+    if job is None:
+        raise NotFound("no job with this id", code="job_not_found")
+    if job.state not in ("failed", "dead"):
+        raise EngineError(f"only failed or dead jobs can be retried; this one is {job.state}",
+                          code="job_not_retryable", status=409)
+    if not await store.retry_job(job_id):
+        raise EngineError("the job changed state meanwhile; look again", code="job_not_retryable", status=409)
+    updated = await store.get_job(job_id)
+    return JSONResponse(describe_job(updated) if updated else {"job_id": job_id}, status_code=202)
+
+
+routes = [
+    Route("/v1/users/{user_id}/connections/{vendor}/sync", start_sync, methods=["POST"]),
+    Route("/v1/syncs/{sync_id}", get_sync, methods=["GET"]),
+    Route("/v1/users/{user_id}/samples", list_samples, methods=["GET"]),
+    Route("/v1/users/{user_id}", delete_user, methods=["DELETE"]),
+    Route("/v1/jobs", list_jobs, methods=["GET"]),
+    Route("/v1/jobs/{job_id}/retry", retry_job, methods=["POST"]),
+]

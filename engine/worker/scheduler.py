@@ -1,0 +1,80 @@
+"""The worker's clock-driven jobs: incremental polls at each resource's `poll` interval and
+proactive refresh of tokens that would otherwise expire unused.
+
+The scheduler only enqueues; the job loop does the work. Idempotency keys make a tick safe to
+run on every worker at once: a poll's key names its interval bucket (one poll per connection,
+resource and interval, however many schedulers tick) and a refresh's key names the token version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from contextlib import suppress
+from typing import Any
+
+from engine.store.port import Connection, JobSpec
+from engine.worker.handlers import TOKEN_REFRESH_JOB
+from engine.worker.sync import POLL_JOB
+
+log = logging.getLogger("engine.scheduler")
+
+REFRESH_LEAD_S = 600.0  # refresh this long before a token expires
+
+
+class Scheduler:
+    def __init__(self, engine: Any, *, tick_s: float = 30.0, refresh_lead_s: float = REFRESH_LEAD_S) -> None:
+        self.engine = engine
+        self.tick_s = tick_s
+        self.refresh_lead_s = refresh_lead_s
+
+    def jobs_for(self, connection: Connection, now: float) -> list[JobSpec]:
+        spec = self.engine.specs.get(connection.vendor)
+        if spec is None:
+            return []
+        jobs: list[JobSpec] = []
+        for name, resource in spec.resources.items():
+            if not resource.poll_s or resource.list is None:
+                continue
+            if now < connection.created_at + resource.poll_s:
+                continue  # the initial sync covers the first interval
+            bucket = math.floor(now / resource.poll_s)
+            jobs.append(JobSpec(
+                kind=POLL_JOB,
+                payload={"vendor": spec.id, "user_id": connection.user_id, "resource": name},
+                idempotency_key=f"poll\x1f{spec.id}\x1f{connection.user_id}\x1f{name}\x1f{bucket}",
+                vendor=spec.id, user_id=connection.user_id, max_attempts=3,
+            ))
+        expires = connection.token_expires_at
+        if connection.refresh_token and expires is not None and expires - now < self.refresh_lead_s:
+            jobs.append(JobSpec(
+                kind=TOKEN_REFRESH_JOB,
+                payload={"vendor": spec.id, "user_id": connection.user_id,
+                         "token_version": connection.token_version},
+                idempotency_key=f"refresh\x1f{spec.id}\x1f{connection.user_id}\x1f{connection.token_version}",
+                vendor=spec.id, user_id=connection.user_id, max_attempts=3,
+            ))
+        return jobs
+
+    async def tick(self, now: float | None = None) -> int:
+        """Enqueue whatever is due; returns how many jobs were newly created."""
+        now = self.engine.clock() if now is None else now
+        connections = await self.engine.store.list_connections(status="active")
+        jobs = [job for c in connections for job in self.jobs_for(c, now)]
+        if not jobs:
+            return 0
+        results = await self.engine.store.enqueue_many(jobs, now=now)
+        created = sum(1 for r in results if r.created)
+        if created:
+            log.info("scheduled jobs", extra={"jobs_created": created})
+        return created
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception as error:  # noqa: BLE001 -- a failed tick is retried on the next one
+                log.warning("scheduler tick failed: %s", type(error).__name__)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.tick_s)

@@ -1,0 +1,271 @@
+"""Fetch → map → store, for one engine: sync planning, time windows, polling and record storage.
+
+Every write is an idempotent upsert on the sample's dedup key, so running a window twice (a
+retried job, a worker killed mid-window) leaves the same rows. The per-(connection, resource)
+cursor is a time watermark: "everything before this instant is stored"; it moves only after a
+window's pages are all stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from engine.errors import BadRequest, ConnectionNotFound, TokenError
+from engine.fetch.fetcher import Caller, Fetcher
+from engine.fetch.windows import TimeWindow, as_utc, plan_windows
+from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
+from engine.spec.model import Resource, Spec
+from engine.store.port import JobSpec, SampleRecord, Store, Sync
+
+log = logging.getLogger("engine.sync")
+
+SYNC_WINDOW_JOB = "sync_window"
+POLL_JOB = "sync_poll"
+MAX_POLL_OVERLAP_S = 86400  # a poll re-reads up to a day before its cursor (late vendor edits)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    records: int
+    written: int
+    warnings: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    sync: Sync
+    windows: dict[str, int]  # resource -> window count
+    since: dict[str, datetime]  # resource -> effective start (after the horizon clip)
+    until: datetime
+
+
+def _utc_now(engine: Any) -> datetime:
+    return datetime.fromtimestamp(engine.clock(), UTC)
+
+
+class SyncService:
+    """The worker's side of the engine: one per `Engine`, holding its fetchers and mappers."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self._fetchers: dict[str, Fetcher] = {}
+        self._mappers: dict[tuple[str, str], ResourceMapper] = {}
+
+    @property
+    def store(self) -> Store:
+        return self.engine.store
+
+    # ------------------------------------------------------------------ parts
+
+    def fetcher(self, spec: Spec) -> Fetcher:
+        fetcher = self._fetchers.get(spec.id)
+        if fetcher is None or fetcher.spec is not spec:
+            fetcher = self._fetchers[spec.id] = Fetcher(spec, self.engine.http, self.store)
+        return fetcher
+
+    def mapper(self, spec: Spec, resource: str) -> ResourceMapper:
+        key = (spec.id, resource)
+        mapper = self._mappers.get(key)
+        if mapper is None:
+            mapper = self._mappers[key] = compile_resource_mapper(spec, resource)
+        return mapper
+
+    def resource(self, spec: Spec, name: str) -> Resource:
+        resource = spec.resources.get(name)
+        if resource is None:
+            known = ", ".join(sorted(spec.resources)) or "none"
+            raise BadRequest(f"{spec.id} has no resource {name!r}; known: {known}", vendor=spec.id)
+        return resource
+
+    async def caller(self, spec: Spec, user_id: str) -> Caller:
+        connection = await self.store.get_connection(spec.id, user_id)
+        if connection is None:
+            raise ConnectionNotFound(f"user {user_id!r} has no {spec.id} connection", vendor=spec.id)
+        oauth = self.engine.oauth
+        last: list[str | None] = [None]
+
+        async def token(*, force_refresh: bool = False) -> str:
+            fresh = await oauth.fresh_connection(
+                spec.id, user_id, force=force_refresh, rejected_token=last[0] if force_refresh else None
+            )
+            if not fresh.access_token:
+                raise TokenError(f"the {spec.id} connection has no access token", vendor=spec.id)
+            last[0] = fresh.access_token
+            return fresh.access_token
+
+        return Caller(user_id=user_id, vendor_user_id=connection.vendor_user_id, token=token)
+
+    # ------------------------------------------------------------------ storing
+
+    async def store_records(
+        self, spec: Spec, resource: str, user_id: str, records: Iterable[Any]
+    ) -> StoreResult:
+        records = list(records)
+        if not records:
+            return StoreResult(0, 0, 0)
+        result = self.mapper(spec, resource).map_records(records, user_id)
+        rows = [SampleRecord.from_sample(s, s["dedup_key"]) for s in result.samples]
+        written = (await self.store.upsert_samples(rows)).written if rows else 0
+        if result.warnings:
+            log.info("mapping warnings", extra={"vendor": spec.id, "user": user_id, "resource": resource,
+                                                "warnings": len(result.warnings),
+                                                "first_warning": str(result.warnings[0])})
+        return StoreResult(len(records), written, len(result.warnings))
+
+    async def tombstone(self, spec: Spec, resource: str, user_id: str, record_id: str) -> int:
+        return await self.store.tombstone_samples(
+            user_id, spec.id, vendor_record_id=record_id, resource=resource,
+            deleted_at=_utc_now(self.engine),
+        )
+
+    # ------------------------------------------------------------------ windows
+
+    async def run_window(
+        self, spec: Spec, user_id: str, resource_name: str, window: TimeWindow | None,
+        *, caller: Caller | None = None, advance_cursor: bool = True,
+    ) -> StoreResult:
+        """Fetch every page of one window, storing each page as it arrives."""
+        resource = self.resource(spec, resource_name)
+        caller = caller or await self.caller(spec, user_id)
+        fetcher = self.fetcher(spec)
+        records = written = warnings = 0
+        async for page in fetcher.pages(caller, resource, window):
+            stored = await self.store_records(spec, resource_name, user_id, page.records)
+            records += stored.records
+            written += stored.written
+            warnings += stored.warnings
+        if advance_cursor and window is not None:
+            await self.advance_cursor(spec, user_id, resource_name, window.end)
+        return StoreResult(records, written, warnings)
+
+    async def advance_cursor(self, spec: Spec, user_id: str, resource: str, stored_until: datetime) -> None:
+        mark = min(as_utc(stored_until), _utc_now(self.engine))
+        current = await self.cursor(spec, user_id, resource)
+        if current is None or mark > current:
+            await self.store.set_cursor(spec.id, user_id, resource, mark.isoformat())
+
+    async def cursor(self, spec: Spec, user_id: str, resource: str) -> datetime | None:
+        raw = await self.store.get_cursor(spec.id, user_id, resource)
+        if not raw:
+            return None
+        try:
+            return as_utc(datetime.fromisoformat(raw))
+        except ValueError:
+            return None  # an unreadable cursor is treated as none: the poll starts over
+
+    async def run_poll(self, spec: Spec, user_id: str, resource_name: str) -> StoreResult:
+        """Incremental sync: from the cursor (minus an overlap) to now, window by window."""
+        resource = self.resource(spec, resource_name)
+        if resource.list is None:
+            return StoreResult(0, 0, 0)
+        now = _utc_now(self.engine)
+        cursor = await self.cursor(spec, user_id, resource_name)
+        if cursor is None:
+            since = now - timedelta(days=spec.initial_sync_days or 1)
+        else:
+            overlap = min(resource.poll_s or MAX_POLL_OVERLAP_S, MAX_POLL_OVERLAP_S)
+            since = cursor - timedelta(seconds=overlap)
+        since = self._horizon_clip(resource, since, now)[0]
+        caller = await self.caller(spec, user_id)
+        total = StoreResult(0, 0, 0)
+        for window in plan_windows(since, now, resource.list.window):
+            part = await self.run_window(spec, user_id, resource_name, window, caller=caller)
+            total = StoreResult(total.records + part.records, total.written + part.written,
+                                total.warnings + part.warnings)
+        await self.store.record_connection_activity(spec.id, user_id, last_pull_at=now.timestamp())
+        return total
+
+    # ------------------------------------------------------------------ planning
+
+    @staticmethod
+    def _horizon_clip(resource: Resource, since: datetime, now: datetime) -> tuple[datetime, bool]:
+        horizon = resource.list.horizon_s if resource.list is not None else None
+        if horizon is None:
+            return since, False
+        floor = now - timedelta(seconds=horizon)
+        return (floor, True) if since < floor else (since, False)
+
+    async def plan(
+        self,
+        vendor: str,
+        user_id: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        resources: Sequence[str] | None = None,
+    ) -> SyncPlan:
+        """Split the range into windows per resource (within each resource's history horizon),
+        record a sync and enqueue one job per window."""
+        spec = self.engine.spec(vendor)
+        connection = await self.store.get_connection(spec.id, user_id)
+        if connection is None:
+            raise ConnectionNotFound(f"user {user_id!r} has no {spec.id} connection", vendor=spec.id)
+        if connection.status != "active":
+            raise TokenError(f"the {spec.id} connection is {connection.status}", vendor=spec.id)
+        now = _utc_now(self.engine)
+        since = as_utc(since)
+        until = min(as_utc(until), now) if until is not None else now
+        if since >= until:
+            raise BadRequest("since must be before until (and before now)", vendor=spec.id)
+        names = list(dict.fromkeys(resources)) if resources else [
+            n for n, r in spec.resources.items() if r.list is not None]
+        for name in names:
+            if self.resource(spec, name).list is None:
+                raise BadRequest(f"{spec.id} resource {name!r} cannot be listed, so it cannot be synced",
+                                 vendor=spec.id)
+        jobs: list[JobSpec] = []
+        counts: dict[str, int] = {}
+        starts: dict[str, datetime] = {}
+        clipped: list[str] = []
+        sync_id = "sync_" + secrets.token_hex(10)
+        for name in names:
+            resource = spec.resources[name]
+            assert resource.list is not None
+            start, was_clipped = self._horizon_clip(resource, since, now)
+            if was_clipped:
+                clipped.append(f"{name} from {start.date().isoformat()}")
+            windows = plan_windows(start, until, resource.list.window) if start < until else []
+            counts[name], starts[name] = len(windows), start
+            for index, window in enumerate(windows):
+                jobs.append(JobSpec(
+                    kind=SYNC_WINDOW_JOB,
+                    payload={"vendor": spec.id, "user_id": user_id, "resource": name,
+                             "window": window.to_payload(), "sync_id": sync_id},
+                    idempotency_key=f"sync\x1f{sync_id}\x1f{name}\x1f{index}",
+                    vendor=spec.id, user_id=user_id,
+                ))
+        note = None
+        if clipped:
+            note = ("the range reaches past what the vendor keeps; clipped: " + ", ".join(clipped))
+        sync = await self.store.create_sync(
+            sync_id, spec.id, user_id, windows_total=len(jobs), clipped_note=note,
+            detail={"since": since.isoformat(), "until": until.isoformat(), "resources": counts},
+        )
+        if jobs:
+            await self.store.enqueue_many(jobs)
+        log.info("sync planned", extra={"vendor": spec.id, "user": user_id, "sync_id": sync_id,
+                                        "windows": len(jobs)})
+        return SyncPlan(sync, counts, starts, until)
+
+    async def plan_initial(self, vendor: str, user_id: str) -> SyncPlan:
+        spec = self.engine.spec(vendor)
+        days = spec.initial_sync_days
+        now = _utc_now(self.engine)
+        return await self.plan(vendor, user_id, since=now - timedelta(days=max(days, 0)), until=now)
+
+
+_services: weakref.WeakKeyDictionary[Any, SyncService] = weakref.WeakKeyDictionary()
+
+
+def sync_service(engine: Any) -> SyncService:
+    """The engine's `SyncService` (one per engine, created on first use)."""
+    service = _services.get(engine)
+    if service is None:
+        service = _services[engine] = SyncService(engine)
+    return service
