@@ -142,6 +142,9 @@ class SimState:
         self.closing = threading.Event()
         self.rate_limits_enabled = rate_limits
         self.verify_callbacks = True  # perform vendor handshakes against loopback callbacks
+        self.outbound_transport: Any = None  # e.g. httpx2.ASGITransport(engine_app)
+        self.page_sizes: dict[str, int] = {"oura": 25, "oura.heartrate": 500, "withings": 50,
+                                           "google_health": 100, "fitbit": 20}
         self.clients: dict[str, Client] = {
             n: Client(f"{n}-client-id", f"{n}-client-secret") for n in names}
         self.users: dict[str, dict[str, SimUser]] = {n: {} for n in names}
