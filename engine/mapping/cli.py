@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_map)
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _read_payload(source: str, stdin: TextIO) -> Any:
     try:
         if source == "-":
@@ -54,8 +58,8 @@ def _read_payload(source: str, stdin: TextIO) -> Any:
     if len(text) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"{source} is larger than {MAX_PAYLOAD_BYTES} bytes")
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
         raise PayloadError(f"{source} is not JSON: {exc}") from None
 
 

@@ -173,13 +173,14 @@ def localize(
 
 
 def rfc3339_utc(moment: datetime) -> str:
-    """``2024-03-01T06:30:00Z``; milliseconds or microseconds only when present."""
+    """``2024-03-01T06:30:00Z`` for a UTC moment; milliseconds or microseconds only when present."""
+    naive = moment.replace(tzinfo=None)
     micro = moment.microsecond
     if micro == 0:
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return naive.isoformat() + "Z"
     if micro % 1000 == 0:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{micro // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return naive.isoformat(timespec="milliseconds") + "Z"
+    return naive.isoformat(timespec="microseconds") + "Z"
 
 
 def local_date(utc_moment: datetime, offset_min: int | None) -> str:

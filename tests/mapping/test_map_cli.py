@@ -57,6 +57,7 @@ def test_as_forces_the_reading():
 @pytest.mark.parametrize(("args", "stdin", "status"), [
     ((WHOOP, "sleep"), "{not json", 1),
     ((WHOOP, "sleep"), "", 1),
+    ((WHOOP, "sleep"), '{"records": [{"id": NaN}]}', 1),
     ((WHOOP, "sleep", "/nonexistent/page.json"), "", 1),
     ((WHOOP, "sleep"), "[1, 2]", 1),                   # neither a page nor a record
     ((WHOOP,), "", 2),                                 # missing RESOURCE
