@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from tests.sim.profiles import PROFILES, Profile, Window
@@ -211,7 +211,7 @@ class SimState:
 
         seed = seed if seed is not None else self.new_numeric_id()
         vendor_id = user_id if user_id is not None else default_user_id(profile, seed)
-        anchor = datetime.fromtimestamp(self.now(), timezone.utc).date()
+        anchor = datetime.fromtimestamp(self.now(), UTC).date()
         user = SimUser(profile, vendor_id, seed, days, anchor,
                        registered=bool(registered) if registered is not None else False,
                        permissions=list(permissions) if permissions is not None else [

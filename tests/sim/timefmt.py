@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 
 class BadParam(ValueError):
@@ -10,7 +10,7 @@ class BadParam(ValueError):
 
 
 def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def iso_z(ts: float) -> str:
@@ -42,7 +42,7 @@ def local_date(ts: float, offset_s: int) -> str:
 
 
 def midnight_utc(day: date) -> float:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
 def parse_datetime(text: str, name: str) -> float:
@@ -52,7 +52,7 @@ def parse_datetime(text: str, name: str) -> float:
     except ValueError:
         raise BadParam(f"{name} must be an ISO-8601 date-time, got {text!r}") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.timestamp()
 
 

@@ -11,8 +11,14 @@ from starlette.routing import Route
 
 from tests.sim.http import Ctx, HttpError, route
 from tests.sim.state import Record, SimState, SimUser
-from tests.sim.timefmt import (BadParam, iso_offset, local_naive, offset_string, parse_date,
-                               parse_int)
+from tests.sim.timefmt import (
+    BadParam,
+    iso_offset,
+    local_naive,
+    offset_string,
+    parse_date,
+    parse_int,
+)
 from tests.sim.timeline import Timeline
 
 COLLECTIONS = {"activities", "body", "foods", "sleep", "userRevokedAccess"}
@@ -172,7 +178,7 @@ async def _heart_intraday(ctx: Ctx) -> Response:
     detail = ctx.request.path_params["detail"]
     if detail not in DETAIL_STEP:
         raise BadParam(f"detail level must be one of {sorted(DETAIL_STEP)}")
-    start, end = _range(ctx, 1)
+    start, _end = _range(ctx, 1)
     d = start.isoformat()
     step = DETAIL_STEP[detail]
     days = [r.data for r in ctx.state.raw_records("fitbit", "heart", _user(ctx))

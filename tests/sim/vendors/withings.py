@@ -38,7 +38,7 @@ def dataset(user: SimUser, tl: Timeline) -> dict[str, list[Record]]:
         morning = day.local_midnight + 7 * 3600 + 15 * 60
         grpid += 1
         measures.append(_group(grpid, morning, [
-            (1, int(round(day.weight_kg * 1000)), -3), (6, int(round(day.fat_pct * 10)), -1),
+            (1, round(day.weight_kg * 1000), -3), (6, round(day.fat_pct * 10), -1),
             (11, day.resting_hr + 8, 0)], "scale-1"))
         if index % 3 == 0:
             grpid += 1
