@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urljoin
 
@@ -32,6 +32,7 @@ from engine.fetch.ratelimit import RateGovernor
 from engine.fetch.windows import TimeWindow, window_values
 from engine.http import RenderError, TemplateValues, build_request, is_api_url, spec_values
 from engine.spec.model import Request, Resource, Spec
+from engine.spec.template import Template
 from engine.store.port import Store
 
 log = logging.getLogger("engine.fetch")
@@ -174,15 +175,17 @@ class Fetcher:
                     f"refusing to fetch {url.split('?')[0]!r}: not one of this spec's API hosts",
                     vendor=self.spec.id,
                 )
+            # A complete URL from the vendor: keep the request's headers and auth, not its path
+            # or query templates.
+            literal = Template(url.replace("{", "{{").replace("}", "}}"))
+            request = replace(request, path=None, url=literal, params=())
 
         def build(token_values: Mapping[str, Any]) -> httpx2.Request:
             try:
                 prepared = build_request(self.client, self.spec, request, TemplateValues({**base, **token_values}))
             except RenderError as error:
                 raise VendorRejected(str(error), vendor=self.spec.id) from None
-            if url is not None:
-                prepared.url = httpx2.URL(url)
-            elif params:
+            if params:
                 target = prepared.url
                 for name, value in params.items():
                     target = target.copy_set_param(name, value)
