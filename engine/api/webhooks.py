@@ -88,3 +88,16 @@ def _respond(answer: Answer) -> Response:
     if content is None:
         return Response(status_code=answer.status, headers=headers)
     return JSONResponse(content, status_code=answer.status, headers=headers)
+
+
+def engine_webhook_routes(engine: Any) -> list[Route]:
+    """The webhook routes of an `Engine` (opened before the first request arrives)."""
+    receivers: list[WebhookReceiver] = []
+
+    def receiver_for(_: Request) -> WebhookReceiver:
+        if not receivers:
+            receivers.append(WebhookReceiver(
+                engine.specs, engine.store, env=engine.settings.env, clock=engine.clock))
+        return receivers[0]
+
+    return webhook_routes(receiver_for)
