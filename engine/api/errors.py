@@ -99,8 +99,10 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:  # noqa: BLE001 -- turn anything into a clean 500
-            frames = "".join(traceback.format_tb(exc.__traceback__))
-            log.error("unhandled %s on %s %s\n%s", type(exc).__name__, scope.get("method"),
+            frames = " <- ".join(
+                f"{frame.filename}:{frame.lineno} in {frame.name}"
+                for frame in reversed(traceback.extract_tb(exc.__traceback__)))
+            log.error("unhandled %s on %s %s at %s", type(exc).__name__, scope.get("method"),
                       scope.get("path"), frames)
             if not started:
                 response = error_response(500, "internal_error", "an internal error occurred")
