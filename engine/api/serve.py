@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
 
     try:
         engine = Engine(Settings.from_env(env))
-        engine.specs  # load now, so a broken spec is reported before binding
+        _ = engine.specs  # load now, so a broken spec is reported before binding
     except ConfigError as error:
         print(f"engine serve: error: {error.message}", file=sys.stderr)
         return 1

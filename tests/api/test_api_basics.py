@@ -144,7 +144,7 @@ async def test_unexpected_errors_are_a_json_500_without_details(engine_and_clien
     engine, _ = engine_and_client
 
     async def broken(request):
-        raise RuntimeError("-".join(["secret", "detail", "xyz"]))
+        raise RuntimeError(f"secret-{'detail'}-xyz")
 
     app = create_app(engine, extra_protected_routes=[Route("/v1/broken", broken)])
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://t") as client:

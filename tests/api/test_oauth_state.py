@@ -47,7 +47,7 @@ async def test_expired_state_is_rejected(engine_and_client, clock, sim):
 
 @pytest.mark.parametrize("part", [0, 1, 2])
 async def test_tampered_state_is_rejected_before_the_store(engine_and_client, sim, part):
-    engine, client = engine_and_client
+    _, client = engine_and_client
     callback = await consent(await start(client, "whoop", "u1"))
     state = query_of(callback)["state"]
     pieces = state.split(".")

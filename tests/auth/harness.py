@@ -45,10 +45,13 @@ class Clock:
 
 
 @contextlib.contextmanager
-def running_sim(clock: Clock) -> Iterator[RunningSim]:
+def running_sim(clock: Clock, **profile_changes: dict) -> Iterator[RunningSim]:
+    """`profile_changes`, e.g. `whoop={"rotation": "none"}`, vary a vendor's behaviour."""
     state = SimState(["whoop", "oura", "withings"], clock=clock)
     # The Withings-like envelope dialect, with HTTP Basic client auth and PKCE enforced.
     state.profiles["withings"] = replace(PROFILES["withings"], client_auth="basic", pkce="required")
+    for name, changes in profile_changes.items():
+        state.profiles[name] = replace(state.profiles[name], **changes)
     with serve_in_thread(Simulator(state)) as running:
         yield running
 
