@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
-from engine.api import connections, data, health, oauth, vendors
+from engine.api import connections, data, health, oauth, vendors, webhooks
 from engine.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from engine.api.security import RequireApiKey
 from engine.engine import Engine, Settings
@@ -27,6 +27,7 @@ def public_routes(engine: Engine) -> list[BaseRoute]:
     return [
         *health.routes,
         *oauth.routes,
+        *webhooks.engine_webhook_routes(engine),
     ]
 
 

@@ -12,7 +12,7 @@ import sys
 from engine.worker.runner import REGISTRY, Worker, WorkerConfig
 
 # Modules that register the engine's own job handlers when imported.
-DEFAULT_HANDLER_MODULES: list[str] = []
+DEFAULT_HANDLER_MODULES: list[str] = ["engine.worker.handlers"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
