@@ -274,7 +274,9 @@ def _explain_union(error: ValidationError, doc: Document) -> list[LocatedIssue]:
     variants: list[Any] = list(error.validator_value)
     key_choices = _key_choice_variants(variants)
 
-    if key_choices is not None and isinstance(instance, dict):
+    if key_choices is not None and not isinstance(instance, dict):
+        return []  # the block's own `type: object` reports the real problem
+    if key_choices is not None:
         present = [k for k in key_choices if k in instance]
         if not present:
             return [doc.issue(path, "schema.one_of", f"needs one of: {', '.join(key_choices)}",

@@ -116,7 +116,7 @@ def test_unreadable_path_is_reported_cleanly(tmp_path):
 @pytest.mark.parametrize("argv", [[], ["validate"], ["validate", "--format", "xml", "x.yaml"],
                                   ["no-such-command"]])
 def test_usage_errors_exit_2(capsys, argv):
-    status, out, err = run_cli(capsys, *argv)
+    status, _, err = run_cli(capsys, *argv)
     assert status == 2
     assert "usage:" in err
 
