@@ -105,17 +105,16 @@ async def open_store(
     clock: Callable[[], float] = time.time,
 ) -> Store:
     """Open the store named by `url` (usually ENGINE_DATABASE_URL): None or `sqlite:…` → the
-    embedded SQLite store; `postgresql://…` is reserved for the PostgreSQL adapter.
+    embedded SQLite store; `postgresql://…` → the PostgreSQL store shared by several replicas.
 
     Token keys come from `secret_keys`, else from ENGINE_SECRET_KEY in `env` (default: the process
-    environment); only the SQLite store may generate one into `<data_dir>/secret.key`."""
+    environment); only the SQLite store may generate one into `<data_dir>/secret.key`; with
+    PostgreSQL a missing key is a `SecretKeyError` (replicas must share it)."""
     env = os.environ if env is None else env
     scheme = urlsplit(url).scheme.lower() if url else "sqlite"
     if scheme in ("postgres", "postgresql"):
-        raise StoreConfigError(
-            "PostgreSQL storage is not available in this build yet; unset "
-            f"{DATABASE_URL_ENV} to use the embedded SQLite store"
-        )
+        assert url is not None
+        return await _open_postgres(url, secret_keys, env, clock)
     if scheme != "sqlite":
         raise StoreConfigError(
             f"unsupported {DATABASE_URL_ENV} scheme {scheme!r}; expected sqlite:// or postgresql://"
@@ -139,3 +138,21 @@ async def open_store(
         else load_secret_keys(env, data_dir, allow_generate=True)
     )
     return await open_sqlite_store(path, TokenCipher(keys), clock=clock, synchronous=synchronous)
+
+
+async def _open_postgres(
+    url: str,
+    secret_keys: Sequence[str] | None,
+    env: Mapping[str, str],
+    clock: Callable[[], float],
+) -> Store:
+    from engine.store.postgres import open_postgres_store
+    from engine.store.postgres_db import parse_postgres_url
+
+    options = parse_postgres_url(url)
+    keys = (
+        tuple(secret_keys)
+        if secret_keys is not None
+        else load_secret_keys(env, Path("."), allow_generate=False)
+    )
+    return await open_postgres_store(options, TokenCipher(keys), clock=clock)

@@ -28,7 +28,7 @@ def test_sqlite_urls(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://u@127.0.0.1/db", "PostgreSQL"),
+        ("postgresql://u@127.0.0.1/db?pool_size=none", "pool_size"),
         ("mysql://x", "unsupported"),
         ("sqlite:////tmp/x.db?synchronous=sometimes", "synchronous"),
     ],

@@ -1,0 +1,179 @@
+"""PostgreSQL plumbing: URL options, the connection pool, transactions with retry, migrations.
+
+Every operation runs as one transaction on a pooled connection. Deadlocks and serialization
+failures are retried a few times (the whole transaction re-runs); a database that cannot be
+reached, or a pool with no free connection within `pool_timeout`, surfaces as `StoreUnavailable`
+so callers answer 503 and try again later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from engine.store.errors import StoreConfigError, StoreError, StoreUnavailable
+from engine.store.migrate import SCHEMA_VERSION_DDL, load_migrations
+
+T = TypeVar("T")
+Operation = Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
+
+# Advisory lock id held while migrating, so concurrent first starts apply each migration once.
+_MIGRATION_LOCK_ID = 0x656E67696E65  # "engine"
+_RETRIES = 6
+_RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresOptions:
+    """Where to connect plus the pool settings read from the URL's engine-only query options."""
+
+    conninfo: str  # the URL without the engine-only options (libpq understands the rest)
+    display: str  # host:port/database, for messages (never the password)
+    pool_size: int = 10
+    pool_timeout_s: float = 5.0
+    connect_timeout_s: int = 5
+
+
+def _positive(options: dict[str, str], name: str, parse: Callable[[str], Any], default: Any) -> Any:
+    raw = options.pop(name, None)
+    if raw is None:
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = None
+    if value is None or value <= 0:
+        raise StoreConfigError(f"PostgreSQL option {name} must be a positive number, got {raw!r}")
+    return value
+
+
+def parse_postgres_url(url: str) -> PostgresOptions:
+    """`postgresql://user:pass@host:port/db?pool_size=10&pool_timeout=5&connect_timeout=5`; any
+    other query option (sslmode, options, …) goes to libpq unchanged."""
+    parts = urlsplit(url)
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    pool_size = _positive(options, "pool_size", int, 10)
+    pool_timeout = _positive(options, "pool_timeout", float, 5.0)
+    connect_timeout = _positive(options, "connect_timeout", int, 5)
+    options["connect_timeout"] = str(connect_timeout)
+    conninfo = urlunsplit(
+        (
+            "postgresql",
+            parts.netloc,
+            parts.path,
+            urlencode(options, quote_via=quote),
+            parts.fragment,
+        )
+    )
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise StoreConfigError("the PostgreSQL URL has an invalid port") from None
+    host = parts.hostname or "localhost"
+    display = f"{host}:{port}{parts.path or '/'}"
+    return PostgresOptions(conninfo, display, pool_size, pool_timeout, connect_timeout)
+
+
+def _message(error: BaseException) -> str:
+    # The first line of libpq's message; it names the host and the problem, never the password.
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+class PostgresDatabase:
+    def __init__(self, options: PostgresOptions) -> None:
+        self.options = options
+        self._pool: AsyncConnectionPool | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def open(self) -> None:
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self.options.conninfo, autocommit=True
+            ) as conn:
+                await self._migrate(conn)
+        except psycopg.Error as error:
+            raise StoreUnavailable(
+                f"cannot open PostgreSQL at {self.options.display}: {_message(error)}"
+            ) from None
+        self._pool = AsyncConnectionPool(
+            self.options.conninfo,
+            kwargs={"autocommit": True},
+            min_size=1,
+            max_size=self.options.pool_size,
+            timeout=self.options.pool_timeout_s,
+            # A short reconnect window: after an outage, the next request starts a fresh attempt
+            # right away instead of waiting out a long exponential backoff.
+            reconnect_timeout=2.0,
+            check=AsyncConnectionPool.check_connection,
+            open=False,
+            name="engine-store",
+        )
+        await self._pool.open(wait=False)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._pool is not None:
+            await self._pool.close()
+
+    # ------------------------------------------------------------------ operations
+    async def run(self, operation: Operation[T], *, transaction: bool = True) -> T:
+        """Run `operation(conn)` on a pooled connection, inside one transaction unless told
+        otherwise (single statements run in autocommit). Deadlocks re-run the whole operation."""
+        if self._closed or self._pool is None:
+            raise StoreUnavailable("store is closed")
+        for attempt in range(_RETRIES):
+            try:
+                async with self._pool.connection() as conn:
+                    if not transaction:
+                        return await operation(conn)
+                    async with conn.transaction():
+                        return await operation(conn)
+            except _RETRYABLE:
+                if attempt == _RETRIES - 1:
+                    raise StoreUnavailable("database stayed contended; retry later") from None
+                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+            except PoolTimeout:
+                raise StoreUnavailable(
+                    f"no database connection within {self.options.pool_timeout_s:g}s "
+                    f"({self.options.display})"
+                ) from None
+            except pg_errors.IntegrityError as error:
+                raise StoreError(f"constraint violated: {_message(error)}") from None
+            except pg_errors.DataError as error:
+                raise StoreError(f"value rejected by the database: {_message(error)}") from None
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                raise StoreUnavailable(f"database error: {_message(error)}") from None
+            except psycopg.Error as error:
+                raise StoreError(f"database error: {_message(error)}") from None
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ migrations
+    @staticmethod
+    async def _migrate(conn: psycopg.AsyncConnection[Any]) -> None:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_ID,))
+            await conn.execute(SCHEMA_VERSION_DDL)
+            cursor = await conn.execute("SELECT version FROM schema_version")
+            applied = {row[0] for row in await cursor.fetchall()}
+            for migration in load_migrations():
+                if migration.version in applied:
+                    continue
+                for statement in migration.statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, time.time()),
+                )
