@@ -32,7 +32,8 @@ def spec_files(directory: str | Path) -> list[Path]:
 def load_specs_dir(
     directory: str | Path, only: Iterable[str] | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, Spec]:
-    """Every spec in ``directory`` keyed by spec id; ``only`` limits to these ids (or file stems).
+    """Every spec in ``directory`` keyed by spec id; ``only`` limits to these file stems
+    (``vendors/<id>.yaml``, so stems are the ids of the shipped specs).
 
     Raises SpecError listing the issues of every file that failed, or an unknown name in ``only``.
     """
