@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -33,7 +32,7 @@ async def test_one_token_call_across_processes(env, sim, clock, tmp_path):
 
     go = tmp_path / "go"
     child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen(
+    procs = [subprocess.Popen(  # noqa: ASYNC220 -- started once, then awaited off-loop
         [sys.executable, "-m", "tests.auth.mp_refresh_worker", str(go), "whoop", "u1", str(CALLERS)],
         cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(PROCESSES)]
