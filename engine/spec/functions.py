@@ -1,6 +1,6 @@
 """Custom JMESPath functions available to every spec expression.
 
-They cover the arithmetic vendors need (Withings' ``value x 10^unit``, sample time = start +
+They cover the arithmetic vendors need (a value scaled by a power of ten, sample time = start +
 index x interval, sums of optional stage durations) and nothing more. Registered once; the
 validator checks names and arities against ``FUNCTION_ARITY``.
 """
