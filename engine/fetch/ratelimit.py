@@ -21,8 +21,9 @@ from engine.fetch.errors import BudgetExhausted
 from engine.spec.model import Budget, RateHeaders, Spec
 from engine.store.port import BudgetRequest, Store
 
-# Requests a gate row admits per second when the spec has no budget at all: the row exists only
-# so that Retry-After feedback has somewhere to land.
+# Vendor feedback lands on a "gate" row per scope rather than on the budget rows: blocking a
+# budget row would also cancel its burst allowance (a day budget would then crawl at its average
+# rate). The gate admits far more than any vendor allows, so it only ever waits out a block.
 _GATE_RATE = 1000.0
 
 
@@ -127,18 +128,23 @@ class RateGovernor:
         self.sleep = sleep
         self.clock = clock
 
+    def _meters_users(self) -> bool:
+        return any(b.per == "user" for b in self.spec.limits.budgets)
+
+    def _gate(self, user_id: str | None) -> str:
+        if user_id is not None and self._meters_users():
+            return f"{self.spec.id}:gate:user:{user_id}"
+        return f"{self.spec.id}:gate:app"
+
     def requests_for(self, user_id: str | None) -> list[BudgetRequest]:
         budgets = [b for b in self.spec.limits.budgets if b.per == "app" or user_id is not None]
         requests = [budget_request(self.spec.id, b, user_id, self.headroom) for b in budgets]
-        if not requests:
-            requests.append(BudgetRequest(f"{self.spec.id}:gate", rate=_GATE_RATE, period_s=1.0, burst=100))
+        requests.append(BudgetRequest(self._gate(user_id), rate=_GATE_RATE, period_s=1.0, burst=1000))
         return requests
 
     def penalty_keys(self, user_id: str | None) -> list[str]:
-        """Where a 429 lands: the user's budgets when the spec meters per user, else the app's."""
-        requests = self.requests_for(user_id)
-        user_keys = [r.key for r in requests if ":user:" in r.key]
-        return user_keys or [r.key for r in requests]
+        """Where a block lands: the user's gate when the spec meters per user, else the app's."""
+        return [self._gate(user_id)]
 
     async def acquire(self, user_id: str | None, *, max_wait_s: float = float("inf")) -> float:
         """Reserve a slot (sleeping as long as the budgets say); returns the time waited. When the

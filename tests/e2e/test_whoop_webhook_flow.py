@@ -18,9 +18,7 @@ async def samples(client, user: str, **params) -> list[dict]:
 
 
 async def test_sleep_updated_then_deleted(env, sim, clock):
-    env = {k: v for k, v in env.items()}
     async with engine_app(env, clock) as (engine, client):
-        engine.specs  # loaded
         # No initial sync for this test: the webhook alone must bring the sleep in.
         object.__setattr__(engine.specs["whoop"], "initial_sync_days", 0)
         response = await connect(client, "whoop", "user-1")

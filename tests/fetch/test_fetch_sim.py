@@ -16,7 +16,6 @@ from engine.fetch.windows import plan_windows
 from engine.spec.loader import load_spec
 from engine.spec.model import Budget, Retry, Spec
 from engine.store import open_store
-from tests.sim.fixtures import sim  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,7 +96,7 @@ async def test_budget_keeps_a_limited_vendor_from_answering_429(sim, store, clie
     spec = whoop(sim)
     spec = replace(spec, limits=replace(spec.limits, budgets=(Budget(per="app", requests=8, window_s=1),)))
     fetcher = Fetcher(spec, client, store)
-    caller, tokens = caller_for(sim, "whoop", user)
+    caller, _tokens = caller_for(sim, "whoop", user)
     res = spec.resources["sleep"]
     # small pages: many requests
     res = replace(res, list=replace(res.list, request=replace(res.list.request, params=tuple(
@@ -175,7 +174,7 @@ async def test_exhausted_retries_and_rejections_raise_typed_errors(sim, store, c
     user = sim.state.add_user("whoop", days=5)
     spec = quick_retries(whoop(sim), max_attempts=2)
     fetcher = Fetcher(spec, client, store)
-    caller, tokens = caller_for(sim, "whoop", user)
+    caller, _tokens = caller_for(sim, "whoop", user)
     sim.state.inject("whoop", "/developer/v2/activity/sleep", "malformed_json", times=5)
     with pytest.raises(MalformedResponse, match="not valid JSON"):
         await fetch_all(fetcher, caller, spec, "sleep", 3)
@@ -193,7 +192,7 @@ async def test_get_by_id_and_id_lookup(sim, store, client):
     user = sim.state.add_user("whoop", days=5)
     spec = whoop(sim)
     fetcher = Fetcher(spec, client, store)
-    caller, tokens = caller_for(sim, "whoop", user)
+    caller, _tokens = caller_for(sim, "whoop", user)
     sleep = next(s for s in sim.state.records("whoop", "sleep", user.key) if not s["nap"])
     (record,) = await fetcher.get(caller, spec.resources["sleep"], sleep["id"])
     assert record["id"] == sleep["id"]
@@ -209,7 +208,7 @@ async def test_callback_urls_are_pinned_to_api_hosts(sim, store, client):
     user = sim.state.add_user("whoop", days=5)
     spec = whoop(sim)
     fetcher = Fetcher(spec, client, store)
-    caller, tokens = caller_for(sim, "whoop", user)
+    caller, _tokens = caller_for(sim, "whoop", user)
     with pytest.raises(HostNotAllowed):
         await fetcher.get_url(caller, spec.resources["sleep"], "https://evil.example/steal")
     sleep = sim.state.records("whoop", "sleep", user.key)[0]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 
@@ -81,5 +81,29 @@ async def test_governor_spaces_requests_through_the_store(tmp_path):
         with pytest.raises(BudgetExhausted) as info:
             await governor.acquire("u1", max_wait_s=60)
         assert info.value.retry_after == pytest.approx(120, abs=2)
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_block_does_not_cost_a_long_budget_its_burst(tmp_path):
+    from engine.store import open_store
+    from tests.fetch.helpers import limits_spec
+
+    store = await open_store(None, tmp_path, secret_keys=["k" * 32])
+    try:
+        clock = [NOW]
+
+        async def sleep(s: float) -> None:
+            clock[0] += s
+
+        spec = limits_spec([Budget(per="app", requests=10000, window_s=86400)])
+        governor = RateGovernor(spec, store, sleep=sleep, clock=lambda: clock[0])
+        await governor.acquire(None)
+        await governor.feedback({"Retry-After": "2"}, 503, None)
+        for _ in range(50):
+            await governor.acquire(None)
+        # two seconds of block, then the day budget's burst is still there
+        assert clock[0] - NOW == pytest.approx(2, abs=0.1)
     finally:
         await store.close()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +19,7 @@ def test_splits_into_max_span_in_order_without_gaps():
     windows = plan_windows(utc(2024, 1, 1), utc(2024, 3, 31), Window(max_s=30 * 86400))
     assert [w.start for w in windows] == [utc(2024, 1, 1), utc(2024, 1, 31), utc(2024, 3, 1), utc(2024, 3, 31)][:3]
     assert windows[-1].end == utc(2024, 3, 31)
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:]))
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
     assert all(w.end - w.start <= timedelta(days=30) for w in windows)
 
 
@@ -96,7 +97,7 @@ def test_windows_cover_the_range_exactly_once(start, length_h, span_h, fmt):
         assert windows == []
         return
     assert windows[0].start <= start and windows[-1].end >= end
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:]))
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
     assert all(w.start < w.end for w in windows)
     if fmt != "date":
         assert windows[0].start == start and windows[-1].end == end
