@@ -271,6 +271,34 @@ class Sync:
         return self.windows_done >= self.windows_total
 
 
+# --------------------------------------------------------------------------- app-level state
+
+
+@dataclass(frozen=True, slots=True)
+class AppSubscription:
+    """A webhook subscription the app (not a user) holds at a vendor."""
+
+    vendor: str
+    subscription_id: str
+    expires_at: float | None
+    detail: Mapping[str, Any]
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitedWindow:
+    """A history window the vendor accepted (e.g. HTTP 202) and will deliver later by push."""
+
+    id: str
+    sync_id: str | None
+    vendor: str
+    user_id: str
+    resource: str
+    start: datetime
+    end: datetime
+    requested_at: float
+
+
 # --------------------------------------------------------------------------- locks
 
 
@@ -684,6 +712,65 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_sync(self, sync_id: str) -> Sync | None: ...
+
+    # ---- app-level secrets and subscriptions
+    @abc.abstractmethod
+    async def put_app_secret(self, vendor: str, name: str, value: str, *, now: float | None = None) -> None:
+        """Keep a secret a vendor issued to the app (encrypted at rest); replaces the previous one."""
+
+    @abc.abstractmethod
+    async def get_app_secrets(self, vendor: str) -> dict[str, str]:
+        """Every stored app secret of `vendor`, decrypted: {name: value}."""
+
+    @abc.abstractmethod
+    async def put_app_subscription(
+        self,
+        vendor: str,
+        subscription_id: str,
+        *,
+        expires_at: float | None,
+        detail: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> AppSubscription: ...
+
+    @abc.abstractmethod
+    async def list_app_subscriptions(self, vendor: str | None = None) -> list[AppSubscription]:
+        """Ordered by vendor, then expiry (unknown expiry last)."""
+
+    @abc.abstractmethod
+    async def delete_app_subscription(self, vendor: str, subscription_id: str) -> bool: ...
+
+    # ---- windows awaiting delivery by push
+    @abc.abstractmethod
+    async def add_awaited_window(
+        self,
+        vendor: str,
+        user_id: str,
+        resource: str,
+        *,
+        start: datetime,
+        end: datetime,
+        sync_id: str | None = None,
+        now: float | None = None,
+    ) -> AwaitedWindow: ...
+
+    @abc.abstractmethod
+    async def complete_awaited_windows(
+        self, vendor: str, user_id: str, resource: str, *, start: datetime, end: datetime
+    ) -> list[AwaitedWindow]:
+        """Remove and return the awaited windows of that resource overlapping [start, end]
+        (atomically, so each window is completed once however many deliveries race)."""
+
+    @abc.abstractmethod
+    async def expire_awaited_windows(
+        self, *, older_than_s: float, now: float | None = None
+    ) -> list[AwaitedWindow]:
+        """Remove and return windows requested more than `older_than_s` ago."""
+
+    @abc.abstractmethod
+    async def list_awaited_windows(
+        self, *, sync_id: str | None = None, vendor: str | None = None, user_id: str | None = None
+    ) -> list[AwaitedWindow]: ...
 
     # ---- housekeeping
     @abc.abstractmethod

@@ -34,6 +34,8 @@ from engine.store.errors import ConnectionConflict
 from engine.store.port import (
     CONNECTION_STATUSES,
     JOB_STATES,
+    AppSubscription,
+    AwaitedWindow,
     BudgetGrant,
     BudgetRequest,
     BudgetState,
@@ -54,16 +56,22 @@ from engine.store.postgres_db import PostgresDatabase, PostgresOptions
 
 # The row layout is the shared schema's, so the SQLite adapter's row decoders apply unchanged.
 from engine.store.sqlite import (
+    _APP_SUBSCRIPTION_COLUMNS,
+    _AWAITED_COLUMNS,
     _BUDGET_COLUMNS,
     _CONNECTION_COLUMNS,
     _JOB_COLUMNS,
     _SAMPLE_COLUMNS,
     _STATE_COLUMNS,
     _SYNC_COLUMNS,
+    APP_USER,
+    _app_subscription_from_row,
+    _awaited_from_row,
     _budget_from_row,
     _job_from_row,
     _sample_from_row,
     _sync_from_row,
+    app_secret_field,
 )
 
 Clock = Callable[[], float]
@@ -563,37 +571,36 @@ class PostgresStore(Store):
             kind_filter = " AND kind = ANY(%s)"
             kind_params = [list(kinds)]
 
+        # One statement, so one round trip: retire lapsed leases on their last attempt (dead
+        # letters, not work), then lease the oldest lapsed job, else the next due one. Rows
+        # another worker is claiming right now are skipped, never waited for.
+        sql = (
+            "WITH retired AS (UPDATE jobs SET state = 'dead', lease_owner = NULL, "
+            "lease_expires_at = NULL, last_error = %s, updated_at = %s WHERE id IN ("
+            "SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= %s "
+            "AND attempts >= max_attempts FOR UPDATE SKIP LOCKED) RETURNING id), "
+            "lapsed AS (SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= %s "
+            f"AND attempts < max_attempts{kind_filter} ORDER BY lease_expires_at LIMIT 1 "
+            "FOR UPDATE SKIP LOCKED), "
+            f"due AS (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= %s{kind_filter} "
+            "ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED), "
+            "pick AS (SELECT id FROM lapsed UNION ALL SELECT id FROM due LIMIT 1) "
+            "UPDATE jobs SET state = 'running', lease_owner = %s, lease_expires_at = %s, "
+            "attempts = attempts + 1, updated_at = %s FROM pick WHERE jobs.id = pick.id "
+            f"RETURNING {', '.join('jobs.' + c.strip() for c in _JOB_COLUMNS.split(','))}"
+        )
+        params = [
+            _LEASE_LOST, at, at,
+            at, *kind_params,
+            at, *kind_params,
+            worker_id, at + lease_s, at,
+        ]  # fmt: skip
+
         async def op(conn: Conn) -> Job | None:
-            # Lapsed leases on their last attempt are dead letters, not claimable work.
-            await conn.execute(
-                "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_expires_at = NULL, "
-                "last_error = %s, updated_at = %s WHERE id IN (SELECT id FROM jobs "
-                "WHERE state = 'running' AND lease_expires_at <= %s "
-                "AND attempts >= max_attempts FOR UPDATE SKIP LOCKED)",
-                (_LEASE_LOST, at, at),
-            )
-            candidate = await _one(
-                conn,
-                "SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= %s"
-                f"{kind_filter} ORDER BY lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-                [at, *kind_params],
-            ) or await _one(
-                conn,
-                f"SELECT id FROM jobs WHERE state = 'queued' AND run_at <= %s{kind_filter} "
-                "ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                [at, *kind_params],
-            )
-            if candidate is None:
-                return None
-            row = await _one(
-                conn,
-                "UPDATE jobs SET state = 'running', lease_owner = %s, lease_expires_at = %s, "
-                f"attempts = attempts + 1, updated_at = %s WHERE id = %s RETURNING {_JOB_COLUMNS}",
-                (worker_id, at + lease_s, at, candidate[0]),
-            )
+            row = await _one(conn, sql, params)
             return None if row is None else _job_from_row(row)
 
-        return await self._db.run(op)
+        return await self._db.run(op, transaction=False)
 
     async def next_due_at(self, *, kinds: Sequence[str] | None = None) -> float | None:
         kind_filter, kind_params = "", []
@@ -944,7 +951,8 @@ class PostgresStore(Store):
                     (vendor, vendor_user_id),
                 )
             counts = {"inbox_events": events}
-            for table in ("connections", "oauth_states", "cursors", "samples", "jobs", "syncs"):
+            for table in ("connections", "oauth_states", "cursors", "samples", "jobs", "syncs",
+                          "awaited_windows"):
                 counts[table] = await _count(
                     conn, f"DELETE FROM {table} WHERE user_id = %s", (user_id,)
                 )
@@ -1020,6 +1028,118 @@ class PostgresStore(Store):
             f"SELECT {_SYNC_COLUMNS} FROM syncs WHERE sync_id = %s", (sync_id,)
         )
         return None if row is None else _sync_from_row(row)
+
+    # ------------------------------------------------------------------ app-level state
+    async def _write_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await self._db.run(lambda conn: _all(conn, sql, params))
+
+    async def put_app_secret(self, vendor: str, name: str, value: str, *, now: float | None = None) -> None:
+        at = self._now(now)
+        sealed = self._cipher.encrypt(value, vendor=vendor, user_id=APP_USER, field=app_secret_field(name))
+        await self._write_count(
+            "INSERT INTO app_secrets (vendor, name, value_enc, updated_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (vendor, name) DO UPDATE SET value_enc = excluded.value_enc, "
+            "updated_at = excluded.updated_at",
+            (vendor, name, sealed, at),
+        )
+
+    async def get_app_secrets(self, vendor: str) -> dict[str, str]:
+        rows = await self._read(
+            "SELECT name, value_enc FROM app_secrets WHERE vendor = %s ORDER BY name", (vendor,)
+        )
+        return {
+            name: self._cipher.decrypt(sealed, vendor=vendor, user_id=APP_USER, field=app_secret_field(name))
+            for name, sealed in rows
+        }
+
+    async def put_app_subscription(
+        self,
+        vendor: str,
+        subscription_id: str,
+        *,
+        expires_at: float | None,
+        detail: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> AppSubscription:
+        at = self._now(now)
+        rows = await self._write_rows(
+            f"INSERT INTO app_subscriptions ({_APP_SUBSCRIPTION_COLUMNS}) VALUES ({_placeholders(5)}) "
+            "ON CONFLICT (vendor, subscription_id) DO UPDATE SET expires_at = excluded.expires_at, "
+            "detail = excluded.detail, updated_at = excluded.updated_at "
+            f"RETURNING {_APP_SUBSCRIPTION_COLUMNS}",
+            (vendor, subscription_id, expires_at, dump_json(dict(detail or {})), at),
+        )
+        return _app_subscription_from_row(rows[0])
+
+    async def list_app_subscriptions(self, vendor: str | None = None) -> list[AppSubscription]:
+        where, params = ("WHERE vendor = %s ", (vendor,)) if vendor is not None else ("", ())
+        rows = await self._read(
+            f"SELECT {_APP_SUBSCRIPTION_COLUMNS} FROM app_subscriptions {where}"
+            "ORDER BY vendor, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, "
+            "subscription_id",
+            params,
+        )
+        return [_app_subscription_from_row(row) for row in rows]
+
+    async def delete_app_subscription(self, vendor: str, subscription_id: str) -> bool:
+        count = await self._write_count(
+            "DELETE FROM app_subscriptions WHERE vendor = %s AND subscription_id = %s",
+            (vendor, subscription_id),
+        )
+        return count > 0
+
+    async def add_awaited_window(
+        self,
+        vendor: str,
+        user_id: str,
+        resource: str,
+        *,
+        start: datetime,
+        end: datetime,
+        sync_id: str | None = None,
+        now: float | None = None,
+    ) -> AwaitedWindow:
+        at = self._now(now)
+        rows = await self._write_rows(
+            f"INSERT INTO awaited_windows ({_AWAITED_COLUMNS}) VALUES ({_placeholders(8)}) "
+            f"RETURNING {_AWAITED_COLUMNS}",
+            (new_id(at), sync_id, vendor, user_id, resource, to_micros(start), to_micros(end), at),
+        )
+        return _awaited_from_row(rows[0])
+
+    async def complete_awaited_windows(
+        self, vendor: str, user_id: str, resource: str, *, start: datetime, end: datetime
+    ) -> list[AwaitedWindow]:
+        rows = await self._write_rows(
+            "DELETE FROM awaited_windows WHERE vendor = %s AND user_id = %s AND resource = %s "
+            f"AND start_us <= %s AND end_us >= %s RETURNING {_AWAITED_COLUMNS}",
+            (vendor, user_id, resource, to_micros(end), to_micros(start)),
+        )
+        return [_awaited_from_row(row) for row in rows]
+
+    async def expire_awaited_windows(
+        self, *, older_than_s: float, now: float | None = None
+    ) -> list[AwaitedWindow]:
+        cutoff = self._now(now) - older_than_s
+        rows = await self._write_rows(
+            f"DELETE FROM awaited_windows WHERE requested_at < %s RETURNING {_AWAITED_COLUMNS}",
+            (cutoff,),
+        )
+        return [_awaited_from_row(row) for row in rows]
+
+    async def list_awaited_windows(
+        self, *, sync_id: str | None = None, vendor: str | None = None, user_id: str | None = None
+    ) -> list[AwaitedWindow]:
+        clauses, params = [], []
+        for column, value in (("sync_id", sync_id), ("vendor", vendor), ("user_id", user_id)):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        rows = await self._read(
+            f"SELECT {_AWAITED_COLUMNS} FROM awaited_windows {where}ORDER BY start_us, id", params
+        )
+        return [_awaited_from_row(row) for row in rows]
 
     # ------------------------------------------------------------------ housekeeping
     async def prune(

@@ -28,6 +28,8 @@ from engine.store.errors import ConnectionConflict
 from engine.store.port import (
     CONNECTION_STATUSES,
     JOB_STATES,
+    AppSubscription,
+    AwaitedWindow,
     BudgetGrant,
     BudgetRequest,
     BudgetState,
@@ -70,6 +72,9 @@ _SYNC_COLUMNS = (
     "last_error, detail, created_at, updated_at"
 )
 _BUDGET_COLUMNS = "budget_key, tat, emission_s, tau_s, blocked_until, updated_at"
+_APP_SUBSCRIPTION_COLUMNS = "vendor, subscription_id, expires_at, detail, updated_at"
+_AWAITED_COLUMNS = "id, sync_id, vendor, user_id, resource, start_us, end_us, requested_at"
+APP_USER = ""  # the "user" an app-level secret is bound to in its encryption context
 
 _LEASE_LOST = "lease expired: the worker holding the job stopped before finishing it"
 _MAX_PAGE = 5000
@@ -135,6 +140,24 @@ def _sync_from_row(row: Sequence[Any]) -> Sync:
         created_at=row[10],
         updated_at=row[11],
     )
+
+
+def _app_subscription_from_row(row: Sequence[Any]) -> AppSubscription:
+    return AppSubscription(
+        vendor=row[0], subscription_id=row[1], expires_at=row[2], detail=load_json(row[3]),
+        updated_at=row[4],
+    )
+
+
+def _awaited_from_row(row: Sequence[Any]) -> AwaitedWindow:
+    return AwaitedWindow(
+        id=row[0], sync_id=row[1], vendor=row[2], user_id=row[3], resource=row[4],
+        start=from_micros(row[5]), end=from_micros(row[6]), requested_at=row[7],
+    )
+
+
+def app_secret_field(name: str) -> str:
+    return f"app_secret:{name}"
 
 
 def _budget_from_row(row: Sequence[Any]) -> BudgetState:
@@ -1031,7 +1054,8 @@ class SqliteStore(Store):
                     (vendor, vendor_user_id),
                 ).rowcount
             counts = {"inbox_events": events}
-            for table in ("connections", "oauth_states", "cursors", "samples", "jobs", "syncs"):
+            for table in ("connections", "oauth_states", "cursors", "samples", "jobs", "syncs",
+                          "awaited_windows"):
                 counts[table] = conn.execute(
                     f"DELETE FROM {table} WHERE user_id = ?", (user_id,)
                 ).rowcount
@@ -1112,6 +1136,133 @@ class SqliteStore(Store):
             ).fetchone()
         )
         return None if row is None else _sync_from_row(row)
+
+    # ------------------------------------------------------------------ app-level state
+    async def put_app_secret(self, vendor: str, name: str, value: str, *, now: float | None = None) -> None:
+        at = self._now(now)
+        sealed = self._cipher.encrypt(value, vendor=vendor, user_id=APP_USER, field=app_secret_field(name))
+        await self._db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO app_secrets (vendor, name, value_enc, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (vendor, name) DO UPDATE SET value_enc = excluded.value_enc, "
+                "updated_at = excluded.updated_at",
+                (vendor, name, sealed, at),
+            )
+        )
+
+    async def get_app_secrets(self, vendor: str) -> dict[str, str]:
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT name, value_enc FROM app_secrets WHERE vendor = ? ORDER BY name", (vendor,)
+            ).fetchall()
+        )
+        return {
+            name: self._cipher.decrypt(sealed, vendor=vendor, user_id=APP_USER, field=app_secret_field(name))
+            for name, sealed in rows
+        }
+
+    async def put_app_subscription(
+        self,
+        vendor: str,
+        subscription_id: str,
+        *,
+        expires_at: float | None,
+        detail: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> AppSubscription:
+        at = self._now(now)
+        row = await self._db.write(
+            lambda conn: conn.execute(
+                f"INSERT INTO app_subscriptions ({_APP_SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (vendor, subscription_id) DO UPDATE SET expires_at = excluded.expires_at, "
+                "detail = excluded.detail, updated_at = excluded.updated_at "
+                f"RETURNING {_APP_SUBSCRIPTION_COLUMNS}",
+                (vendor, subscription_id, expires_at, dump_json(dict(detail or {})), at),
+            ).fetchall()[0]
+        )
+        return _app_subscription_from_row(row)
+
+    async def list_app_subscriptions(self, vendor: str | None = None) -> list[AppSubscription]:
+        where, params = ("WHERE vendor = ? ", (vendor,)) if vendor is not None else ("", ())
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_APP_SUBSCRIPTION_COLUMNS} FROM app_subscriptions {where}"
+                "ORDER BY vendor, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, "
+                "subscription_id",
+                params,
+            ).fetchall()
+        )
+        return [_app_subscription_from_row(row) for row in rows]
+
+    async def delete_app_subscription(self, vendor: str, subscription_id: str) -> bool:
+        count = await self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM app_subscriptions WHERE vendor = ? AND subscription_id = ?",
+                (vendor, subscription_id),
+            ).rowcount
+        )
+        return count > 0
+
+    async def add_awaited_window(
+        self,
+        vendor: str,
+        user_id: str,
+        resource: str,
+        *,
+        start: datetime,
+        end: datetime,
+        sync_id: str | None = None,
+        now: float | None = None,
+    ) -> AwaitedWindow:
+        at = self._now(now)
+        row = await self._db.write(
+            lambda conn: conn.execute(
+                f"INSERT INTO awaited_windows ({_AWAITED_COLUMNS}) VALUES ({_placeholders(8)}) "
+                f"RETURNING {_AWAITED_COLUMNS}",
+                (new_id(at), sync_id, vendor, user_id, resource, to_micros(start), to_micros(end), at),
+            ).fetchall()[0]
+        )
+        return _awaited_from_row(row)
+
+    async def complete_awaited_windows(
+        self, vendor: str, user_id: str, resource: str, *, start: datetime, end: datetime
+    ) -> list[AwaitedWindow]:
+        rows = await self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM awaited_windows WHERE vendor = ? AND user_id = ? AND resource = ? "
+                f"AND start_us <= ? AND end_us >= ? RETURNING {_AWAITED_COLUMNS}",
+                (vendor, user_id, resource, to_micros(end), to_micros(start)),
+            ).fetchall()
+        )
+        return [_awaited_from_row(row) for row in rows]
+
+    async def expire_awaited_windows(
+        self, *, older_than_s: float, now: float | None = None
+    ) -> list[AwaitedWindow]:
+        cutoff = self._now(now) - older_than_s
+        rows = await self._db.write(
+            lambda conn: conn.execute(
+                f"DELETE FROM awaited_windows WHERE requested_at < ? RETURNING {_AWAITED_COLUMNS}",
+                (cutoff,),
+            ).fetchall()
+        )
+        return [_awaited_from_row(row) for row in rows]
+
+    async def list_awaited_windows(
+        self, *, sync_id: str | None = None, vendor: str | None = None, user_id: str | None = None
+    ) -> list[AwaitedWindow]:
+        clauses, params = [], []
+        for column, value in (("sync_id", sync_id), ("vendor", vendor), ("user_id", user_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_AWAITED_COLUMNS} FROM awaited_windows {where}ORDER BY start_us, id", params
+            ).fetchall()
+        )
+        return [_awaited_from_row(row) for row in rows]
 
     # ------------------------------------------------------------------ housekeeping
     async def prune(
