@@ -1,4 +1,9 @@
-"""Compiled JMESPath expressions with a fast path for plain dotted paths."""
+"""Compiled JMESPath expressions.
+
+Plain dotted paths become direct key lookups; the common subset (comparisons, ``&&``/``||``/``!``,
+literals, the engine's functions) is translated once into a Python function; the rest runs on
+the JMESPath interpreter. All three give the interpreter's results.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 import jmespath
 from jmespath import exceptions as jmes_errors
 
+from engine.spec.expr_python import compile_function
 from engine.spec.functions import FUNCTION_ARITY, OPTIONS
 
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -30,7 +36,7 @@ class ExprError(ValueError):
 class Expr:
     """A JMESPath expression compiled once; ``search`` is the only per-record call."""
 
-    __slots__ = ("text", "_keys", "_parsed")
+    __slots__ = ("text", "_keys", "_parsed", "_fast")
 
     def __init__(self, text: str) -> None:
         global COMPILE_COUNT
@@ -39,6 +45,7 @@ class Expr:
         if _DOTTED.match(text) and text not in ("true", "false", "null"):
             self._keys: tuple[str, ...] | None = tuple(text.split("."))
             self._parsed = None
+            self._fast = None
             return
         self._keys = None
         try:
@@ -46,6 +53,17 @@ class Expr:
         except jmes_errors.JMESPathError as exc:
             raise ExprError(f"invalid JMESPath {text!r}: {_first_line(exc)}") from None
         _check_functions(self._parsed.parsed, text)
+        self._fast = compile_function(self._parsed.parsed)
+
+    @property
+    def tree(self) -> dict | None:
+        """The parsed JMESPath tree (None for a plain dotted path)."""
+        return self._parsed.parsed if self._parsed is not None else None
+
+    @property
+    def keys(self) -> tuple[str, ...] | None:
+        """The keys of a plain dotted path, else None."""
+        return self._keys
 
     def search(self, data: Any) -> Any:
         keys = self._keys
@@ -56,6 +74,9 @@ class Expr:
                 data = data.get(key)
             return data
         try:
+            fast = self._fast
+            if fast is not None:
+                return fast(data)
             return self._parsed.search(data, options=OPTIONS)
         except jmes_errors.JMESPathError:
             return None
