@@ -20,6 +20,7 @@ from engine.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from engine.api.security import RequireApiKey
 from engine.engine import Engine, Settings
 from engine.worker.handlers import install as install_handlers
+from engine.worker.scheduler import background_worker
 
 
 def public_routes(engine: Engine) -> list[BaseRoute]:
@@ -62,7 +63,8 @@ def create_app(
             await engine.open()
         install_handlers(engine)
         try:
-            yield
+            async with background_worker(engine):
+                yield
         finally:
             if opened_here:
                 await engine.close()

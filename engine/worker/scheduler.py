@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from engine.store.port import Connection, JobSpec
@@ -78,3 +79,25 @@ class Scheduler:
                 log.warning("scheduler tick failed: %s", type(error).__name__)
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.tick_s)
+
+
+@asynccontextmanager
+async def background_worker(engine: Any, *, tick_s: float = 30.0) -> AsyncIterator[None]:
+    """Run the job loop and the scheduler inside the current process (what `engine serve` does
+    unless ENGINE_NO_WORKER=1); both stop when the block exits."""
+    from engine.worker.runner import REGISTRY, Worker
+
+    if engine.settings.env.get("ENGINE_NO_WORKER") == "1":
+        yield
+        return
+    stop = asyncio.Event()
+    worker = Worker(engine.store, engine, registry=REGISTRY)
+    tasks = [asyncio.create_task(worker.run(stop)), asyncio.create_task(Scheduler(engine, tick_s=tick_s).run(stop))]
+    log.info("in-process worker started", extra={"worker_id": worker.worker_id})
+    try:
+        yield
+    finally:
+        stop.set()
+        for task in tasks:
+            with suppress(Exception):
+                await asyncio.wait_for(task, timeout=10)
