@@ -119,3 +119,24 @@ async def test_vendor_error_without_return_to_is_json(engine_and_client, sim):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "access_denied"
     assert response.json()["error"]["vendor"] == "oura"
+
+
+async def test_post_auth_and_on_disconnect_requests(engine_and_client, sim):
+    engine, client = engine_and_client
+    assert (await run_connect(client, ENVELOPE, "u-sub")).status_code == 200
+    webhook_url = engine.webhook_url(ENVELOPE)
+    subscriptions = sim.state.subscriptions["withings"]
+    assert [s["callbackurl"] for s in subscriptions] == [webhook_url]
+    deleted = await client.delete(f"/v1/users/u-sub/connections/{ENVELOPE}", headers=AUTH)
+    assert deleted.status_code == 200 and deleted.json()["errors"] == []
+    assert sim.state.subscriptions["withings"] == []
+
+
+async def test_refused_post_auth_request_fails_the_connection(engine_and_client, sim):
+    engine, client = engine_and_client
+    sim.state.verify_callbacks = True  # the vendor's HEAD check of our callback URL fails
+    response = await run_connect(client, ENVELOPE, "u-sub", {"return_to": "https://app.example.com/x"})
+    assert response.status_code == 302
+    assert query_of(response.headers["location"])["error"] == "post_auth_failed"
+    connection = await engine.store.get_connection(ENVELOPE, "u-sub")
+    assert connection.status == "reauth_required" and "post_auth" in connection.last_error

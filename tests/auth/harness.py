@@ -50,6 +50,8 @@ def running_sim(clock: Clock, **profile_changes: dict) -> Iterator[RunningSim]:
     state = SimState(["whoop", "oura", "withings"], clock=clock)
     # The Withings-like envelope dialect, with HTTP Basic client auth and PKCE enforced.
     state.profiles["withings"] = replace(PROFILES["withings"], client_auth="basic", pkce="required")
+    # Callback URLs point at an engine address no test serves; subscriptions skip the HEAD check.
+    state.verify_callbacks = False
     for name, changes in profile_changes.items():
         state.profiles[name] = replace(state.profiles[name], **changes)
     with serve_in_thread(Simulator(state)) as running:
