@@ -29,7 +29,9 @@ PREAMBLE = (
 
 
 def machine() -> str:
-    return f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}, "
+            f"load {load:.1f}")
 
 
 @dataclass
