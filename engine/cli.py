@@ -15,6 +15,8 @@ from types import ModuleType
 from engine.api import serve as serve_cli
 from engine.mapping import cli as mapping_cli
 from engine.spec import commands as spec_commands
+from engine.subscriptions import cli as subscriptions_cli
+from engine.troubleshoot import cli as troubleshoot_cli
 from engine.webhooks import cli as webhooks_cli
 from engine.worker import cli as worker_cli
 
@@ -24,6 +26,8 @@ COMMAND_MODULES: list[ModuleType] = [
     webhooks_cli,
     worker_cli,
     serve_cli,
+    subscriptions_cli,
+    troubleshoot_cli,
 ]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2

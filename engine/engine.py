@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 import httpx2
@@ -30,6 +30,10 @@ from engine.store import open_store
 from engine.store.crypto import load_secret_keys
 from engine.store.errors import StoreError
 from engine.store.port import Store
+from engine.subscriptions.per_user import install_user_subscriptions
+
+if TYPE_CHECKING:
+    from engine.python_api.connector import Connector
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 CALLBACK_PATH = "/v1/oauth/{vendor}/callback"
@@ -143,6 +147,7 @@ class Engine:
             return_to_allowlist=self.settings.return_to_allowlist,
             clock=self.clock,
         )
+        install_user_subscriptions(self._oauth, self._http, self.settings.env)
         return self
 
     async def close(self) -> None:
@@ -215,6 +220,13 @@ class Engine:
 
     def webhook_url(self, vendor: str) -> str:
         return self.settings.public_url + WEBHOOK_PATH.format(vendor=vendor)
+
+    def connector(self, vendor: str) -> Connector:
+        """Every operation on one vendor for code that embeds the engine (see `Connector`):
+        OAuth, webhooks, fetch, backfill and rate-limit status. Raises `VendorNotFound`."""
+        from engine.python_api.connector import Connector  # the facade sits above this module
+
+        return Connector(self, vendor)
 
 
 def load_specs(directory: Path, only: Iterable[str], env: Mapping[str, str]) -> dict[str, Spec]:

@@ -97,7 +97,8 @@ def engine_webhook_routes(engine: Any) -> list[Route]:
     def receiver_for(_: Request) -> WebhookReceiver:
         if not receivers:
             receivers.append(WebhookReceiver(
-                engine.specs, engine.store, env=engine.settings.env, clock=engine.clock))
+                engine.specs, engine.store, env=engine.settings.env, clock=engine.clock,
+                stored_secrets=engine.store.get_app_secrets))
         return receivers[0]
 
     return webhook_routes(receiver_for)

@@ -62,6 +62,7 @@ class Page:
     number: int
     records: list[Any]
     body: Any
+    accepted: bool = False  # the vendor accepted the request and will deliver the data later
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ class Fetcher:
             builder = self._builder(caller, endpoint.request, extra, page.params, page.url)
             outcome, headers = await self._send(caller, builder, ok)
             if endpoint.accepted_status and outcome.status == endpoint.accepted_status:
+                yield Page(page.number, [], outcome.body, accepted=True)
                 return  # the vendor will push this data later
             records = self._records(resource, outcome.body)
             yield Page(page.number, records, outcome.body)

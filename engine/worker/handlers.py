@@ -21,6 +21,8 @@ from engine.fetch.windows import TimeWindow, as_utc, plan_windows
 from engine.mapping.timefmt import time_parser
 from engine.spec.model import Spec
 from engine.store.port import Connection, Job, JobSpec
+from engine.subscriptions.renewals import RENEW_JOB, handle_renew
+from engine.worker.deliveries import await_delivery, delivered
 from engine.worker.runner import REGISTRY, HandlerRegistry, PermanentJobError, RetryLater
 from engine.worker.sync import POLL_JOB, SYNC_WINDOW_JOB, StoreResult, sync_service
 
@@ -176,6 +178,7 @@ async def handle_webhook_event(job: Job, engine: Any) -> None:
             raise PermanentJobError(f"unknown fetch mode {by!r}")
     else:
         raise PermanentJobError(f"unknown event action {action!r}")
+    await delivered(engine, spec, user_id, resource, result.span, result.records)
     log.info("event stored", extra={"vendor": spec.id, "user": user_id, "resource": resource,
                                     "records": result.records, "samples": result.written, "job_id": job.id,
                                     "event_id": job.payload.get("event_id")})
@@ -195,7 +198,9 @@ async def _run_sync_window(job: Job, engine: Any) -> None:
         raise PermanentJobError("job payload has no readable window") from None
     result = await sync_service(engine).run_window(spec, user_id, resource, window)
     sync_id = job.payload.get("sync_id")
-    if sync_id:
+    if result.accepted:
+        await await_delivery(engine, spec, user_id, resource, window, str(sync_id) if sync_id else None)
+    elif sync_id:
         await engine.store.update_sync(str(sync_id), add_windows_done=1, add_records=result.records)
     log.info("window stored", extra={"vendor": spec.id, "user": user_id, "resource": resource,
                                      "records": result.records, "samples": result.written,
@@ -264,6 +269,7 @@ HANDLERS: dict[str, JobHandler] = {
     POLL_JOB: handle_poll,
     INITIAL_SYNC_JOB: handle_initial_sync,
     TOKEN_REFRESH_JOB: handle_token_refresh,
+    RENEW_JOB: handle_renew,
 }
 
 

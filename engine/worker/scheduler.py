@@ -16,6 +16,8 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from engine.store.port import Connection, JobSpec
+from engine.subscriptions.renewals import renewal_jobs
+from engine.worker.deliveries import close_overdue
 from engine.worker.handlers import TOKEN_REFRESH_JOB
 from engine.worker.sync import POLL_JOB
 
@@ -63,6 +65,8 @@ class Scheduler:
         now = self.engine.clock() if now is None else now
         connections = await self.engine.store.list_connections(status="active")
         jobs = [job for c in connections for job in self.jobs_for(c, now)]
+        jobs += await renewal_jobs(self.engine, now)  # app subscriptions expiring soon
+        await close_overdue(self.engine, now)
         if not jobs:
             return 0
         results = await self.engine.store.enqueue_many(jobs, now=now)

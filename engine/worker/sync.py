@@ -35,6 +35,8 @@ class StoreResult:
     records: int
     written: int
     warnings: int
+    accepted: bool = False  # the vendor accepted the window for later delivery by push
+    span: tuple[datetime, datetime] | None = None  # earliest and latest sample time stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +114,12 @@ class SyncService:
         result = self.mapper(spec, resource).map_records(records, user_id)
         rows = [SampleRecord.from_sample(s, s["dedup_key"]) for s in result.samples]
         written = (await self.store.upsert_samples(rows)).written if rows else 0
+        span = (min(r.timestamp_utc for r in rows), max(r.end_utc or r.timestamp_utc for r in rows)) if rows else None
         if result.warnings:
             log.info("mapping warnings", extra={"vendor": spec.id, "user": user_id, "resource": resource,
                                                 "warnings": len(result.warnings),
                                                 "first_warning": str(result.warnings[0])})
-        return StoreResult(len(records), written, len(result.warnings))
+        return StoreResult(len(records), written, len(result.warnings), span=span)
 
     async def tombstone(self, spec: Spec, resource: str, user_id: str, record_id: str) -> int:
         return await self.store.tombstone_samples(
@@ -135,14 +138,16 @@ class SyncService:
         caller = caller or await self.caller(spec, user_id)
         fetcher = self.fetcher(spec)
         records = written = warnings = 0
+        accepted = False
         async for page in fetcher.pages(caller, resource, window):
+            accepted = accepted or page.accepted
             stored = await self.store_records(spec, resource_name, user_id, page.records)
             records += stored.records
             written += stored.written
             warnings += stored.warnings
-        if advance_cursor and window is not None:
+        if advance_cursor and window is not None and not accepted:
             await self.advance_cursor(spec, user_id, resource_name, window.end)
-        return StoreResult(records, written, warnings)
+        return StoreResult(records, written, warnings, accepted=accepted)
 
     async def advance_cursor(self, spec: Spec, user_id: str, resource: str, stored_until: datetime) -> None:
         mark = min(as_utc(stored_until), _utc_now(self.engine))

@@ -1,0 +1,75 @@
+"""`engine subscriptions VENDOR [--create | --renew]`: the app's webhook subscriptions at a vendor.
+
+Without an option the vendor's current subscriptions are listed. Secrets a create answer carries
+are stored encrypted; only their names are printed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+from engine.errors import EngineError
+from engine.subscriptions.app import AppSubscriptionManager, SubscriptionInfo
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "subscriptions", help="list, create or renew the app's webhook subscriptions at a vendor",
+        description="Run the spec's app-level subscription requests with the app's credentials "
+        "(from the environment, like `engine serve`).")
+    parser.add_argument("vendor", help="vendor id (the spec file's name without .yaml)")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--create", action="store_true", help="create the subscriptions the spec declares")
+    action.add_argument("--renew", action="store_true", help="renew every current subscription")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_run(args))
+
+
+def _when(expires_at: float | None) -> str:
+    if expires_at is None:
+        return "no expiry"
+    return "expires " + datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _print(verb: str, infos: list[SubscriptionInfo] | tuple[SubscriptionInfo, ...]) -> None:
+    for info in infos:
+        print(f"{verb} {info.id} ({_when(info.expires_at)})")
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from engine.engine import ConfigError, Engine  # the composition root sits above this module
+
+    try:
+        engine = Engine.from_env(only=(args.vendor,))
+        await engine.open()
+    except ConfigError as error:
+        print(f"engine subscriptions: {error.message}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        manager = AppSubscriptionManager(engine)
+        if args.create:
+            report = await manager.create(args.vendor)
+            _print("created", report.created)
+            for name in report.secrets_stored:
+                print(f"stored secret {name} (encrypted)")
+            current = await engine.store.list_app_subscriptions(engine.spec(args.vendor).id)
+            print(f"{args.vendor}: {len(current)} subscription(s)")
+        elif args.renew:
+            _print("renewed", await manager.renew(args.vendor))
+        else:
+            infos = await manager.list(args.vendor)
+            _print("subscription", infos)
+            print(f"{args.vendor}: {len(infos)} subscription(s)")
+    except EngineError as error:
+        print(f"engine subscriptions: {error.message}", file=sys.stderr)
+        return EXIT_USAGE if error.status < 500 and error.status != 409 else EXIT_FAILED
+    finally:
+        await engine.close()
+    return EXIT_OK
