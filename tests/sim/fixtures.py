@@ -19,7 +19,7 @@ def sim() -> Iterator[RunningSim]:
 
 @pytest.fixture
 def sim_env(sim: RunningSim, monkeypatch: pytest.MonkeyPatch) -> RunningSim:
-    """`sim`, with <VENDOR>_API_BASE / _AUTH_BASE / _TOKEN_BASE / _CLIENT_ID / _CLIENT_SECRET set."""
+    """`sim`, with <VENDOR>_API_BASE / _AUTHORIZE_BASE / _TOKEN_BASE / _CLIENT_ID / _CLIENT_SECRET set."""
     for key, value in sim.env().items():
         monkeypatch.setenv(key, value)
     return sim

@@ -31,7 +31,7 @@ class Window:
 @dataclass(frozen=True)
 class Profile:
     name: str
-    # Real hosts, keyed by the env var suffix a spec would use (WHOOP_API_BASE, OURA_AUTH_BASE...).
+    # Real hosts, keyed by the env var suffix a spec would use (WHOOP_API_BASE, OURA_AUTHORIZE_BASE...).
     hosts: dict[str, str]
     client_auth: ClientAuth
     pkce: Pkce
@@ -64,7 +64,7 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             name="oura",
-            hosts={"API": "https://api.ouraring.com", "AUTH": "https://cloud.ouraring.com"},
+            hosts={"API": "https://api.ouraring.com", "AUTHORIZE": "https://cloud.ouraring.com"},
             client_auth="form", pkce="none", scope_separator=" ", access_ttl_s=86_400,
             rate_dialect="oura",
             windows=(Window(5000, 300, "token", "token"), Window(5000, 300, "app", "app")),
@@ -73,7 +73,7 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             name="fitbit",
-            hosts={"API": "https://api.fitbit.com", "AUTH": "https://www.fitbit.com"},
+            hosts={"API": "https://api.fitbit.com", "AUTHORIZE": "https://www.fitbit.com"},
             client_auth="basic", pkce="optional", scope_separator=" ", access_ttl_s=28_800,
             rate_dialect="fitbit",
             windows=(Window(150, 3600, "user"),),
@@ -83,7 +83,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="google_health",
             hosts={"API": "https://health.googleapis.com",
-                   "AUTH": "https://accounts.google.com",
+                   "AUTHORIZE": "https://accounts.google.com",
                    "TOKEN": "https://oauth2.googleapis.com"},
             client_auth="form", pkce="optional", scope_separator=" ", access_ttl_s=3599,
             rotation="none", rate_dialect="google",
@@ -95,7 +95,7 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             name="garmin",
-            hosts={"API": "https://apis.garmin.com", "AUTH": "https://connect.garmin.com",
+            hosts={"API": "https://apis.garmin.com", "AUTHORIZE": "https://connect.garmin.com",
                    "TOKEN": "https://diauth.garmin.com"},
             client_auth="form", pkce="required", scope_separator="", access_ttl_s=86_400,
             rate_dialect="plain",
@@ -103,7 +103,7 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             name="polar",
-            hosts={"API": "https://www.polaraccesslink.com", "AUTH": "https://flow.polar.com",
+            hosts={"API": "https://www.polaraccesslink.com", "AUTHORIZE": "https://flow.polar.com",
                    "TOKEN": "https://polarremote.com"},
             client_auth="basic", pkce="none", scope_separator=" ", access_ttl_s=315_359_999,
             issues_refresh_token=False, rate_dialect="polar",
@@ -115,7 +115,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="withings",
             hosts={"API": "https://wbsapi.withings.net",
-                   "AUTH": "https://account.withings.com"},
+                   "AUTHORIZE": "https://account.withings.com"},
             client_auth="form", pkce="none", scope_separator=",", access_ttl_s=10_800,
             rotation="grace", code_ttl_s=30, rate_dialect="withings",
             windows=(Window(120, 60),),

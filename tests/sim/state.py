@@ -406,12 +406,12 @@ class SimState:
                 and (method is None or c.method == method)]
 
     def env(self, base_url: str) -> dict[str, str]:
-        """Env vars pointing specs at this simulator: <VENDOR>_<API|AUTH|TOKEN>_BASE plus
+        """Env vars pointing specs at this simulator: <VENDOR>_<API|AUTHORIZE|TOKEN>_BASE plus
         <VENDOR>_CLIENT_ID / <VENDOR>_CLIENT_SECRET."""
         out: dict[str, str] = {}
         for name, prof in self.profiles.items():
             upper = name.upper()
-            for kind in ("API", "AUTH", "TOKEN"):
+            for kind in ("API", "AUTHORIZE", "TOKEN"):
                 out[f"{upper}_{kind}_BASE"] = f"{base_url}{prof.prefix}"
             out[f"{upper}_CLIENT_ID"] = self.clients[name].client_id
             out[f"{upper}_CLIENT_SECRET"] = self.clients[name].client_secret
