@@ -62,6 +62,7 @@ class Settings:
     public_url: str = DEFAULT_PUBLIC_URL
     api_key: str | None = field(default=None, repr=False)
     return_to_allowlist: frozenset[str] = frozenset()
+    initial_sync: bool = True  # queue the spec's initial sync for every new connection
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
 
     @classmethod
@@ -75,6 +76,7 @@ class Settings:
             public_url=(env.get("ENGINE_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
             api_key=env.get("ENGINE_API_KEY") or None,
             return_to_allowlist=parse_allowlist(env.get("ENGINE_RETURN_TO_ALLOWLIST")),
+            initial_sync=env.get("ENGINE_INITIAL_SYNC", "1").strip().lower() not in ("0", "false", "no", "off"),
             env=env,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -282,14 +282,15 @@ _installed: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def install(engine: Any) -> None:
-    """Give every new connection an initial sync (spec default days), queued as a job. Call once
-    the engine is open; calling again does nothing."""
+    """Give every new connection an initial sync (spec default days), queued as a job, unless the
+    engine runs with ENGINE_INITIAL_SYNC=0. Call once the engine is open; calling again does
+    nothing."""
     if engine in _installed:
         return
     _installed.add(engine)
 
     async def on_connected(spec: Spec, connection: Connection) -> None:
-        if spec.initial_sync_days > 0:
+        if spec.initial_sync_days > 0 and engine.settings.initial_sync:
             await engine.store.enqueue(
                 initial_sync_job(spec.id, connection.user_id, connection.token_version))
 

@@ -56,8 +56,7 @@ async def all_samples(client, user: str, sample_type: str) -> list[dict]:
 async def test_90_day_backfill_with_faults_equals_ground_truth(env, sim, clock):
     vendor_user = sim.state.add_user("whoop", days=90)
     sim.state.set_limit("whoop", requests=20, window_s=1)
-    async with engine_app(env, clock) as (engine, client):
-        object.__setattr__(engine.specs["whoop"], "initial_sync_days", 0)
+    async with engine_app({**env, "ENGINE_INITIAL_SYNC": "0"}, clock) as (engine, client):
         assert (await connect(client, "whoop", "user-1")).status_code == 200
         since = (datetime.now(UTC) - timedelta(days=91)).date().isoformat()
         started = await client.post("/v1/users/user-1/connections/whoop/sync",
@@ -98,11 +97,17 @@ async def test_90_day_backfill_with_faults_equals_ground_truth(env, sim, clock):
 
 async def test_sync_range_past_the_horizon_is_clipped_and_bad_input_is_400(env, sim, clock):
     sim.state.add_user("whoop", days=3)
-    async with engine_app(env, clock) as (engine, client):
-        object.__setattr__(engine.specs["whoop"], "initial_sync_days", 0)
+    # a vendor that keeps only ten days of sleep history
+    spec_file = Path(env["ENGINE_VENDORS_DIR"]) / "whoop.yaml"
+    text = spec_file.read_text()
+    sleep_window = '/v2/activity/sleep, params: {start: "{window.start}", end: "{window.end}", limit: 25}}'
+    sleep_window += "\n      records: records\n      paginate: {type: cursor, next: next_token, param: nextToken}"
+    sleep_window += "\n      window: {max: 30d, format: iso}"
+    assert text.count(sleep_window) == 1
+    spec_file.write_text(text.replace(sleep_window, sleep_window + "\n      horizon: 10d"))
+    async with engine_app({**env, "ENGINE_INITIAL_SYNC": "0"}, clock) as (engine, client):
         await connect(client, "whoop", "user-1")
-        res = engine.specs["whoop"].resources["sleep"]
-        object.__setattr__(res.list, "horizon_s", 10 * 86400)
+        assert engine.specs["whoop"].resources["sleep"].list.horizon_s == 10 * 86400
         started = await client.post("/v1/users/user-1/connections/whoop/sync",
                                     json={"since": "2020-01-01", "resources": ["sleep"]}, headers=AUTH)
         assert started.status_code == 202

@@ -18,9 +18,8 @@ async def samples(client, user: str, **params) -> list[dict]:
 
 
 async def test_sleep_updated_then_deleted(env, sim, clock):
-    async with engine_app(env, clock) as (engine, client):
-        # No initial sync for this test: the webhook alone must bring the sleep in.
-        object.__setattr__(engine.specs["whoop"], "initial_sync_days", 0)
+    # No initial sync for this test: the webhook alone must bring the sleep in.
+    async with engine_app({**env, "ENGINE_INITIAL_SYNC": "0"}, clock) as (engine, client):
         response = await connect(client, "whoop", "user-1")
         assert response.status_code == 200, response.text
         vendor_user = sim.state.default_user("whoop")
