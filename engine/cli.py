@@ -16,6 +16,7 @@ from engine.api import serve as serve_cli
 from engine.mapping import cli as mapping_cli
 from engine.spec import commands as spec_commands
 from engine.subscriptions import cli as subscriptions_cli
+from engine.testing import cli as testing_cli
 from engine.troubleshoot import cli as troubleshoot_cli
 from engine.webhooks import cli as webhooks_cli
 from engine.worker import cli as worker_cli
@@ -27,6 +28,7 @@ COMMAND_MODULES: list[ModuleType] = [
     worker_cli,
     serve_cli,
     subscriptions_cli,
+    testing_cli,
     troubleshoot_cli,
 ]
 
