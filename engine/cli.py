@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from engine import coverage as coverage_cli
 from engine.api import serve as serve_cli
 from engine.mapping import cli as mapping_cli
 from engine.spec import commands as spec_commands
@@ -29,6 +30,7 @@ COMMAND_MODULES: list[ModuleType] = [
     serve_cli,
     subscriptions_cli,
     testing_cli,
+    coverage_cli,
     troubleshoot_cli,
 ]
 
