@@ -16,6 +16,12 @@ class VendorRejected(FetchError):
     code = "vendor_rejected"
 
 
+class RecordGone(VendorRejected):
+    """The vendor answered 404 or 410 for a request: the object asked for no longer exists."""
+
+    code = "vendor_record_gone"
+
+
 class VendorUnavailable(FetchError):
     """Retries on transient statuses or network errors ran out; a later job run may succeed."""
 

@@ -23,6 +23,7 @@ from engine.fetch.errors import (
     HostNotAllowed,
     MalformedResponse,
     ReauthRequired,
+    RecordGone,
     TooManyPages,
     VendorRejected,
     VendorUnavailable,
@@ -40,6 +41,7 @@ log = logging.getLogger("engine.fetch")
 # The longest a fetch waits in place for a budget or a Retry-After; longer waits end the attempt
 # with a retryable error carrying `retry_after`, so the job is rescheduled instead of parked.
 MAX_INLINE_WAIT_S = 60.0
+GONE_STATUSES = (404, 410)  # the vendor no longer has what was asked for
 
 
 class TokenSource(Protocol):
@@ -126,7 +128,8 @@ class Fetcher:
             page = paginator.next(page, outcome.body, headers, records)
 
     async def get(self, caller: Caller, resource: Resource, object_id: str) -> list[Any]:
-        """The record(s) a get-by-id returns (resolving the id through `id_from` first)."""
+        """The record(s) a get-by-id returns (resolving the id through `id_from` first). Raises
+        `RecordGone` when the vendor answers 404 or 410: the object was deleted."""
         endpoint = resource.get
         if endpoint is None:
             raise VendorRejected(f"resource {resource.name!r} has no get endpoint", vendor=self.spec.id)
@@ -220,7 +223,8 @@ class Fetcher:
                 token = await caller.token(force_refresh=True)
                 continue
             if outcome.kind == "rejected":
-                raise VendorRejected(
+                rejected = RecordGone if outcome.status in GONE_STATUSES else VendorRejected
+                raise rejected(
                     f"{self.spec.id} answered HTTP {outcome.status}: {outcome.message}",
                     vendor=self.spec.id,
                 )

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.errors import EngineError, NotFound, TokenError, Unavailable
-from engine.fetch.errors import FetchError
+from engine.fetch.errors import FetchError, RecordGone
 from engine.fetch.windows import TimeWindow, as_utc, plan_windows
 from engine.mapping.timefmt import time_parser
 from engine.spec.model import Spec
@@ -161,7 +161,16 @@ async def handle_webhook_event(job: Job, engine: Any) -> None:
         caller = await service.caller(spec, user_id)
         fetcher = service.fetcher(spec)
         if by == "id":
-            records = await fetcher.get(caller, spec.resources[resource], _payload_str(job, "object_id"))
+            object_id = _payload_str(job, "object_id")
+            try:
+                records = await fetcher.get(caller, spec.resources[resource], object_id)
+            except RecordGone:
+                # The object was deleted before we fetched it: the event is settled by a tombstone.
+                marked = await service.tombstone(spec, resource, user_id, object_id)
+                log.info("record gone at the vendor; tombstoned",
+                         extra={"vendor": spec.id, "user": user_id, "resource": resource,
+                                "samples": marked, "job_id": job.id, "event_id": job.payload.get("event_id")})
+                return
             result = await service.store_records(spec, resource, user_id, records)
         elif by == "callback_url":
             records = await fetcher.get_url(caller, spec.resources[resource], _payload_str(job, "callback_url"))

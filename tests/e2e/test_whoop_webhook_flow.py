@@ -53,3 +53,31 @@ async def test_sleep_updated_then_deleted(env, sim, clock):
         tombstones = await samples(client, "user-1", include_deleted="true")
         assert tombstones and all(s["deleted"] for s in tombstones)
         assert len(tombstones) == len(stored)
+
+
+async def test_update_for_a_record_the_vendor_no_longer_has_tombstones_it(env, sim, clock):
+    async with engine_app({**env, "ENGINE_INITIAL_SYNC": "0"}, clock) as (engine, client):
+        assert (await connect(client, "whoop", "user-1")).status_code == 200
+        vendor_user = sim.state.default_user("whoop")
+        sleep = next(s for s in sim.state.records("whoop", "sleep", vendor_user.key) if not s["nap"])
+        secret = sim.state.client("whoop").client_secret
+        event = {"user_id": vendor_user.vendor_id, "id": sleep["id"], "type": "sleep.updated", "trace_id": "t-1"}
+        await send_whoop_webhook(client, secret, event, int(clock() * 1000))
+        assert await drain(engine) == 1
+        stored = await samples(client, "user-1")
+        assert stored
+
+        # deleted at the vendor, but the update notification arrives (and is fetched) after that
+        sim.state.delete_record("whoop", "sleep", vendor_user.key, sleep["id"])
+        late = {**event, "trace_id": "t-2"}
+        await send_whoop_webhook(client, secret, late, int(clock() * 1000))
+        assert await drain(engine) == 1
+        path = f"/developer/v2/activity/sleep/{sleep['id']}"
+        assert len(sim.state.calls_to("whoop", path)) == 2  # the second answered 404
+
+        assert await samples(client, "user-1") == []
+        tombstones = await samples(client, "user-1", include_deleted="true")
+        assert len(tombstones) == len(stored) and all(s["deleted"] for s in tombstones)
+        for state in ("failed", "dead"):
+            jobs = (await client.get("/v1/jobs", params={"state": state}, headers=AUTH)).json()["jobs"]
+            assert jobs == []
