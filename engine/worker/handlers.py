@@ -12,7 +12,7 @@ import functools
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.errors import EngineError, NotFound, TokenError, Unavailable
@@ -116,6 +116,8 @@ def _event_window(spec: Spec, raw: Any) -> TimeWindow:
                 break
         if parsed is None:
             raise PermanentJobError(f"the event's window {key} {str(value)[:40]!r} is not a time")
+        if key == "end" and fmt == "date":
+            parsed += timedelta(days=1)  # an end date names a whole day
         bounds.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
     return TimeWindow(as_utc(bounds[0]), as_utc(bounds[1]))
 

@@ -93,3 +93,21 @@ async def connect_user(client: httpx2.AsyncClient, sim: RunningSim, vendor: str,
 
 def no_initial_sync(engine: Engine, vendor: str) -> None:
     object.__setattr__(engine.specs[vendor], "initial_sync_days", 0)
+
+
+async def notified_samples(engine: Engine, client: httpx2.AsyncClient, sim: RunningSim, vendor: str,
+                           resource: str, *, user: str = "u1", operation: str = "update",
+                           **options: object) -> list[dict]:
+    """Connect, let the vendor notify about one record of `resource`, run the jobs, read samples."""
+    from tests.sim.webhooks import notification_for
+
+    no_initial_sync(engine, vendor)
+    await connect_user(client, sim, vendor, user)
+    await drain(engine)
+    vendor_user = sim.state.default_user(vendor)
+    record = sim.state.raw_records(vendor, resource, vendor_user.key)[0]
+    delivery = notification_for(sim.state, vendor, resource, vendor_user.key, record, operation, **options)
+    answer = await delivery.send(client, f"/v1/webhooks/{vendor}")
+    assert answer.status_code < 300, answer.text
+    assert await drain(engine) >= 1
+    return await samples(client, user)
