@@ -8,7 +8,14 @@ import pytest
 
 from engine.subscriptions import AppSubscriptionManager
 from tests.sim.webhooks import notification_for
-from tests.vendors.harness import connect_user, drain, engine_app, engine_env, no_initial_sync, samples
+from tests.vendors.harness import (
+    connect_user,
+    drain,
+    engine_app,
+    engine_env,
+    no_initial_sync,
+    samples,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -20,7 +20,7 @@ async def test_strava_notification_to_samples(sim, clock, tmp_path):
 async def test_strava_push_subscription_created_after_the_challenge(sim, clock, tmp_path):
     from engine.subscriptions import AppSubscriptionManager
 
-    async with engine_app(sim, engine_env(sim, tmp_path, "strava"), clock) as (engine, client):
+    async with engine_app(sim, engine_env(sim, tmp_path, "strava"), clock) as (engine, _client):
         report = await AppSubscriptionManager(engine).create("strava")
         [sub] = sim.state.subscriptions["strava"]
         assert [info.id for info in report.created] == [str(sub["id"])]
