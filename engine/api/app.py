@@ -19,6 +19,7 @@ from engine.api import connections, data, health, oauth, vendors, webhooks
 from engine.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from engine.api.security import RequireApiKey
 from engine.engine import Engine, Settings
+from engine.logs import TraceMiddleware
 from engine.worker.handlers import install as install_handlers
 from engine.worker.scheduler import background_worker
 
@@ -82,7 +83,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(CatchAllMiddleware)],
+        middleware=[Middleware(TraceMiddleware), Middleware(CatchAllMiddleware)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )

@@ -9,6 +9,7 @@ import sys
 
 EXIT_USAGE = 2
 LOOPBACK_NAMES = {"localhost"}
+LOG_FORMATS = ("json", "text")
 
 
 def is_loopback(host: str) -> bool:
@@ -36,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="do not run the background worker in this process")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=None,
+                        help="json (one object per line) or text; default json unless stderr is a terminal")
     parser.set_defaults(handler=run)
 
 
@@ -57,6 +60,10 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
 
     import uvicorn
 
+    from engine.logs import configure_logging
+
+    configure_logging(args.log_format, args.log_level.upper())
+
     from engine.api.app import create_app
     from engine.engine import ConfigError, Engine, Settings
 
@@ -67,6 +74,6 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
         print(f"engine serve: error: {error.message}", file=sys.stderr)
         return 1
     app = create_app(engine)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=None,
                 proxy_headers=False, server_header=False)
     return 0

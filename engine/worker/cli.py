@@ -1,4 +1,5 @@
-"""`engine worker`: run the job loop against the configured store until interrupted."""
+"""`engine worker`: run the job loop and the scheduler against the configured store until
+interrupted."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ import logging
 import signal
 import sys
 
+from engine.logs import LOG_FORMATS, configure_logging
 from engine.worker.runner import REGISTRY, Worker, WorkerConfig
 
 # Modules that register the engine's own job handlers when imported.
 DEFAULT_HANDLER_MODULES: list[str] = ["engine.worker.handlers"]
 
+log = logging.getLogger("engine.worker")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "worker", help="run queued jobs (webhook events, backfills)",
-        description="Claim jobs from the store with a lease, run them and acknowledge them. "
+        "worker", help="run queued jobs (webhook events, backfills) and the poll/refresh scheduler",
+        description="Claim jobs from the store with a lease, run them and acknowledge them; "
+        "alongside, schedule incremental polls and proactive token refreshes. "
         "Store and vendors come from the same environment as `engine serve`.")
     parser.add_argument("--lease", type=float, default=30.0, metavar="SECONDS",
                         help="job lease; a job whose worker stops heartbeating runs again after it (default 30)")
@@ -30,12 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="only run jobs of this kind (repeatable)")
     parser.add_argument("--handlers", action="append", default=[], metavar="MODULE",
                         help="import MODULE, which registers extra job handlers (repeatable)")
+    parser.add_argument("--no-scheduler", action="store_true",
+                        help="do not schedule polls and token refreshes from this process")
+    parser.add_argument("--scheduler-tick", type=float, default=30.0, metavar="SECONDS",
+                        help="how often the scheduler looks for due polls and refreshes (default 30)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=None,
+                        help="json (one object per line) or text; default json unless stderr is a terminal")
     parser.set_defaults(handler=run_worker)
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    if args.lease <= 0 or args.concurrency < 1 or args.poll <= 0:
-        print("engine worker: --lease and --poll must be positive, --concurrency at least 1", file=sys.stderr)
+    if args.lease <= 0 or args.concurrency < 1 or args.poll <= 0 or args.scheduler_tick <= 0:
+        print("engine worker: --lease, --poll and --scheduler-tick must be positive, --concurrency at least 1",
+              file=sys.stderr)
         return 2
     for module in [*DEFAULT_HANDLER_MODULES, *args.handlers]:
         try:
@@ -43,23 +55,39 @@ def run_worker(args: argparse.Namespace) -> int:
         except ImportError as error:
             print(f"engine worker: cannot import handler module {module!r}: {error}", file=sys.stderr)
             return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_format)
     config = WorkerConfig(lease_s=args.lease, poll_s=args.poll, concurrency=args.concurrency,
                           kinds=tuple(args.kinds) if args.kinds else None)
-    return asyncio.run(_serve(config, args.max_jobs))
+    tick_s = None if args.no_scheduler else args.scheduler_tick
+    return asyncio.run(_serve(config, args.max_jobs, tick_s))
 
 
-async def _serve(config: WorkerConfig, max_jobs: int | None) -> int:
-    from engine.engine import Engine  # the composition root sits above the worker
+async def _serve(config: WorkerConfig, max_jobs: int | None, scheduler_tick_s: float | None) -> int:
+    from engine.engine import ConfigError, Engine  # the composition root sits above the worker
+    from engine.worker.scheduler import Scheduler
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Engine.from_env() as engine:
+    try:
+        engine = await Engine.from_env().open()
+    except ConfigError as error:
+        print(f"engine worker: error: {error.message}", file=sys.stderr)
+        return 1
+    try:
         worker = Worker(engine.store, engine, registry=REGISTRY, config=config, clock=engine.clock)
         kinds = ", ".join(worker.registry.kinds()) or "none"
-        logging.getLogger("engine.worker").info("worker %s started; job kinds: %s", worker.worker_id, kinds)
+        scheduling = "off" if scheduler_tick_s is None else f"every {scheduler_tick_s:g}s"
+        log.info("worker %s started; job kinds: %s; scheduler %s", worker.worker_id, kinds, scheduling)
+        scheduler = None
+        if scheduler_tick_s is not None:
+            scheduler = asyncio.create_task(Scheduler(engine, tick_s=scheduler_tick_s).run(stop))
         done = await worker.run(stop, max_jobs=max_jobs)
-    logging.getLogger("engine.worker").info("worker stopped after %d job(s)", done)
+        stop.set()  # --max-jobs reached: the scheduler stops too
+        if scheduler is not None:
+            await scheduler
+    finally:
+        await engine.close()
+    log.info("worker stopped after %d job(s)", done)
     return 0

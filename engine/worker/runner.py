@@ -21,6 +21,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from engine.logs import log_context, new_trace_id
 from engine.store.errors import StoreError
 from engine.store.port import Job, Store
 
@@ -162,7 +163,11 @@ class Worker:
         if handler is None:  # claimed by kind, so only if the registry changed meanwhile
             await self._fail(job, f"no handler for job kind {job.kind!r}", retry_in=self.config.lease_s)
             return
-        task = asyncio.create_task(handler(job, self.engine))
+        payload = job.payload
+        # The task copies the context as it is created: every line the handler logs carries these.
+        with log_context(job_id=job.id, vendor=job.vendor, user=job.user_id,
+                         event_id=payload.get("event_id"), trace_id=payload.get("trace_id") or new_trace_id()):
+            task = asyncio.create_task(handler(job, self.engine))
         try:
             lost = await self._watch(job, task)
         except asyncio.CancelledError:  # the worker is shutting down: the lease will lapse

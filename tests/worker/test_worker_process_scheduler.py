@@ -1,0 +1,117 @@
+"""A real `engine worker` process runs the scheduler next to the job loop: a poll-only vendor's
+new data arrives by polling alone. With --no-scheduler nothing is polled."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from engine.store import open_store
+from tests.auth.harness import API_KEY, PUBLIC_URL, SECRET_KEY, Clock, connect
+from tests.e2e.helpers import engine_app
+from tests.sim.app import Simulator
+from tests.sim.server import RunningSim, serve_in_thread
+from tests.sim.state import Record, SimState
+
+ROOT = Path(__file__).resolve().parents[2]
+VENDOR = "poll_only_glucose"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sim(clock: Clock) -> Iterator[RunningSim]:
+    with serve_in_thread(Simulator(SimState(["dexcom"], clock=clock))) as running:
+        yield running
+
+
+@pytest.fixture
+def env(sim: RunningSim, tmp_path: Path) -> dict[str, str]:
+    vendors = tmp_path / "vendors"
+    vendors.mkdir()
+    (vendors / f"{VENDOR}.yaml").write_bytes((ROOT / f"tests/specs/{VENDOR}.yaml").read_bytes())
+    return {**sim.env(), "ENGINE_VENDORS_DIR": str(vendors), "ENGINE_DATA_DIR": str(tmp_path / "data"),
+            "ENGINE_API_KEY": API_KEY, "ENGINE_PUBLIC_URL": PUBLIC_URL, "ENGINE_SECRET_KEY": SECRET_KEY,
+            "ENGINE_INITIAL_SYNC": "0"}
+
+
+def start_worker(env: dict[str, str], *flags: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "worker", "--poll", "0.1", "--scheduler-tick", "0.2",
+         "--log-format", "json", *flags],
+        cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def stop(worker: subprocess.Popen) -> tuple[int, list[dict]]:
+    worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=20)
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    return worker.returncode, lines
+
+
+async def glucose_ids(env: dict[str, str]) -> set[str]:
+    store = await open_store(None, Path(env["ENGINE_DATA_DIR"]), secret_keys=[SECRET_KEY])
+    try:
+        page = await store.list_samples("user-1", source=VENDOR, limit=10_000)
+        return {s.vendor_record_id for s in page.samples}
+    finally:
+        await store.close()
+
+
+def add_fresh_reading(sim: RunningSim, user, now: float) -> None:
+    fresh = copy.deepcopy(sim.state.records("dexcom", "egvs", user.key)[-1])
+    fresh.update(recordId="fresh-egv-1", value=123,
+                 systemTime=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    sim.state.add_record("dexcom", "egvs", user.key, Record("fresh-egv-1", now, now, fresh))
+
+
+@pytest.mark.slow
+def test_engine_worker_polls_a_poll_only_vendor(env, sim, clock):
+    user = sim.state.add_user("dexcom", days=2)
+
+    async def connect_user() -> None:
+        async with engine_app(env, clock) as (_engine, client):
+            assert (await connect(client, VENDOR, "user-1")).status_code == 200
+
+    asyncio.run(connect_user())
+    add_fresh_reading(sim, user, clock() - 1)
+
+    # Without the scheduler nothing ever polls: no samples after several poll intervals.
+    idle = start_worker(env, "--no-scheduler")
+    time.sleep(2.5)
+    code, lines = stop(idle)
+    assert code == 0
+    assert any("scheduler off" in line["msg"] for line in lines)
+    assert asyncio.run(glucose_ids(env)) == set()
+
+    worker = start_worker(env)
+    try:
+        deadline = time.monotonic() + 30
+        ids: set[str] = set()
+        while time.monotonic() < deadline and "fresh-egv-1" not in ids:
+            time.sleep(0.3)
+            ids = asyncio.run(glucose_ids(env))
+    finally:
+        code, lines = stop(worker)
+    assert "fresh-egv-1" in ids, lines[-10:]
+    assert len(ids) > 100  # the first poll read the spec's day of history
+    assert code == 0
+    polled = [line for line in lines if line["msg"] == "poll stored"]
+    assert polled and all(line["vendor"] == VENDOR and line["user"] == "user-1" for line in polled)
+    assert all(line.get("job_id") and line.get("trace_id") for line in polled)
