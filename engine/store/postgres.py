@@ -951,8 +951,15 @@ class PostgresStore(Store):
                     (vendor, vendor_user_id),
                 )
             counts = {"inbox_events": events}
-            for table in ("connections", "oauth_states", "cursors", "samples", "jobs", "syncs",
-                          "awaited_windows"):
+            for table in (
+                "connections",
+                "oauth_states",
+                "cursors",
+                "samples",
+                "jobs",
+                "syncs",
+                "awaited_windows",
+            ):
                 counts[table] = await _count(
                     conn, f"DELETE FROM {table} WHERE user_id = %s", (user_id,)
                 )
@@ -1033,9 +1040,13 @@ class PostgresStore(Store):
     async def _write_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return await self._db.run(lambda conn: _all(conn, sql, params))
 
-    async def put_app_secret(self, vendor: str, name: str, value: str, *, now: float | None = None) -> None:
+    async def put_app_secret(
+        self, vendor: str, name: str, value: str, *, now: float | None = None
+    ) -> None:
         at = self._now(now)
-        sealed = self._cipher.encrypt(value, vendor=vendor, user_id=APP_USER, field=app_secret_field(name))
+        sealed = self._cipher.encrypt(
+            value, vendor=vendor, user_id=APP_USER, field=app_secret_field(name)
+        )
         await self._write_count(
             "INSERT INTO app_secrets (vendor, name, value_enc, updated_at) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (vendor, name) DO UPDATE SET value_enc = excluded.value_enc, "
@@ -1048,7 +1059,9 @@ class PostgresStore(Store):
             "SELECT name, value_enc FROM app_secrets WHERE vendor = %s ORDER BY name", (vendor,)
         )
         return {
-            name: self._cipher.decrypt(sealed, vendor=vendor, user_id=APP_USER, field=app_secret_field(name))
+            name: self._cipher.decrypt(
+                sealed, vendor=vendor, user_id=APP_USER, field=app_secret_field(name)
+            )
             for name, sealed in rows
         }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ Operation = Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
 # Advisory lock id held while migrating, so concurrent first starts apply each migration once.
 _MIGRATION_LOCK_ID = 0x656E67696E65  # "engine"
 _RETRIES = 6
+_TRUST_RECENT_S = 1.0  # a connection returned this recently is handed out without a probe
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
 
@@ -93,6 +95,7 @@ class PostgresDatabase:
     def __init__(self, options: PostgresOptions) -> None:
         self.options = options
         self._pool: AsyncConnectionPool | None = None
+        self._returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -115,11 +118,22 @@ class PostgresDatabase:
             # A short reconnect window: after an outage, the next request starts a fresh attempt
             # right away instead of waiting out a long exponential backoff.
             reconnect_timeout=2.0,
-            check=AsyncConnectionPool.check_connection,
+            check=self._check_if_idle,
+            reset=self._note_returned,
             open=False,
             name="engine-store",
         )
         await self._pool.open(wait=False)
+
+    async def _note_returned(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._returned_at[conn] = time.monotonic()
+
+    async def _check_if_idle(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Probe a connection before handing it out only when it sat idle for a while: a busy
+        connection is known good, an idle one may have been cut by a server restart."""
+        returned = self._returned_at.get(conn)
+        if returned is None or time.monotonic() - returned > _TRUST_RECENT_S:
+            await AsyncConnectionPool.check_connection(conn)
 
     async def close(self) -> None:
         if self._closed:

@@ -79,6 +79,7 @@ async def pg_store(tmp_path: Path):
 
 async def test_server_side_disconnects_are_replaced_transparently(pg_store, tmp_path) -> None:
     await pg_store.set_cursor("acme", "u1", "sleep", "c1")
+    await asyncio.sleep(1.1)  # pooled connections idle this long are probed before use
     with psycopg.connect(store_url("postgres", tmp_path), autocommit=True) as admin:
         killed = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
