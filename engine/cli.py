@@ -21,12 +21,14 @@ from engine.testing import cli as testing_cli
 from engine.troubleshoot import cli as troubleshoot_cli
 from engine.webhooks import cli as webhooks_cli
 from engine.worker import cli as worker_cli
+from engine.worker import sync_cli
 
 COMMAND_MODULES: list[ModuleType] = [
     spec_commands,
     mapping_cli,
     webhooks_cli,
     worker_cli,
+    sync_cli,
     serve_cli,
     subscriptions_cli,
     testing_cli,
