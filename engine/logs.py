@@ -132,6 +132,14 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of each line (it may be replaced)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def default_format(stream: TextIO | None = None) -> str:
     stream = stream or sys.stderr
     isatty = getattr(stream, "isatty", None)
@@ -142,11 +150,10 @@ def configure_logging(log_format: str | None = None, level: int | str = logging.
                       stream: TextIO | None = None) -> logging.Handler:
     """Send every log line (the engine's, the HTTP server's, libraries') through one handler on
     the root logger; returns it. `log_format` None picks JSON unless the stream is a terminal."""
-    stream = stream or sys.stderr
     chosen = log_format or default_format(stream)
     if chosen not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, got {chosen!r}")
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
