@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import os
 import sys
+from pathlib import Path
 
 EXIT_USAGE = 2
 LOOPBACK_NAMES = {"localhost"}
@@ -39,11 +40,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         choices=["critical", "error", "warning", "info", "debug"])
     parser.add_argument("--log-format", choices=LOG_FORMATS, default=None,
                         help="json (one object per line) or text; default json unless stderr is a terminal")
+    parser.add_argument("--env-file", metavar="FILE", default=None,
+                        help="read NAME=value lines from FILE; variables already set in the "
+                             "environment win")
+    parser.add_argument("--reload", action="store_true",
+                        help="restart when a spec or the engine's code changes (development)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
     env = dict(os.environ if environ is None else environ)
+    if args.env_file:
+        from engine.troubleshoot.envfile import EnvFileError, read_env_file
+
+        try:
+            env = {**read_env_file(args.env_file), **env}
+        except (OSError, EnvFileError) as error:
+            reason = error.strerror if isinstance(error, OSError) else str(error)
+            print(f"engine serve: error: --env-file {args.env_file}: {reason}", file=sys.stderr)
+            return EXIT_USAGE
     if not 0 < args.port < 65536:
         print("engine serve: error: --port must be between 1 and 65535", file=sys.stderr)
         return EXIT_USAGE
@@ -73,6 +88,13 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
     except ConfigError as error:
         print(f"engine serve: error: {error.message}", file=sys.stderr)
         return 1
+    if args.reload:  # the reloader re-imports the app in a child process, configured by env
+        os.environ.update(env)
+        uvicorn.run("engine.app:app", host=args.host, port=args.port, log_level=args.log_level,
+                    proxy_headers=False, server_header=False, reload=True,
+                    reload_dirs=[str(engine.settings.vendors_dir), str(Path(__file__).resolve().parents[1])],
+                    reload_includes=["*.py", "*.yaml", "*.yml"])
+        return 0
     app = create_app(engine)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=None,
                 proxy_headers=False, server_header=False)

@@ -1,0 +1,14 @@
+"""The engine inside another Python application: one `Connector` per vendor.
+
+    async with Engine.from_env() as engine:
+        whoop = engine.connector("whoop")
+        request = await whoop.authorization_url("app-user-1")
+
+Every operation reuses the engine's own flows (OAuth, webhook pipeline, fetcher, sync planner)
+and fails with the errors of `engine.errors`, the same codes the HTTP API answers with.
+"""
+
+from engine.python_api.connector import Connector, WebhookOutcome
+from engine.python_api.limits import BudgetStatus, RateLimitStatus
+
+__all__ = ["BudgetStatus", "Connector", "RateLimitStatus", "WebhookOutcome"]

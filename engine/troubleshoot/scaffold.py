@@ -1,0 +1,119 @@
+"""The starting point `engine new VENDOR` writes: a commented spec and one example fixture.
+
+The spec is valid as written (once its client id and secret are set in the environment), so a
+vendor author changes one block at a time and re-runs `engine validate` after each change.
+"""
+
+from __future__ import annotations
+
+SPEC_TEMPLATE = """\
+# yaml-language-server: $schema={schema}
+# {name}: one YAML file is the whole connector. Change one block at a time and run
+#   engine validate {spec_path}
+# after each change. Every block is described in docs/adding-a-vendor.md.
+spec_version: 1
+id: {id}
+name: {name}
+docs_url: https://developer.example.com/docs   # where the vendor documents its API
+
+api:
+  # ${{VAR:-default}} lets tests and local runs point the shipped spec elsewhere.
+  base_url: "${{{env}_API_BASE:-https://api.example.com}}"
+  timeout_s: 30
+
+auth:
+  type: oauth2
+  authorize_url: "${{{env}_API_BASE:-https://api.example.com}}/oauth/authorize"
+  token_url: "${{{env}_API_BASE:-https://api.example.com}}/oauth/token"
+  # Secrets always come from the environment, never from the spec.
+  client_id: "${{{env}_CLIENT_ID}}"
+  client_secret: "${{{env}_CLIENT_SECRET}}"
+  # Ask for every scope the resources below need (and the one that grants a refresh token).
+  scopes: [offline, sleep]
+  scope_separator: space             # space | comma | none
+  pkce: false                        # required | optional | false
+  client_auth: client_secret_post    # or client_secret_basic (HTTP Basic at the token endpoint)
+  # The vendor's id for the account: webhooks name users by it.
+  identity:
+    request: {{path: /v1/me}}
+    user_id: id
+  revoke: {{method: POST, path: /oauth/revoke, auth: basic, form: {{token: "{{access_token}}"}}}}
+
+limits:
+  # Budgets are shared by every engine process on the same store.
+  budgets:
+    - {{per: app, requests: 100, window: 1m}}
+  retry: {{statuses: [429, 500, 502, 503, 504], max_attempts: 5, base_s: 1, cap_s: 60}}
+  headers: {{retry_after: Retry-After}}
+
+webhooks:
+  body: json
+  # How the vendor signs deliveries; `engine sign` and `engine verify` read this block.
+  verify:
+    type: hmac
+    algorithm: sha256
+    key: "{{env:{env}_WEBHOOK_SECRET}}"
+    message: "{{header:X-Signature-Timestamp}}.{{body}}"
+    signature: {{header: X-Signature, encoding: hex}}
+    timestamp: {{header: X-Signature-Timestamp, unit: s, tolerance_s: 300}}
+  # JMESPath into each delivery: its id (dedupe), the vendor user, the event type, the object.
+  events: {{id: event_id, user: user_id, type: type, object_id: object_id}}
+  "on":
+    sleep.created: {{fetch: sleep}}
+    sleep.updated: {{fetch: sleep}}
+    sleep.deleted: {{delete: sleep}}
+
+sync:
+  initial_days: 30                   # backfilled when a user connects
+
+resources:
+  sleep:
+    list:
+      request: {{path: /v1/sleep, params: {{start: "{{window.start}}", end: "{{window.end}}"}}}}
+      records: data
+      paginate: {{type: cursor, next: next_cursor, param: cursor}}
+      window: {{max: 30d, format: iso}}
+    get: {{request: {{path: "/v1/sleep/{{id}}"}}}}
+    samples:
+      - type: sleep_session
+        record_id: id
+        start: start_time
+        end: end_time
+        tz_offset: timezone_offset
+        updated_at: updated_at
+        values:
+          # Every value names its unit; the engine converts to the sample's canonical unit.
+          asleep_s: {{path: total_sleep_minutes, unit: min}}
+          deep_s: {{path: stages.deep_minutes, unit: min}}
+          rem_s: {{path: stages.rem_minutes, unit: min}}
+          efficiency_pct: {{path: efficiency, unit: fraction}}
+"""
+
+EXAMPLE_PAGE = """\
+{
+  "data": [
+    {
+      "id": "sleep-1",
+      "start_time": "2026-03-01T22:40:00+01:00",
+      "end_time": "2026-03-02T06:55:00+01:00",
+      "timezone_offset": "+01:00",
+      "updated_at": "2026-03-02T07:10:00Z",
+      "total_sleep_minutes": 452,
+      "stages": {"deep_minutes": 81, "rem_minutes": 104},
+      "efficiency": 0.91
+    }
+  ],
+  "next_cursor": null
+}
+"""
+
+FIXTURES_README = """\
+Recorded vendor responses for `engine map` and `engine test`.
+
+- `<resource>.list.json`: one page of the resource's list endpoint, as the vendor sent it.
+- `<resource>.get.json`: one record from the resource's get endpoint.
+- `<name>.expected.jsonl`: the normalized samples the fixture must map to
+  (`engine test SPEC --update` records them; review the diff before committing).
+
+Replace the example with real (anonymised) responses from the vendor.
+"""
