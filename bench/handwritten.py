@@ -7,6 +7,7 @@ dedup-key escaping and the skip rules. Warnings are not collected; the benchmark
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta, timezone
 
 _fromiso = datetime.fromisoformat
@@ -59,7 +60,7 @@ def _seconds(milli: object) -> int | float | None:
     if milli is None or isinstance(milli, bool) or not isinstance(milli, (int, float)):
         return None
     value = round(milli * 0.001, 6)
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return None
     value = int(value) if value.is_integer() else value
     return value if 0 <= value <= 86400 else None
@@ -69,7 +70,7 @@ def _number(raw: object, low: float, high: float) -> int | float | None:
     if raw is None or isinstance(raw, bool) or not isinstance(raw, (int, float)):
         return None
     if isinstance(raw, float):
-        if raw != raw or raw in (float("inf"), float("-inf")):
+        if not math.isfinite(raw):
             return None
         raw = round(raw, 6)
         raw = int(raw) if raw.is_integer() else raw

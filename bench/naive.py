@@ -13,8 +13,8 @@ from typing import Any
 import jmespath
 
 from engine.mapping.dedup import dedup_key
-from engine.mapping.timefmt import localize, rfc3339_utc, time_parser, zone_parser
 from engine.mapping.timefmt import local_date as local_day
+from engine.mapping.timefmt import localize, rfc3339_utc, time_parser, zone_parser
 from engine.mapping.values import MISSING, Rejected, value_converter
 from engine.spec.catalogue import CATALOGUE
 from engine.spec.functions import OPTIONS

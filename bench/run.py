@@ -30,7 +30,7 @@ def run(names: list[str], smoke: bool) -> list[Row]:
         module = importlib.import_module(BENCHMARKS[name])
         try:
             produced = module.run(smoke=smoke)
-        except Exception as error:  # one broken benchmark must not hide the others' numbers
+        except Exception as error:  # noqa: BLE001 - one broken benchmark must not hide the others
             traceback.print_exc()
             produced = [Row(name, f"failed: {type(error).__name__}: {error}"[:200], "-", "-", "-", False)]
         for row in produced:

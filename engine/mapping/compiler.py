@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Literal
 
+from engine.mapping.codegen import generate
 from engine.mapping.dedup import dedup_key
 from engine.mapping.result import MappingError, MapResult, MapWarning, PayloadError, Sample
 from engine.mapping.timefmt import (
@@ -90,6 +91,7 @@ class SampleMapper:
         "_local_date",
         "_meta",
         "_record_id",
+        "_spec",
         "_start",
         "_updated",
         "_when",
@@ -109,6 +111,7 @@ class SampleMapper:
         self.source = source
         self.resource = resource
         self.sample_type = mapping.type
+        self._spec = mapping
         self._each = mapping.each.search if mapping.each is not None else None
         self._when = mapping.when.search if mapping.when is not None else None
         self._record_id = mapping.record_id.search if mapping.record_id is not None else None
@@ -267,12 +270,13 @@ class SampleMapper:
 class ResourceMapper:
     """All sample mappings of one resource, compiled."""
 
-    __slots__ = ("mappers", "resource", "source")
+    __slots__ = ("_fast", "mappers", "resource", "source")
 
     def __init__(self, source: str, resource: str, mappers: tuple[SampleMapper, ...]) -> None:
         self.source = source
         self.resource = resource
         self.mappers = mappers
+        self._fast = generate(mappers)
 
     def map_record(self, record: Any, user_id: str) -> MapResult:
         result = MapResult()
@@ -281,6 +285,12 @@ class ResourceMapper:
 
     def map_records(self, records: Iterable[Any], user_id: str) -> MapResult:
         result = MapResult()
+        if self._fast is not None:
+            # Generated code maps well-formed records; any other record is handed back to
+            # `_map_into`, which reports its warnings exactly as without the fast path.
+            self._fast(records, user_id, result.samples,
+                       lambda record: self._map_into(record, user_id, result))
+            return result
         for record in records:
             self._map_into(record, user_id, result)
         return result

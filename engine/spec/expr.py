@@ -36,7 +36,7 @@ class ExprError(ValueError):
 class Expr:
     """A JMESPath expression compiled once; ``search`` is the only per-record call."""
 
-    __slots__ = ("text", "_keys", "_parsed", "_fast")
+    __slots__ = ("_fast", "_keys", "_parsed", "text")
 
     def __init__(self, text: str) -> None:
         global COMPILE_COUNT

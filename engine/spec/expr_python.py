@@ -86,8 +86,10 @@ class Translator:
     several translated expressions can share one generated function.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known_path: Callable[[str, tuple[str, ...]], str | None] | None = None) -> None:
         self._ids = count()
+        # `known_path(value, keys)` may name a variable already holding that dotted path's value.
+        self._known_path = known_path
 
     def translate(self, node: dict, value: str) -> str | None:
         try:
@@ -101,6 +103,11 @@ class Translator:
     def _node(self, node: dict, value: str) -> str:
         kind = node["type"]
         children = node.get("children", [])
+        if self._known_path is not None and kind in ("field", "subexpression"):
+            keys = _field_chain(node)
+            known = self._known_path(value, keys) if keys is not None else None
+            if known is not None:
+                return known
         if kind == "field":
             return self._field(value, node["value"])
         if kind == "subexpression":
@@ -154,6 +161,14 @@ class Translator:
         return f"{_ORDERED[op]}({left}, {right})"
 
 
+def _field_chain(node: dict) -> tuple[str, ...] | None:
+    if node["type"] == "field":
+        return (node["value"],)
+    if node["type"] == "subexpression" and all(c["type"] == "field" for c in node["children"]):
+        return tuple(c["value"] for c in node["children"])
+    return None
+
+
 def _is_str_literal(node: dict) -> bool:
     return node["type"] == "literal" and isinstance(node["value"], str)
 
@@ -164,5 +179,6 @@ def compile_function(tree: dict) -> Callable[[Any], Any] | None:
     if source is None:
         return None
     namespace = dict(HELPERS)
-    exec(compile(f"def _search(data):\n    return {source}\n", "<jmespath>", "exec"), namespace)
+    code = compile(f"def _search(data):\n    return {source}\n", "<jmespath>", "exec")
+    exec(code, namespace)  # noqa: S102 - source built from the parsed tree only
     return namespace["_search"]

@@ -55,7 +55,7 @@ def _outcome(run, data):
         return "ok", run(data)
     except jmes_errors.JMESPathError:
         return "ok", None
-    except Exception as error:  # the interpreter lets these through; so must the fast path
+    except Exception as error:  # noqa: BLE001 - the interpreter lets these through; so must the fast path
         return "raised", type(error).__name__
 
 
