@@ -196,7 +196,8 @@ class _Runner:
             route: dict[str, Any] = {"action": job.route.action}
             if job.route.resource:
                 route["resource"] = job.route.resource
-            if job.route.action == "fetch":
+            # A delete names its scope only when it is not the event's object id.
+            if job.route.action == "fetch" or (job.route.action == "delete" and job.route.by != "id"):
                 route["by"] = job.route.by
             if job.route.action == "ingest":
                 route["samples"] = self.inline_samples(job.route.resource, event.data)

@@ -26,7 +26,8 @@ def shipped_spec(vendor: str) -> Spec:
 
 def fixture_paths(vendor: str) -> list[Path]:
     folder = VENDORS / vendor / "fixtures"
-    return sorted(p for p in folder.glob("*.json"))
+    # Vendor responses only: `<resource>.<list|get>.json` (webhook deliveries live beside them).
+    return sorted(p for p in folder.glob("*.json") if p.stem.rpartition(".")[2] in ("list", "get"))
 
 
 def fixture(vendor: str, name: str) -> Any:
