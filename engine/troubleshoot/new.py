@@ -9,15 +9,12 @@ import re
 import sys
 from pathlib import Path
 
-from engine.mapping.compiler import compile_resource_mapper, page_records
 from engine.spec.catalogue import schema_path
-from engine.spec.errors import SpecError
-from engine.spec.loader import load_spec
+from engine.testing.contract import run_contract
 from engine.troubleshoot.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from engine.troubleshoot.scaffold import EXAMPLE_PAGE, FIXTURES_README, SPEC_TEMPLATE
+from engine.troubleshoot.scaffold import EXAMPLE_EVENTS, EXAMPLE_PAGE, SPEC_TEMPLATE
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
-FIXTURE_USER = "app-user-1"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,35 +49,24 @@ def run_new(args: argparse.Namespace) -> int:
     try:
         fixtures.mkdir(parents=True, exist_ok=True)
         spec_path.write_text(text, encoding="utf-8")
-        _write_new(fixtures / "README.md", FIXTURES_README)
         _write_new(fixtures / "sleep.list.json", EXAMPLE_PAGE)
-        expected = _expected_samples(spec_path, env_prefix)
-        if expected is not None:
-            _write_new(fixtures / "sleep.list.expected.jsonl", expected)
+        _write_new(fixtures / "webhook.sleep.json", EXAMPLE_EVENTS)
     except OSError as error:
         print(f"engine new: error: cannot write {error.filename}: {error.strerror}", file=sys.stderr)
         return EXIT_FAILED
+    # The expected outputs are recorded from the example fixtures, as `engine test --update` does.
+    report = run_contract(spec_path, update=True)
     print(f"wrote {spec_path}")
-    print(f"wrote {fixtures}/ (README.md, sleep.list.json, sleep.list.expected.jsonl)")
+    written = ", ".join(sorted(p.name for p in fixtures.iterdir()))
+    print(f"wrote {fixtures}/ ({written})" + ("" if report.ok else " — engine test reports problems"))
     print("next:")
     print(f"  export {env_prefix}_CLIENT_ID=... {env_prefix}_CLIENT_SECRET=... {env_prefix}_WEBHOOK_SECRET=...")
     print(f"  engine validate {spec_path}")
     print(f"  engine map {spec_path} sleep {fixtures}/sleep.list.json")
+    print(f"  engine test {spec_path}")
     return EXIT_OK
 
 
 def _write_new(path: Path, text: str) -> None:
     if not path.exists():
         path.write_text(text, encoding="utf-8")
-
-
-def _expected_samples(spec_path: Path, env_prefix: str) -> str | None:
-    """The example page mapped by the new spec (placeholder credentials only load it)."""
-    env = {f"{env_prefix}_CLIENT_ID": "scaffold", f"{env_prefix}_CLIENT_SECRET": "scaffold"}
-    try:
-        spec = load_spec(spec_path, env=env)
-    except SpecError:
-        return None
-    mapper = compile_resource_mapper(spec, "sleep")
-    result = mapper.map_records(page_records(spec.resources["sleep"], json.loads(EXAMPLE_PAGE)), FIXTURE_USER)
-    return "".join(json.dumps(s, separators=(",", ":"), ensure_ascii=False) + "\n" for s in result.samples)

@@ -11,6 +11,9 @@ SPEC_TEMPLATE = """\
 # {name}: one YAML file is the whole connector. Change one block at a time and run
 #   engine validate {spec_path}
 # after each change. Every block is described in docs/adding-a-vendor.md.
+# Recorded vendor responses live in {id}/fixtures/ next to this file: <resource>.list.json,
+# <resource>.get.json and webhook.<label>.json, each with the expected output that
+# `engine test {spec_path}` compares (`engine test --update` records it).
 spec_version: 1
 id: {id}
 name: {name}
@@ -107,13 +110,10 @@ EXAMPLE_PAGE = """\
 }
 """
 
-FIXTURES_README = """\
-Recorded vendor responses for `engine map` and `engine test`.
-
-- `<resource>.list.json`: one page of the resource's list endpoint, as the vendor sent it.
-- `<resource>.get.json`: one record from the resource's get endpoint.
-- `<name>.expected.jsonl`: the normalized samples the fixture must map to
-  (`engine test SPEC --update` records them; review the diff before committing).
-
-Replace the example with real (anonymised) responses from the vendor.
+EXAMPLE_EVENTS = """\
+[
+  {"event_id": "evt-1", "user_id": "vendor-user-1", "type": "sleep.created", "object_id": "sleep-1"},
+  {"event_id": "evt-2", "user_id": "vendor-user-1", "type": "sleep.updated", "object_id": "sleep-1"},
+  {"event_id": "evt-3", "user_id": "vendor-user-1", "type": "sleep.deleted", "object_id": "sleep-1"}
+]
 """

@@ -204,3 +204,16 @@ def serve_acme(state: AcmeState | None = None) -> Iterator[tuple[str, AcmeState]
 
 def body_of(event: dict) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run the made-up Acme Band vendor on loopback.")
+    parser.add_argument("--port", type=int, default=9100)
+    port = parser.parse_args().port
+    uvicorn.run(create_app(AcmeState.with_data(days=7)), host="127.0.0.1", port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()
