@@ -68,7 +68,7 @@ def run(smoke: bool = False) -> list[Row]:
         from tests.sim.server import serve_in_thread
     except ImportError as error:
         return [unavailable("4 budget use", f"vendor simulator not importable ({error})", goal)]
-    requests, window_s, windows = (20, 2, 1) if smoke else (100, 10, 4)
+    requests, window_s, windows = (10, 1, 1) if smoke else (100, 10, 4)
     simulator = create_sim(["whoop"])
     with serve_in_thread(simulator) as sim:
         user = sim.state.add_user("whoop", days=30)

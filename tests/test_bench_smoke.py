@@ -1,0 +1,26 @@
+"""Every benchmark runs once on a tiny input (no timing asserted), so the bench code cannot rot."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import budget, coldstart, mapping, pull, webhooks
+from bench.common import Row
+
+
+def _check(rows: list[Row]) -> None:
+    assert rows
+    for row in rows:
+        assert not row.engine.startswith("failed"), row.engine
+        assert row.markdown().count("|") == 9  # one well-formed table row
+
+
+def test_mapping_benchmark_runs() -> None:
+    _check(mapping.run(smoke=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", [coldstart, pull, budget, webhooks],
+                         ids=["coldstart", "pull", "budget", "webhooks"])
+def test_process_benchmarks_run(module) -> None:
+    _check(module.run(smoke=True))
