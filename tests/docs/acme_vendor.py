@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import uvicorn
 from starlette.applications import Starlette
@@ -91,6 +91,10 @@ def _basic_ok(request: Request) -> bool:
     return hmac.compare_digest(request.headers.get("authorization", ""), expected)
 
 
+async def _form(request: Request) -> dict[str, str]:
+    return dict(parse_qsl((await request.body()).decode()))
+
+
 def create_app(state: AcmeState) -> Starlette:
     async def authorize(request: Request) -> Response:
         query = request.query_params
@@ -105,7 +109,7 @@ def create_app(state: AcmeState) -> Starlette:
     async def token(request: Request) -> Response:
         if not _basic_ok(request):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
-        form = await request.form()
+        form = await _form(request)
         if form.get("grant_type") == "authorization_code":
             grant = state.codes.pop(str(form.get("code")), None)
             verifier = str(form.get("code_verifier", ""))
@@ -128,7 +132,7 @@ def create_app(state: AcmeState) -> Starlette:
     async def revoke(request: Request) -> Response:
         if not _basic_ok(request):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
-        token_value = str((await request.form()).get("token", ""))
+        token_value = str((await _form(request)).get("token", ""))
         state.tokens.pop(token_value, None)
         state.revoked.append(token_value)
         return Response(status_code=200)
