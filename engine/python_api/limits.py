@@ -25,7 +25,8 @@ class BudgetStatus:
     requests: int  # the spec's allowance per window
     window_s: int
     in_use: int  # requests still counted against the window (approximate, from the GCRA backlog)
-    remaining: int  # requests that may go out right now without waiting
+    remaining: int  # requests left in the window: requests - in_use
+    available_now: int  # requests that may go out back to back right now (the burst allowance)
     blocked_for_s: float  # the vendor asked us to stop (Retry-After / reset) for this long
 
     @property
@@ -55,7 +56,8 @@ class RateLimitStatus:
             "backoff_s": round(self.backoff_s, 3),
             "budgets": [
                 {"scope": b.scope, "requests": b.requests, "window": b.window, "in_use": b.in_use,
-                 "remaining": b.remaining, "blocked_for_s": round(b.blocked_for_s, 3)}
+                 "remaining": b.remaining, "available_now": b.available_now,
+                 "blocked_for_s": round(b.blocked_for_s, 3)}
                 for b in self.budgets
             ],
         }
@@ -69,9 +71,10 @@ async def rate_limit_status(spec: Spec, store: Store, *, user_id: str | None, no
             continue
         request = budget_request(spec.id, budget, user_id, _HEADROOM)
         state = await store.get_budget(request.key)
-        in_use, remaining, blocked = _usage(request, state, now)
-        statuses.append(BudgetStatus(budget.per, budget.requests, budget.window_s,
-                                     min(in_use, budget.requests), remaining, blocked))
+        in_use, available, blocked = _usage(request, state, now)
+        in_use = min(in_use, budget.requests)
+        statuses.append(BudgetStatus(budget.per, budget.requests, budget.window_s, in_use,
+                                     budget.requests - in_use, available, blocked))
     governor = RateGovernor(spec, store)
     backoff = max((b.blocked_for_s for b in statuses), default=0.0)
     for key in governor.penalty_keys(user_id):

@@ -151,12 +151,28 @@ def _explain_hmac(
         result.problems.append(f"{missing}: set it before the engine can check deliveries")
         return result
     received = {text.strip() for text in result.received}
+    label = _key_label(verify.key, raw_auth)
     for index, key in enumerate(keys, start=1):
         mac = hmac.new(key.encode("utf-8"), result.message, getattr(hashlib, verify.algorithm)).digest()
         expected = _encode(mac, verify.encoding)
         matched = any(_same_signature(expected, given, verify.encoding) for given in received)
-        result.keys.append(KeyCheck(f"key {index} of {len(keys)}", verify.prefix + expected, matched))
+        result.keys.append(KeyCheck(f"{label} {index} of {len(keys)}", verify.prefix + expected, matched))
     return result
+
+
+def _key_label(template: Template, raw_auth: Mapping[str, Any]) -> str:
+    """`ACME_WEBHOOK_SECRET value` when one variable holds the key(s), else `key`."""
+    names = list(dict.fromkeys(template.names))
+    if len(names) != 1:
+        return "key"
+    name = names[0]
+    if name.startswith("env:"):
+        return f"{name[4:]} value"
+    if name.startswith("secret:"):
+        return f"stored secret {name[7:]} value"
+    raw = raw_auth.get(name)
+    variables = references(raw) if isinstance(raw, str) else []
+    return f"{variables[0]} value" if len(variables) == 1 else "key"
 
 
 def _timestamp_check(verify: VerifyHmac, text: str | None, now: float, problems: list[str]) -> dict[str, Any]:

@@ -34,8 +34,9 @@ def run_limits(args: argparse.Namespace) -> int:
             print("no budgets in the spec" + ("" if args.user else " for the whole app"))
         else:
             rows = [[b.scope, f"{b.requests}/{b.window}", str(b.in_use), str(b.remaining),
-                     seconds(b.blocked_for_s) if b.blocked_for_s > 0 else "-"] for b in status.budgets]
-            print(table(["SCOPE", "BUDGET", "IN USE", "REMAINING NOW", "BLOCKED"], rows))
+                     str(b.available_now), seconds(b.blocked_for_s) if b.blocked_for_s > 0 else "-"]
+                    for b in status.budgets]
+            print(table(["SCOPE", "BUDGET", "IN USE", "REMAINING", "BURST NOW", "BLOCKED"], rows))
         backoff = f"{seconds(status.backoff_s)} (vendor asked to wait)" if status.backoff_s > 0 else "none"
         print(f"backoff: {backoff}")
         return EXIT_OK
