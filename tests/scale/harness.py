@@ -30,13 +30,15 @@ VENDOR = "whoop"
 LIFTED_BUDGETS = "    - {per: app, requests: 1000000, window: 1m}\n"
 
 
-def whoop_spec_dir(directory: Path, budgets: str = LIFTED_BUDGETS) -> Path:
-    """A copy of the shipped WHOOP spec with its `limits.budgets` list replaced by `budgets`
-    (YAML list items) and no initial sync, so only the test's own events cause vendor calls."""
+def whoop_spec_dir(directory: Path, budgets: str | None = LIFTED_BUDGETS) -> Path:
+    """A copy of the shipped WHOOP spec with no initial sync, so only the test's own events cause
+    vendor calls, and its `limits.budgets` list replaced by `budgets` (YAML list items; None
+    keeps the shipped budgets)."""
     text = (ROOT / "vendors" / "whoop.yaml").read_text()
-    head, rest = text.split("  budgets:\n", 1)
-    _, tail = rest.split("  retry:", 1)
-    text = f"{head}  budgets:\n{budgets}  retry:{tail}"
+    if budgets is not None:
+        head, rest = text.split("  budgets:\n", 1)
+        _, tail = rest.split("  retry:", 1)
+        text = f"{head}  budgets:\n{budgets}  retry:{tail}"
     text = text.replace("initial_days: 30", "initial_days: 0")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "whoop.yaml").write_text(text)
@@ -57,15 +59,6 @@ class Process:
         os.kill(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)
 
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(10)
-
     def tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -80,7 +73,7 @@ class Cluster:
     database_url: str
     sim: RunningSim
     workdir: Path
-    budgets: str = LIFTED_BUDGETS
+    budgets: str | None = LIFTED_BUDGETS
     processes: list[Process] = field(default_factory=list)
     replica_urls: list[str] = field(default_factory=list)
 
@@ -137,9 +130,18 @@ class Cluster:
         args = ["worker", "--lease", str(lease_s), "--concurrency", str(concurrency)]
         return self._spawn(name, [*args, "--poll", "0.2"])
 
-    def stop(self) -> None:
-        for process in self.processes:
-            process.stop()
+    def stop(self, grace_s: float = 3.0) -> None:
+        """SIGTERM to every process at once; whatever still runs after `grace_s` is killed."""
+        running = [p for p in self.processes if p.popen.poll() is None]
+        for process in running:
+            process.popen.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for process in running:
+            try:
+                process.popen.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait(10)
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.tail()}" for p in self.processes)
