@@ -9,7 +9,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -42,10 +42,12 @@ class Row:
     ratio: str
     goal: str
     met: bool | None  # None: not measured (the reason is in `engine`)
+    day: str = field(default_factory=lambda: date.today().isoformat())
+    host: str = field(default_factory=machine)  # taken when measured: the load average moves
 
     def markdown(self) -> str:
         met = "n/a" if self.met is None else ("yes" if self.met else "NO")
-        cells = [date.today().isoformat(), machine(), self.benchmark, self.engine, self.baseline,
+        cells = [self.day, self.host, self.benchmark, self.engine, self.baseline,
                  self.ratio, self.goal, met]
         return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |\n"
 
