@@ -48,7 +48,7 @@ def test_connections_lists_status_expiry_scopes_and_activity_without_tokens(work
 
 def test_connections_refresh_gets_new_tokens_from_the_vendor(workspace):
     connect_alice(workspace)
-    code, out, err = workspace.run("connections", "alice", "--refresh")
+    code, _out, err = workspace.run("connections", "alice", "--refresh")
     assert code == 0, err
     assert "acme/alice: tokens refreshed" in err
     assert REFRESH not in workspace.acme.refresh_tokens  # used up at the vendor
@@ -87,7 +87,7 @@ def test_connections_failures(workspace):
 def test_an_unreachable_store_is_a_clear_error(workspace, monkeypatch):
     monkeypatch.setenv("ENGINE_DATABASE_URL", "postgresql://engine@127.0.0.1:1/engine?connect_timeout=1")
     for command in (["connections"], ["jobs"], ["limits", "acme"]):
-        code, out, err = workspace.run(*command)
+        code, _out, err = workspace.run(*command)
         assert code == 1, command
         assert err.startswith(f"engine {command[0]}: error:") and "Traceback" not in err
 
