@@ -4,6 +4,10 @@ The HTTP API, the command line and the worker all go through an `Engine`:
 
     async with Engine.from_env() as engine:
         request = await engine.oauth.authorization_url("vendor-id", "app-user-1")
+
+Applications that embed the engine use `engine.connector("vendor-id")`, which gives every
+operation on one vendor (OAuth, webhooks, fetch, backfill, rate limits) with typed errors; see
+`engine.python_api.Connector` and docs/python-api.md.
 """
 
 from __future__ import annotations
@@ -85,6 +89,11 @@ class Settings:
         parts = urlsplit(self.public_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"ENGINE_PUBLIC_URL must be an absolute http(s) URL, got {self.public_url!r}")
+        if not self.uses_embedded_store:  # a shared store needs one key on every replica, up front
+            try:
+                load_secret_keys(self.env, self.data_dir, allow_generate=False)
+            except StoreError as error:
+                raise ConfigError(str(error)) from None
 
     @property
     def uses_embedded_store(self) -> bool:
