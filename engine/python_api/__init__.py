@@ -1,8 +1,8 @@
 """The engine inside another Python application: one `Connector` per vendor.
 
     async with Engine.from_env() as engine:
-        whoop = engine.connector("whoop")
-        request = await whoop.authorization_url("app-user-1")
+        vendor = engine.connector("vendor-id")
+        request = await vendor.authorization_url("app-user-1")
 
 Every operation reuses the engine's own flows (OAuth, webhook pipeline, fetcher, sync planner)
 and fails with the errors of `engine.errors`, the same codes the HTTP API answers with.

@@ -84,7 +84,7 @@ def _engine_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T
 
 
 class Connector:
-    """One vendor of an open `Engine`: `engine.connector("whoop")`."""
+    """One vendor of an open `Engine`: `engine.connector("vendor-id")`."""
 
     def __init__(self, engine: Engine, vendor: str) -> None:
         self._engine = engine
