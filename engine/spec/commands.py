@@ -64,5 +64,3 @@ def run_schema(args: argparse.Namespace) -> int:
     print(json.dumps(load_json_schema(SPEC_SCHEMA), indent=2, ensure_ascii=False))
     return 0
 
-
-__all__ = ["SPEC_SUFFIXES", "register"]

@@ -40,5 +40,4 @@ def references(text: str) -> list[str]:
 
 def is_single_reference(text: str) -> bool:
     """True when the whole value is one ``${VAR}`` reference (how secrets must be written)."""
-    match = _REF.fullmatch(text.strip())
-    return match is not None
+    return _REF.fullmatch(text.strip()) is not None

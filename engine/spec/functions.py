@@ -8,7 +8,7 @@ validator checks names and arities against ``FUNCTION_ARITY``.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jmespath
 from jmespath import functions
@@ -82,7 +82,7 @@ class EngineFunctions(functions.Functions):
             moved = parse_iso(timestamp) + timedelta(seconds=s)
         except ValueError:
             return None
-        if moved.tzinfo is timezone.utc:
+        if moved.tzinfo is UTC:
             return moved.isoformat().replace("+00:00", "Z")
         return moved.isoformat()
 
@@ -92,7 +92,6 @@ class EngineFunctions(functions.Functions):
         if not isinstance(date, str) or not isinstance(time, str):
             return None
         return f"{date}T{time}"
-
 
     @functions.signature({"types": []})
     def _func_entries(self, obj):

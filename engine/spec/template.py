@@ -19,7 +19,7 @@ class TemplateError(ValueError):
 
 
 class Template:
-    __slots__ = ("text", "_parts", "names")
+    __slots__ = ("_parts", "names", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -57,10 +57,6 @@ class Template:
             parts.append((False, "".join(literal)))
         self._parts = tuple(parts)
         self.names = tuple(name for is_name, name in parts if is_name)
-
-    @property
-    def is_literal(self) -> bool:
-        return not self.names
 
     def render(self, values: Mapping[str, Any]) -> str:
         out: list[str] = []
