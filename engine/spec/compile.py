@@ -312,13 +312,14 @@ class _Compiler:
                 object_id=e("object_id"), callback_url=e("callback_url"), data=e("data"),
                 window_start=e("window_start"), window_end=e("window_end"),
                 time_format=ev.get("time_format", "iso")))
+        has_window = any(ev.get("window_start") and ev.get("window_end") for ev in extractors_raw)
         routes: dict[str, tuple[m.Route, ...]] = {}
         for event_type, value in raw["on"].items():
             items = value if isinstance(value, list) else [value]
             compiled = []
             for i, route in enumerate(items):
                 rat = at + ("on", event_type) + ((i,) if isinstance(value, list) else ())
-                compiled.append(self.route(route, rat, resources))
+                compiled.append(self.route(route, rat, resources, has_window=has_window))
             routes[event_type] = tuple(compiled)
         return m.Webhooks(
             verify=self.verify(raw["verify"], at + ("verify",)),
@@ -330,7 +331,8 @@ class _Compiler:
             max_body_bytes=raw.get("max_body_bytes", 262144),
         )
 
-    def route(self, raw: Mapping[str, Any], at: Path, resources: Mapping[str, Any]) -> m.Route:
+    def route(self, raw: Mapping[str, Any], at: Path, resources: Mapping[str, Any], *,
+              has_window: bool = True) -> m.Route:
         when = self.expr(raw.get("when"), at + ("when",))
         for action in ("fetch", "delete", "ingest"):
             if action not in raw:
@@ -347,6 +349,13 @@ class _Compiler:
                 self.issue(at + (action,), "route.no_get", f"fetch by id needs resources.{name}.get")
             if action == "fetch" and by == "window" and "window" not in res.get("list", {}):
                 self.issue(at + (action,), "route.no_window", f"fetch by window needs resources.{name}.list.window")
+            if by == "window" and not has_window:
+                self.issue(at + (action,), "route.no_event_window",
+                           f"{action} by window needs webhooks.events.window_start and window_end "
+                           "(where the event says which time range changed)")
+            if action == "delete" and by == "callback_url":
+                self.issue(at + ("by",), "route.delete_by_callback",
+                           "delete works by id or by window; a callback URL names nothing to delete")
             if action == "ingest" and not res.get("samples"):
                 self.issue(at + (action,), "route.no_samples", f"ingest needs resources.{name}.samples")
             return m.Route(action=action, resource=name, by=by, when=when)

@@ -662,6 +662,24 @@ class Store(abc.ABC):
         Returns the number of samples marked."""
 
     @abc.abstractmethod
+    async def tombstone_samples_in_window(
+        self,
+        user_id: str,
+        source: str,
+        resource: str,
+        start: datetime,
+        end: datetime,
+        *,
+        stored_before: float | None = None,
+        now: float | None = None,
+    ) -> int:
+        """Mark deleted every sample of `resource` whose timestamp_utc is in [start, end), for a
+        vendor that reports deletions as time ranges rather than record ids. Vendor versions are
+        left as they are, so a re-read of the range brings back whatever the vendor still holds.
+        With `stored_before`, samples written at or after that instant (a re-read that already
+        ran) are kept. Returns the number of samples marked."""
+
+    @abc.abstractmethod
     async def list_samples(
         self,
         user_id: str,

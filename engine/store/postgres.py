@@ -889,6 +889,29 @@ class PostgresStore(Store):
             params.append(resource)
         return await self._write_count(sql, params)
 
+    async def tombstone_samples_in_window(
+        self,
+        user_id: str,
+        source: str,
+        resource: str,
+        start: datetime,
+        end: datetime,
+        *,
+        stored_before: float | None = None,
+        now: float | None = None,
+    ) -> int:
+        at = self._now(now)
+        sql = (
+            "UPDATE samples SET deleted = 1, stored_at = %s "
+            "WHERE user_id = %s AND source = %s AND resource = %s AND deleted = 0 "
+            "AND timestamp_us >= %s AND timestamp_us < %s"
+        )
+        params: list[Any] = [at, user_id, source, resource, to_micros(start), to_micros(end)]
+        if stored_before is not None:
+            sql += " AND stored_at < %s"
+            params.append(stored_before)
+        return await self._write_count(sql, params)
+
     async def list_samples(
         self,
         user_id: str,

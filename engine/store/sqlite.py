@@ -994,6 +994,29 @@ class SqliteStore(Store):
             params.append(resource)
         return await self._db.write(lambda conn: conn.execute(sql, params).rowcount)
 
+    async def tombstone_samples_in_window(
+        self,
+        user_id: str,
+        source: str,
+        resource: str,
+        start: datetime,
+        end: datetime,
+        *,
+        stored_before: float | None = None,
+        now: float | None = None,
+    ) -> int:
+        at = self._now(now)
+        sql = (
+            "UPDATE samples SET deleted = 1, stored_at = ? "
+            "WHERE user_id = ? AND source = ? AND resource = ? AND deleted = 0 "
+            "AND timestamp_us >= ? AND timestamp_us < ?"
+        )
+        params: list[Any] = [at, user_id, source, resource, to_micros(start), to_micros(end)]
+        if stored_before is not None:
+            sql += " AND stored_at < ?"
+            params.append(stored_before)
+        return await self._db.write(lambda conn: conn.execute(sql, params).rowcount)
+
     async def list_samples(
         self,
         user_id: str,

@@ -104,7 +104,7 @@ async def _connection_for_event(engine: Any, spec: Spec, job: Job) -> Connection
 
 def _event_window(spec: Spec, raw: Any) -> TimeWindow:
     if not isinstance(raw, dict):
-        raise PermanentJobError("fetch by window needs the event's window start and end")
+        raise PermanentJobError("a route by window needs the event's window start and end")
     formats = [e.time_format for e in (spec.webhooks.events if spec.webhooks else ())] or ["iso"]
     bounds: list[datetime] = []
     for key in ("start", "end"):
@@ -120,6 +120,19 @@ def _event_window(spec: Spec, raw: Any) -> TimeWindow:
             parsed += timedelta(days=1)  # an end date names a whole day
         bounds.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
     return TimeWindow(as_utc(bounds[0]), as_utc(bounds[1]))
+
+
+def _instant_inclusive(window: TimeWindow) -> TimeWindow:
+    """A range that names one instant (start == end) covers the samples at that instant."""
+    if window.end > window.start:
+        return window
+    return TimeWindow(window.start, window.start + timedelta(microseconds=1))
+
+
+def _received_at(job: Job) -> float | None:
+    """When the delivery arrived: a window delete keeps samples a re-read stored after that."""
+    value = job.payload.get("received_at")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _inline_records(spec: Spec, resource: str, data: Any) -> list[Any]:
@@ -150,8 +163,12 @@ async def handle_webhook_event(job: Job, engine: Any) -> None:
     await engine.store.record_connection_activity(spec.id, user_id, last_webhook_at=engine.clock())
     result = StoreResult(0, 0, 0)
     if action == "delete":
-        object_id = _payload_str(job, "object_id")
-        marked = await service.tombstone(spec, resource, user_id, object_id)
+        if (job.payload.get("by") or "id") == "window":
+            marked = await service.tombstone_window(
+                spec, resource, user_id, _instant_inclusive(_event_window(spec, job.payload.get("window"))),
+                stored_before=_received_at(job))
+        else:
+            marked = await service.tombstone(spec, resource, user_id, _payload_str(job, "object_id"))
         log.info("tombstoned", extra={"vendor": spec.id, "user": user_id, "resource": resource,
                                       "samples": marked, "job_id": job.id})
         return

@@ -127,6 +127,13 @@ class SyncService:
             deleted_at=_utc_now(self.engine),
         )
 
+    async def tombstone_window(
+        self, spec: Spec, resource: str, user_id: str, window: TimeWindow, *, stored_before: float | None
+    ) -> int:
+        return await self.store.tombstone_samples_in_window(
+            user_id, spec.id, resource, window.start, window.end, stored_before=stored_before
+        )
+
     # ------------------------------------------------------------------ windows
 
     async def run_window(

@@ -109,6 +109,45 @@ async def test_tombstone_keeps_a_version_newer_than_the_delete(store: Store) -> 
     assert not (await all_samples(store))[0].deleted
 
 
+async def test_window_tombstone_marks_the_resource_samples_inside_the_range(store: Store) -> None:
+    await store.upsert_samples(
+        [sample(f"r{m}", minutes=m) for m in range(5)] + [sample("other", minutes=2, user="u2")]
+    )
+    outside_resource = SampleRecord.from_sample(
+        {**sample("w", minutes=2).payload, "provenance": {"resource": "workouts", "vendor_record_id": "w"}},
+        dedup_id="w",
+    )
+    await store.upsert_samples([outside_resource])
+    marked = await store.tombstone_samples_in_window(
+        "u1", "acme", "hr", T0 + timedelta(minutes=1), T0 + timedelta(minutes=3)
+    )
+    assert marked == 2  # [start, end): minutes 1 and 2
+    rows = await all_samples(store)
+    assert [(s.vendor_record_id, s.deleted) for s in rows] == [
+        ("r0", False), ("r1", True), ("r2", True), ("w", False), ("r3", False), ("r4", False),
+    ]
+    assert not (await all_samples(store, user="u2"))[0].deleted
+    # Marking again changes nothing; a re-read of a record the vendor still has brings it back.
+    assert await store.tombstone_samples_in_window(
+        "u1", "acme", "hr", T0, T0 + timedelta(minutes=3)) == 1
+    assert (await store.upsert_samples([sample("r1", minutes=1)])).written == 1
+    assert [s.vendor_record_id for s in await all_samples(store, include_deleted=False)][:2] == ["r1", "w"]
+
+
+async def test_window_tombstone_keeps_samples_stored_after_the_cutoff(store: Store, clock) -> None:
+    await store.upsert_samples([sample("old", minutes=0)])
+    cutoff = clock.advance(5)
+    clock.advance(5)
+    await store.upsert_samples([sample("reread", minutes=1, version=T0)])
+    marked = await store.tombstone_samples_in_window(
+        "u1", "acme", "hr", T0, T0 + timedelta(hours=1), stored_before=cutoff
+    )
+    assert marked == 1
+    assert [(s.vendor_record_id, s.deleted) for s in await all_samples(store)] == [
+        ("old", True), ("reread", False),
+    ]
+
+
 async def test_filters_by_type_source_and_time_range(store: Store) -> None:
     await store.upsert_samples(
         [sample("a", minutes=m) for m in range(5)]
