@@ -41,6 +41,7 @@ class TokenResponse:
     root: Expr | None = None
     success_when: Expr | None = None
     error_message: Expr | None = None
+    invalid_grant_when: Expr | None = None
     access_token: Expr = field(default_factory=lambda: Expr("access_token"))
     refresh_token: Expr = field(default_factory=lambda: Expr("refresh_token"))
     expires_in: Expr = field(default_factory=lambda: Expr("expires_in"))
@@ -61,7 +62,7 @@ class Auth:
     authorize_url: str
     token_url: str
     client_id: str  # "" when the environment does not provide it
-    client_secret: str
+    client_secret: str = field(repr=False)
     scopes: tuple[str, ...]
     scope_separator: Literal["space", "comma", "none"]
     pkce: Literal["required", "optional", False]
