@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.errors import EngineError
+from engine.errors import BadRequest, Conflict, EngineError, Unavailable
 from engine.store.errors import (
     ConnectionConflict,
     InvalidCursor,
@@ -30,44 +29,39 @@ _HTTP_CODES = {
 }
 
 
-def error_response(
-    status: int, code: str, message: str, *, vendor: str | None = None,
-    retry_after: float | None = None, headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if vendor:
-        body["vendor"] = vendor
+def error_response(error: EngineError, *, headers: dict[str, str] | None = None) -> JSONResponse:
+    """`{"error": error.to_dict()}` with the error's status (and `Retry-After` when it has one)."""
     headers = dict(headers or {})
-    if retry_after is not None:
-        body["retry_after"] = retry_after
-        headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
+    return JSONResponse({"error": error.to_dict()}, status_code=error.status, headers=headers)
 
 
 async def engine_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EngineError)
     if exc.status >= 500:
         log.warning("request failed: %s %s -> %s", request.method, request.url.path, exc.code)
-    return error_response(exc.status, exc.code, exc.message, vendor=exc.vendor, retry_after=exc.retry_after)
+    return error_response(exc)
 
 
 async def store_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, StoreUnavailable):
-        return error_response(503, "store_unavailable", "storage is temporarily unavailable; retry",
-                              retry_after=5)
+        return error_response(Unavailable("storage is temporarily unavailable; retry",
+                                          code="store_unavailable", retry_after=5))
     if isinstance(exc, InvalidCursor):
-        return error_response(400, "invalid_cursor", "the cursor is not one this API issued")
+        return error_response(BadRequest("the cursor is not one this API issued", code="invalid_cursor"))
     if isinstance(exc, ConnectionConflict):
-        return error_response(409, "vendor_account_in_use", str(exc), vendor=exc.vendor)
+        return error_response(Conflict(str(exc), code="vendor_account_in_use", vendor=exc.vendor))
     log.error("storage error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(500, "store_error", "a storage error occurred")
+    return error_response(EngineError("a storage error occurred", code="store_error"))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) and exc.detail else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    return error_response(EngineError(message, code=code, status=exc.status_code),
+                          headers=dict(exc.headers or {}))
 
 
 EXCEPTION_HANDLERS = {
@@ -105,5 +99,5 @@ class CatchAllMiddleware:
             log.error("unhandled %s on %s %s at %s", type(exc).__name__, scope.get("method"),
                       scope.get("path"), frames)
             if not started:
-                response = error_response(500, "internal_error", "an internal error occurred")
+                response = error_response(EngineError("an internal error occurred", code="internal_error"))
                 await response(scope, receive, send)

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from engine.api.common import engine_of
 from engine.api.errors import error_response
+from engine.errors import Unavailable
 from engine.store.errors import StoreError
 
 
@@ -19,7 +20,7 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         await engine_of(request).store.ping()
     except (StoreError, RuntimeError):
-        return error_response(503, "store_unavailable", "the store is not reachable", retry_after=5)
+        return error_response(Unavailable("the store is not reachable", code="store_unavailable", retry_after=5))
     return JSONResponse({"status": "ready"})
 
 

@@ -7,6 +7,7 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.api.errors import error_response
+from engine.errors import Unauthorized
 
 
 class RequireApiKey:
@@ -28,7 +29,7 @@ class RequireApiKey:
                 break
         if not hmac.compare_digest(supplied, self._expected):
             response = error_response(
-                401, "unauthorized", "missing or wrong API key (Authorization: Bearer <key>)",
+                Unauthorized("missing or wrong API key (Authorization: Bearer <key>)"),
                 headers={"WWW-Authenticate": "Bearer"},
             )
             await response(scope, receive, send)
