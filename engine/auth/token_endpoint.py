@@ -19,7 +19,8 @@ import httpx2
 
 from engine.errors import OAuthError, RateLimited, VendorApiError
 from engine.http import TemplateValues, basic_auth_header, response_json, spec_values
-from engine.spec.model import Spec
+from engine.spec.expr import Expr
+from engine.spec.model import Spec, TokenResponse
 from engine.spec.template import Template, TemplateError
 
 # Used when neither the response nor the spec says how long an access token lives.
@@ -92,6 +93,19 @@ def _error_text(value: Any, limit: int = 200) -> str:
     return text[:limit]
 
 
+def _holds(condition: Expr, body: Any) -> bool:
+    return condition.search(body) not in (None, False, "", [], {})  # JMESPath truthiness
+
+
+def _failure_detail(rules: TokenResponse, body: Any, status: int) -> str:
+    message = rules.error_message.search(body) if rules.error_message is not None else None
+    if message not in (None, ""):
+        return _error_text(message)
+    if status >= 400 and isinstance(body, dict) and (body.get("error_description") or body.get("error")):
+        return _error_text(body.get("error_description") or body.get("error"))
+    return "the response says it failed" if status < 400 else f"HTTP {status}"
+
+
 def read_token_response(spec: Spec, response: httpx2.Response, *, now: float) -> TokenSet:
     """Turn a token-endpoint response into tokens, or raise the matching engine error."""
     rules = spec.auth.token_response
@@ -102,6 +116,8 @@ def read_token_response(spec: Spec, response: httpx2.Response, *, now: float) ->
         raise RateLimited("the token endpoint is rate limiting us", vendor=spec.id, retry_after=retry)
     if status >= 500:
         raise VendorApiError(f"the token endpoint failed with HTTP {status}", vendor=spec.id)
+    if rules.invalid_grant_when is not None and isinstance(body, dict | list) and _holds(rules.invalid_grant_when, body):
+        raise InvalidGrant(f"the vendor rejected the grant: {_failure_detail(rules, body, status)}", vendor=spec.id)
     if status >= 400:
         error = body.get("error") if isinstance(body, dict) else None
         description = body.get("error_description") if isinstance(body, dict) else None
@@ -113,8 +129,7 @@ def read_token_response(spec: Spec, response: httpx2.Response, *, now: float) ->
     if not isinstance(body, dict | list):
         raise VendorApiError(f"the token endpoint answered HTTP {status} without a JSON body", vendor=spec.id)
     if rules.success_when is not None and not rules.success_when.search(body):
-        message = rules.error_message.search(body) if rules.error_message is not None else None
-        detail = _error_text(message) if message not in (None, "") else "the response says it failed"
+        detail = _failure_detail(rules, body, status)
         if "invalid_grant" in detail:
             raise InvalidGrant(f"the vendor rejected the grant: {detail}", vendor=spec.id)
         raise OAuthError(f"the token endpoint refused the request: {detail}", code="token_request_failed",

@@ -187,6 +187,7 @@ class _Compiler:
             root=self.expr(tr_raw.get("root"), tat + ("root",)),
             success_when=self.expr(tr_raw.get("success_when"), tat + ("success_when",)),
             error_message=self.expr(tr_raw.get("error_message"), tat + ("error_message",)),
+            invalid_grant_when=self.expr(tr_raw.get("invalid_grant_when"), tat + ("invalid_grant_when",)),
             access_token=field("access_token", "access_token"),
             refresh_token=field("refresh_token", "refresh_token"),
             expires_in=field("expires_in", "expires_in"),
