@@ -22,9 +22,10 @@ import re
 import secrets
 import sys
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TextIO
+
+from engine.instants import iso_utc
 
 CONTEXT_FIELDS = ("trace_id", "job_id", "event_id", "vendor", "user")
 LOG_FORMATS = ("json", "text")
@@ -101,7 +102,7 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": iso_utc(record.created, "milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": redact_text(record.getMessage()),

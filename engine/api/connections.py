@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -11,13 +10,8 @@ from starlette.routing import Route
 
 from engine.api.common import engine_of, optional_string, read_json_object
 from engine.errors import BadRequest
+from engine.instants import iso_utc
 from engine.store.port import Connection
-
-
-def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 def user_id_of(request: Request) -> str:
@@ -35,12 +29,12 @@ def describe_connection(connection: Connection) -> dict[str, Any]:
         "vendor_user_id": connection.vendor_user_id,
         "status": connection.status,
         "scopes": list(connection.scopes),
-        "token_expires_at": iso(connection.token_expires_at),
-        "last_webhook_at": iso(connection.last_webhook_at),
-        "last_pull_at": iso(connection.last_pull_at),
+        "token_expires_at": iso_utc(connection.token_expires_at),
+        "last_webhook_at": iso_utc(connection.last_webhook_at),
+        "last_pull_at": iso_utc(connection.last_pull_at),
         "last_error": connection.last_error,
-        "created_at": iso(connection.created_at),
-        "updated_at": iso(connection.updated_at),
+        "created_at": iso_utc(connection.created_at),
+        "updated_at": iso_utc(connection.updated_at),
     }
 
 
@@ -53,7 +47,7 @@ async def start_connection(request: Request) -> JSONResponse:
     return_to = optional_string(body, "return_to")
     authorization = await engine.oauth.authorization_url(vendor, user_id, return_to=return_to)
     return JSONResponse(
-        {"authorization_url": authorization.url, "expires_at": iso(authorization.expires_at)},
+        {"authorization_url": authorization.url, "expires_at": iso_utc(authorization.expires_at)},
         status_code=201,
     )
 

@@ -20,8 +20,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from engine.api.common import engine_of, read_json_object
-from engine.api.connections import iso, user_id_of
+from engine.api.connections import user_id_of
 from engine.errors import BadRequest, EngineError, NotFound
+from engine.instants import iso_utc
 from engine.store.port import JOB_STATES, Job, StoredSample, Sync
 from engine.worker.sync import sync_service
 
@@ -64,8 +65,8 @@ def describe_sync(sync: Sync) -> dict[str, Any]:
         "clipped": sync.clipped_note is not None,
         "clipped_note": sync.clipped_note,
         "detail": dict(sync.detail),
-        "created_at": iso(sync.created_at),
-        "updated_at": iso(sync.updated_at),
+        "created_at": iso_utc(sync.created_at),
+        "updated_at": iso_utc(sync.updated_at),
     }
 
 
@@ -79,9 +80,9 @@ def describe_job(job: Job) -> dict[str, Any]:
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
         "last_error": job.last_error,
-        "run_at": iso(job.run_at),
-        "created_at": iso(job.created_at),
-        "updated_at": iso(job.updated_at),
+        "run_at": iso_utc(job.run_at),
+        "created_at": iso_utc(job.created_at),
+        "updated_at": iso_utc(job.updated_at),
         "payload": dict(job.payload),
     }
 
@@ -106,10 +107,10 @@ async def start_sync(request: Request) -> JSONResponse:
     plan = await sync_service(engine).plan(vendor, user_id, since=since, until=until, resources=resources)
     answer = describe_sync(plan.sync)
     answer["resources"] = {
-        name: {"windows": count, "since": plan.since[name].isoformat().replace("+00:00", "Z")}
+        name: {"windows": count, "since": iso_utc(plan.since[name])}
         for name, count in plan.windows.items()
     }
-    answer["until"] = plan.until.isoformat().replace("+00:00", "Z")
+    answer["until"] = iso_utc(plan.until)
     return JSONResponse(answer, status_code=202)
 
 

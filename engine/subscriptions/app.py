@@ -12,9 +12,9 @@ from typing import Any
 from engine.auth.vendor_calls import call
 from engine.errors import BadRequest, VendorApiError
 from engine.http import response_json, spec_values
+from engine.instants import epoch_seconds
 from engine.spec.expr import Expr
 from engine.spec.model import AppSubscriptions, Request, Spec
-from engine.subscriptions.instants import epoch_seconds
 
 log = logging.getLogger("engine.subscriptions")
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
 
 from engine.errors import EngineError
+from engine.instants import iso_utc
 from engine.subscriptions.app import AppSubscriptionManager, SubscriptionInfo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 def _when(expires_at: float | None) -> str:
     if expires_at is None:
         return "no expiry"
-    return "expires " + datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return f"expires {iso_utc(expires_at, 'seconds')}"
 
 
 def _print(verb: str, infos: list[SubscriptionInfo] | tuple[SubscriptionInfo, ...]) -> None:

@@ -7,10 +7,10 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 
 from engine.engine import ConfigError, Engine, Settings
 from engine.errors import EngineError
+from engine.instants import iso_utc
 from engine.store.errors import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -48,14 +48,7 @@ def when(epoch: float | None, now: float) -> str:
     """An instant for a person: ISO time in UTC plus how far from now."""
     if epoch is None:
         return "-"
-    stamp = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{stamp} ({relative(epoch - now)})"
-
-
-def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    return f"{iso_utc(epoch, 'seconds')} ({relative(epoch - now)})"
 
 
 def relative(delta_s: float) -> str:

@@ -9,13 +9,13 @@ from typing import Any
 
 from engine.engine import Engine
 from engine.errors import EngineError
+from engine.instants import iso_utc
 from engine.store.port import Connection
 from engine.troubleshoot.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     add_engine_options,
-    iso,
     run_with_engine,
     table,
     when,
@@ -86,11 +86,11 @@ def describe(connection: Connection) -> dict[str, Any]:
         "user_id": connection.user_id,
         "vendor_user_id": connection.vendor_user_id,
         "status": connection.status,
-        "token_expires_at": iso(connection.token_expires_at),
+        "token_expires_at": iso_utc(connection.token_expires_at),
         "has_refresh_token": bool(connection.refresh_token),
         "scopes": list(connection.scopes),
-        "last_webhook_at": iso(connection.last_webhook_at),
-        "last_pull_at": iso(connection.last_pull_at),
+        "last_webhook_at": iso_utc(connection.last_webhook_at),
+        "last_pull_at": iso_utc(connection.last_pull_at),
         "last_error": connection.last_error,
     }
 

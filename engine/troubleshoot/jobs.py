@@ -8,12 +8,12 @@ import sys
 from typing import Any
 
 from engine.engine import Engine
+from engine.instants import iso_utc
 from engine.store.port import JOB_STATES, Job
 from engine.troubleshoot.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_engine_options,
-    iso,
     run_with_engine,
     table,
     when,
@@ -80,5 +80,5 @@ def describe(job: Job) -> dict[str, Any]:
     return {
         "job_id": job.id, "kind": job.kind, "state": job.state, "vendor": job.vendor,
         "user_id": job.user_id, "attempts": job.attempts, "max_attempts": job.max_attempts,
-        "run_at": iso(job.run_at), "last_error": job.last_error,
+        "run_at": iso_utc(job.run_at), "last_error": job.last_error,
     }
