@@ -18,8 +18,8 @@ import contextlib
 import contextvars
 import json
 import logging
+import random
 import re
-import secrets
 import sys
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
@@ -51,11 +51,9 @@ _TRACE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def new_trace_id() -> str:
-    return secrets.token_hex(8)
-
-
-def current_context() -> Mapping[str, Any]:
-    return _context.get()
+    # A correlation id, not a secret: the seeded generator (reseeded in forked children), because
+    # os.urandom is a system call that gives up the interpreter lock on every request.
+    return f"{random.getrandbits(64):016x}"
 
 
 @contextlib.contextmanager

@@ -9,16 +9,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from engine.api.common import engine_of, optional_string, read_json_object
-from engine.errors import BadRequest
+from engine.auth.flows import check_user_id
 from engine.instants import iso_utc
 from engine.store.port import Connection
 
 
 def user_id_of(request: Request) -> str:
-    user_id = request.path_params["user_id"]
-    if not user_id or len(user_id) > 256 or any(ord(ch) < 0x20 for ch in user_id):
-        raise BadRequest("user id must be 1 to 256 printable characters", code="invalid_user_id")
-    return user_id
+    return check_user_id(request.path_params["user_id"])
 
 
 def describe_connection(connection: Connection) -> dict[str, Any]:

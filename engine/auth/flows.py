@@ -106,7 +106,7 @@ class OAuth:
         self, vendor: str, user_id: str, *, return_to: str | None = None
     ) -> AuthorizationRequest:
         spec = self._spec_for(vendor)
-        _check_user_id(user_id)
+        check_user_id(user_id)
         if return_to is not None and not is_allowed(return_to, self.return_to_allowlist):
             raise BadRequest("return_to is not on the allow-list of return origins",
                              code="return_to_not_allowed", vendor=vendor)
@@ -242,11 +242,6 @@ class OAuth:
         return await self.refresher.fresh_connection(
             self._spec_for(vendor), user_id, force=force, rejected_token=rejected_token)
 
-    async def access_token(self, vendor: str, user_id: str) -> str:
-        connection = await self.fresh_connection(vendor, user_id)
-        assert connection.access_token is not None
-        return connection.access_token
-
     # ------------------------------------------------------------------ disconnect
 
     async def disconnect(self, vendor: str, user_id: str) -> Disconnected:
@@ -291,6 +286,8 @@ async def _run_hook(hook: ConnectionHook, spec: Spec, connection: Connection, ki
         return False
 
 
-def _check_user_id(user_id: str) -> None:
+def check_user_id(user_id: str) -> str:
+    """The app's user id when it is 1 to 256 printable characters, else `BadRequest`."""
     if not user_id or len(user_id) > 256 or any(ord(ch) < 0x20 for ch in user_id):
         raise BadRequest("user id must be 1 to 256 printable characters", code="invalid_user_id")
+    return user_id
