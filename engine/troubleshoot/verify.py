@@ -5,19 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from engine.engine import Settings
+from engine.engine import ConfigError, Engine, Settings
 from engine.spec.document import DocumentError, read_document
 from engine.spec.errors import SpecError
 from engine.spec.loader import load_spec
 from engine.spec.model import Spec
-from engine.store import open_store
-from engine.store.crypto import load_secret_keys
 from engine.store.errors import StoreError
 from engine.troubleshoot.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from engine.troubleshoot.explain import Explanation, explain
@@ -73,7 +70,9 @@ def run_verify(args: argparse.Namespace) -> int:
     stored = dict(item.split("=", 1) for item in args.secret if "=" in item)
     if not stored and _needs_stored_secrets(spec):
         try:
-            stored = asyncio.run(_stored_secrets(spec.id))
+            stored = asyncio.run(_stored_secrets(spec))
+        except ConfigError as error:
+            print(f"engine verify: warning: cannot read stored secrets: {error.message}", file=sys.stderr)
         except StoreError as error:
             print(f"engine verify: warning: cannot read stored secrets ({type(error).__name__})", file=sys.stderr)
     now = time.time() if args.now is None else args.now
@@ -97,14 +96,10 @@ def _needs_stored_secrets(spec: Spec) -> bool:
     return template is not None and any(n.startswith("secret:") for n in template.names)
 
 
-async def _stored_secrets(vendor: str) -> dict[str, str]:
-    settings = Settings.from_env(os.environ)
-    keys = load_secret_keys(settings.env, settings.data_dir, allow_generate=settings.uses_embedded_store)
-    store = await open_store(settings.database_url, settings.data_dir, secret_keys=keys, env=settings.env)
-    try:
-        return await store.get_app_secrets(vendor)
-    finally:
-        await store.close()
+async def _stored_secrets(spec: Spec) -> dict[str, str]:
+    """What the vendor's subscription answers stored, from the store `engine serve` uses."""
+    async with Engine(Settings.from_env(), specs={spec.id: spec}) as engine:
+        return await engine.store.get_app_secrets(spec.id)
 
 
 def render(spec: Spec, result: Explanation) -> str:
