@@ -8,9 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from engine.logs import LOG_FORMATS, configure_logging
+
 EXIT_USAGE = 2
 LOOPBACK_NAMES = {"localhost"}
-LOG_FORMATS = ("json", "text")
 
 
 def is_loopback(host: str) -> bool:
@@ -74,8 +75,6 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
         env["ENGINE_NO_WORKER"] = "1"
 
     import uvicorn
-
-    from engine.logs import configure_logging
 
     configure_logging(args.log_format, args.log_level.upper())
 
