@@ -523,10 +523,15 @@ class Store(abc.ABC):
     # ---- inbox and jobs
     @abc.abstractmethod
     async def record_events(
-        self, items: Sequence[tuple[InboxEvent, JobSpec | None]], *, now: float | None = None
+        self,
+        items: Sequence[tuple[InboxEvent, JobSpec | None]],
+        *,
+        webhook_from: Sequence[tuple[str, str]] = (),
+        now: float | None = None,
     ) -> list[RecordResult]:
         """In ONE transaction: for each event, insert it into the inbox unless (vendor, event_key)
-        is already there, and enqueue its job only when the event is new."""
+        is already there, and enqueue its job only when the event is new. Each (vendor, user_id)
+        connection in `webhook_from` gets `last_webhook_at` = now in the same transaction."""
 
     async def record_event_and_enqueue(
         self, event: InboxEvent, job: JobSpec | None, *, now: float | None = None

@@ -487,7 +487,11 @@ class PostgresStore(Store):
         return EnqueueResult(existing[0], False)
 
     async def record_events(
-        self, items: Sequence[tuple[InboxEvent, JobSpec | None]], *, now: float | None = None
+        self,
+        items: Sequence[tuple[InboxEvent, JobSpec | None]],
+        *,
+        webhook_from: Sequence[tuple[str, str]] = (),
+        now: float | None = None,
     ) -> list[RecordResult]:
         at = self._now(now)
         for event, job in items:
@@ -536,6 +540,13 @@ class PostgresStore(Store):
                         (job_id, event.vendor, event.event_key),
                     )
                 results[index] = RecordResult(created=created, job_id=job_id)
+            # After the inbox rows, in a fixed order: concurrent deliveries cannot deadlock here.
+            for vendor, user_id in sorted(set(webhook_from)):
+                await conn.execute(
+                    "UPDATE connections SET last_webhook_at = %s, updated_at = %s "
+                    "WHERE vendor = %s AND user_id = %s",
+                    (at, at, vendor, user_id),
+                )
             return [result for result in results if result is not None]
 
         return await self._db.run(op)

@@ -582,7 +582,11 @@ class SqliteStore(Store):
         return EnqueueResult(existing[0], False)
 
     async def record_events(
-        self, items: Sequence[tuple[InboxEvent, JobSpec | None]], *, now: float | None = None
+        self,
+        items: Sequence[tuple[InboxEvent, JobSpec | None]],
+        *,
+        webhook_from: Sequence[tuple[str, str]] = (),
+        now: float | None = None,
     ) -> list[RecordResult]:
         at = self._now(now)
         prepared = [
@@ -622,6 +626,12 @@ class SqliteStore(Store):
                         (job_id, event.vendor, event.event_key),
                     )
                 results.append(RecordResult(created=created, job_id=job_id))
+            for vendor, user_id in sorted(set(webhook_from)):
+                conn.execute(
+                    "UPDATE connections SET last_webhook_at = ?, updated_at = ? "
+                    "WHERE vendor = ? AND user_id = ?",
+                    (at, at, vendor, user_id),
+                )
             return results
 
         return await self._db.write(op)

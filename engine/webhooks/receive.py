@@ -1,8 +1,9 @@
 """The receive pipeline, independent of the web framework: request in, answer out.
 
 Order matters: size cap (done while reading, by the route) → handshake → verify over the raw bytes
-→ decode → extract → route → inbox rows and their jobs in ONE store transaction → 2xx. Anything
-the store cannot write is answered 503, so the vendor delivers again later.
+→ decode → extract → route → inbox rows, their jobs and the connections' last_webhook_at in ONE
+store transaction → 2xx. Anything the store cannot write is answered 503, so the vendor delivers
+again later.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ class WebhookReceiver:
         try:
             users = await self._app_users(spec.id, events)
             items = self._inbox_items(spec, events, users, now)
-            results = await self.store.record_events(items) if items else []
+            # The connections the delivery speaks for: their last_webhook_at, in the same write.
+            activity = [(spec.id, user_id) for user_id in sorted(set(users.values()))]
+            results = await self.store.record_events(items, webhook_from=activity) if items else []
         except StoreError:
             log.warning("webhook for %s not stored: store unavailable", spec.id)
             return _store_down()

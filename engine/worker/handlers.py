@@ -160,7 +160,6 @@ async def handle_webhook_event(job: Job, engine: Any) -> None:
     service.resource(spec, resource)
     connection = await _connection_for_event(engine, spec, job)
     user_id = connection.user_id
-    await engine.store.record_connection_activity(spec.id, user_id, last_webhook_at=engine.clock())
     result = StoreResult(0, 0, 0)
     if action == "delete":
         if (job.payload.get("by") or "id") == "window":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.store import ConnectionConflict, OAuthState, Store
+from engine.store import ConnectionConflict, InboxEvent, OAuthState, Store
 
 from .helpers import ManualClock
 
@@ -159,6 +159,22 @@ async def test_vendor_account_cannot_be_linked_to_two_active_users(store: Store)
     moved = await connect(store, "u2", "vu1")
     assert (await store.get_connection_by_vendor_user("acme", "vu1")) == moved
     assert (await store.get_connection("acme", "u1")).vendor_user_id is None
+
+
+async def test_recorded_events_stamp_last_webhook_at_in_the_same_write(store: Store, clock) -> None:
+    await connect(store, "u1", "vu1")
+    await connect(store, "u2", "vu2")
+    event = InboxEvent(vendor="acme", event_key="e1", event_type="sleep.updated",
+                       vendor_user_id="vu1", user_id="u1", object_id="s1", payload={})
+    (result,) = await store.record_events([(event, None)], webhook_from=[("acme", "u1"), ("acme", "u1")])
+    assert result.created
+    assert (await store.get_connection("acme", "u1")).last_webhook_at == clock.now
+    assert (await store.get_connection("acme", "u2")).last_webhook_at is None
+    # A redelivery (no new inbox row) still says the vendor is talking to us.
+    later = clock.advance(60)
+    (again,) = await store.record_events([(event, None)], webhook_from=[("acme", "u1"), ("acme", "nobody")])
+    assert not again.created
+    assert (await store.get_connection("acme", "u1")).last_webhook_at == later
 
 
 async def test_activity_fields_update_only_what_is_given(store: Store) -> None:
