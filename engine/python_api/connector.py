@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from engine.auth.flows import AuthorizationRequest, Connected, Disconnected
-from engine.errors import BadRequest, EngineError, RateLimited, Unavailable, WebhookError
+from engine.errors import BadRequest, RateLimited, Unavailable, WebhookError
 from engine.fetch.errors import BudgetExhausted
 from engine.fetch.windows import as_utc, plan_windows
 from engine.mapping.result import MapResult
 from engine.python_api.limits import RateLimitStatus, rate_limit_status
-from engine.spec.model import Spec
+from engine.spec.model import Spec, Webhooks
 from engine.store.errors import StoreError
 from engine.store.port import Connection
 from engine.webhooks.body import BodyError, parse_body
@@ -184,7 +184,7 @@ class Connector:
                                code=_WEBHOOK_CODES.get(answer.status, "webhook_error"))
         return WebhookOutcome(answer.status, answer.json, dict(answer.headers or {}))
 
-    def _webhooks(self):
+    def _webhooks(self) -> Webhooks:
         if self._spec.webhooks is None:
             raise WebhookError(f"{self.vendor} declares no webhooks", code="webhook_not_handled",
                                status=404, vendor=self.vendor)
@@ -220,7 +220,7 @@ class Connector:
                 raise BadRequest("give either id= or since= (a timezone-aware datetime)", vendor=self.vendor)
             if spec_resource.list is None:
                 raise BadRequest(f"{self.vendor} resource {resource!r} cannot be listed", vendor=self.vendor)
-            end = self._now() if until is None else until
+            end = datetime.fromtimestamp(self._engine.clock(), UTC) if until is None else until
             records = []
             for window in plan_windows(_aware(since, "since"), _aware(end, "until"), spec_resource.list.window):
                 async for page in fetcher.pages(caller, spec_resource, window):
@@ -273,9 +273,6 @@ class Connector:
         vendor backoff, as shared by every process on this store."""
         return await rate_limit_status(self._spec, self._engine.store, user_id=user_id, now=self._engine.clock())
 
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._engine.clock(), UTC)
-
 
 def _aware(value: datetime, name: str) -> datetime:
     if not isinstance(value, datetime):
@@ -284,5 +281,3 @@ def _aware(value: datetime, name: str) -> datetime:
         raise BadRequest(f"{name} must be timezone-aware (e.g. datetime(..., tzinfo=UTC))")
     return as_utc(value)
 
-
-__all__ = ["Connector", "EngineError", "WebhookOutcome"]
