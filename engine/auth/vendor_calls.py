@@ -51,17 +51,10 @@ async def call(
 
 
 async def call_json(
-    http: httpx2.AsyncClient,
-    spec: Spec,
-    request: Request,
-    values: Mapping[str, Any],
-    *,
-    what: str,
-    env: Mapping[str, str] | None = None,
-    secrets: Mapping[str, str] | None = None,
+    http: httpx2.AsyncClient, spec: Spec, request: Request, values: Mapping[str, Any], *, what: str
 ) -> Any:
-    response = await call(http, spec, request, values, what=what, env=env, secrets=secrets)
-    body = response_json(response)
+    """`call`, then the answer's JSON body; an answer without one is a `VendorApiError`."""
+    body = response_json(await call(http, spec, request, values, what=what))
     if body is None:
         raise VendorApiError(f"{what}: the vendor answered without a JSON body", vendor=spec.id)
     return body
