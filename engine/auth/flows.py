@@ -211,7 +211,8 @@ class OAuth:
                                  code="identity_failed", vendor=spec.id)
         return str(value)
 
-    def _values(self, spec: Spec, connection: Connection, **extra: Any) -> dict[str, Any]:
+    def connection_values(self, spec: Spec, connection: Connection) -> dict[str, Any]:
+        """The template values of a request made for `connection` (its token, ids and URLs)."""
         return spec_values(
             spec,
             access_token=connection.access_token,
@@ -219,13 +220,12 @@ class OAuth:
             vendor_user_id=connection.vendor_user_id,
             webhook_url=self.webhook_url(spec.id),
             redirect_uri=self.redirect_uri(spec.id),
-            **extra,
         )
 
     async def _post_auth(self, spec: Spec, connection: Connection) -> None:
         for index, request in enumerate(spec.auth.post_auth):
             try:
-                await call(self._http, spec, request, self._values(spec, connection),
+                await call(self._http, spec, request, self.connection_values(spec, connection),
                            what=f"post_auth request #{index + 1}")
             except EngineError as error:
                 await self._store.set_connection_status(
@@ -260,7 +260,7 @@ class OAuth:
             for hook in self._on_disconnecting:
                 if not await _run_hook(hook, spec, connection, "on_disconnecting"):
                     errors.append("a disconnect hook failed")
-            values = self._values(spec, connection)
+            values = self.connection_values(spec, connection)
             for index, request in enumerate(spec.auth.on_disconnect):
                 try:
                     await call(self._http, spec, request, values, what=f"on_disconnect request #{index + 1}")

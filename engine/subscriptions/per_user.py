@@ -11,7 +11,6 @@ import httpx2
 from engine.auth.flows import OAuth
 from engine.auth.vendor_calls import call
 from engine.errors import EngineError, VendorApiError
-from engine.http import spec_values
 from engine.spec.model import Request, Spec
 from engine.store.port import Connection
 
@@ -33,14 +32,7 @@ class UserSubscriptions:
     async def _run(self, spec: Spec, connection: Connection, requests: tuple[Request, ...], kind: str) -> None:
         if not requests:
             return
-        values = spec_values(
-            spec,
-            access_token=connection.access_token,
-            user_id=connection.user_id,
-            vendor_user_id=connection.vendor_user_id,
-            webhook_url=self._oauth.webhook_url(spec.id),
-            redirect_uri=self._oauth.redirect_uri(spec.id),
-        )
+        values = self._oauth.connection_values(spec, connection)
         failures: list[str] = []
         for index, request in enumerate(requests):
             try:
