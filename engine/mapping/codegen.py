@@ -4,6 +4,8 @@ The generated loop builds exactly the samples the `SampleMapper` closures build,
 where nothing is unusual. Whatever would produce a mapping warning (a missing start, a rejected
 value, an unparsable time...) or raise, makes it drop that record's partial samples and hand the
 record to the closure path, which then produces the samples, warnings and errors it always did.
+So every inlined shortcut below only has to be exact on the records it accepts; anything it is
+unsure of raises and falls back.
 
 Only names and literals taken from the validated spec are embedded, via ``repr``; expressions
 come from `engine.spec.expr_python`, which builds source from parsed JMESPath trees.
@@ -11,27 +13,65 @@ come from `engine.spec.expr_python`, which builds source from parsed JMESPath tr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from engine.mapping.dedup import _escape
-from engine.mapping.timefmt import local_date, localize, rfc3339_utc
-from engine.mapping.values import MISSING, Rejected
+from engine.mapping.timefmt import canonical_utc_text, local_date, localize, rfc3339_utc
+from engine.mapping.values import MISSING, BooleanRule, NumberRule, Rejected, StringRule, converter_rule
 from engine.spec.expr import Expr
 from engine.spec.expr_python import HELPERS, Translator
-from engine.spec.functions import parse_iso
 
 if TYPE_CHECKING:
     from engine.mapping.compiler import SampleMapper
 
 FastMap = Callable[[list, str, list, Callable[[Any], None]], None]
 
-
 _UNSET = object()  # a per-record shared value not computed yet
+_EMPTY: dict = {}  # read-only stand-in for a path step that is not an object
+_ZONE_CACHE_SIZE = 1024
 
 
 class _Fallback(Exception):
     """This record needs the closure path."""
+
+
+def _zone_entry(parse: Callable[[Any], Any], raw: Any, cache: dict) -> tuple[Any, int | None, timedelta | None]:
+    """(zone, its offset in minutes, that offset as a timedelta); the last two only for fixed zones.
+
+    Text zones are cached: vendors send a handful of distinct offsets or zone names.
+    """
+    zone = parse(raw)
+    if zone is None:
+        raise _Fallback
+    minutes = delta = None
+    if isinstance(zone, timezone):
+        minutes = int(zone.utcoffset(None).total_seconds() // 60)  # as `localize` computes it
+        delta = timedelta(minutes=minutes)
+    entry = (zone, minutes, delta)
+    if raw.__class__ is str and len(cache) < _ZONE_CACHE_SIZE:
+        cache[raw] = entry
+    return entry
+
+
+def _utc_text(moment: datetime, raw: Any) -> str:
+    """`rfc3339_utc` of a UTC moment, read off its source text when that is already canonical."""
+    if raw.__class__ is str:
+        text = canonical_utc_text(raw)
+        if text is not None:
+            return text
+    return rfc3339_utc(moment)
+
+
+def _local_day(utc: datetime, text: str, minutes: int | None, delta: timedelta | None) -> str:
+    """`local_date`, taking the date off the UTC text when the offset does not change the day."""
+    if not minutes:
+        return text[:10]
+    if 0 <= utc.hour * 60 + utc.minute + minutes < 1440:
+        return text[:10]
+    return (utc + (delta if delta is not None else timedelta(minutes=minutes))).date().isoformat()
 
 
 class _Source:
@@ -42,8 +82,10 @@ class _Source:
     def __init__(self) -> None:
         self.prelude: list[str] = []
         self.lines: list[str] = []
+        self.setup: list[str] = []  # once per call, before the loop
         self.names: dict[str, Any] = {}
         self.paths: dict[tuple[str, ...], str] = {}
+        self.views: dict[str, str] = {}
         self.lazies: dict[Any, str] = {}
         self.translator = Translator(self._known_path)
 
@@ -62,23 +104,32 @@ class _Source:
             if len(keys) == 1:
                 source = f"rec.get({keys[0]!r})"
             else:
-                parent = self.path(keys[:-1])
-                source = f"{parent}.get({keys[-1]!r}) if _isinstance({parent}, _dict) else None"
+                source = f"{self._view(self.path(keys[:-1]))}.get({keys[-1]!r})"
             name = self.paths[keys] = f"p{len(self.paths)}"
             self.prelude.append(f"        {name} = {source}")
         return name
 
+    def _view(self, parent: str) -> str:
+        """The parent as an object to read keys from: itself, or an empty one when not an object."""
+        view = self.views.get(parent)
+        if view is None:
+            view = self.views[parent] = f"o{len(self.views)}"
+            self.prelude.append(f"        {view} = {parent} if _isinstance({parent}, _dict) else _EMPTY")
+        return view
+
     def _known_path(self, value: str, keys: tuple[str, ...]) -> str | None:
         return self.path(keys) if value == "rec" else None
 
-    def lazy(self, key: Any) -> tuple[str, bool]:
-        """The local for ``key`` and whether it is new (its computation must be emitted)."""
-        name = self.lazies.get(key)
-        if name is not None:
-            return name, False
-        name = self.lazies[key] = f"v{len(self.lazies)}"
-        self.prelude.append(f"        {name} = _U")
-        return name, True
+    def lazy(self, key: Any, count: int = 1) -> tuple[list[str], bool]:
+        """The locals for ``key`` and whether they are new (their computation must be emitted)."""
+        names = self.lazies.get(key)
+        if names is not None:
+            return names.split(","), False
+        first = len(self.lazies)
+        names = [f"v{first}"] + [f"v{first}_{i}" for i in range(1, count)]
+        self.lazies[key] = ",".join(names)
+        self.prelude.append(f"        {names[0]} = _U")
+        return names, True
 
     def read(self, expr: Expr | None) -> str:
         """A Python expression for reading ``expr`` from the record."""
@@ -92,30 +143,142 @@ class _Source:
             return translated
         return f"{self.bind('x', expr.search)}(rec)"
 
-    def time(self, depth: int, field: Any, parse: Any) -> str:
+    def time(self, depth: int, field: Any, parse: Any, fmt: str) -> str:
         """Local of a parsed time; falls back when missing or unparsable (a warning case)."""
         raw = self.read(field.path)
-        name, _ = self.lazy(("time", field.path.text, parse))
-        self.emit(depth, f"if {name} is _U: {name} = {self.bind('tp', parse)}({raw}) "
-                         f"if {raw} is not None else None")
-        self.emit(depth, f"if {name} is None: raise _FB")
+        (name,), new = self.lazy(("time", field.path.text, fmt))
+        if fmt == "iso":
+            # fromisoformat reads the trailing Z itself; None, other types and any text it
+            # rejects raise, and the closure path then does the full parse and warning.
+            self.emit(depth, f"if {name} is _U: {name} = _fromiso({raw})")
+        else:
+            self.emit(depth, f"if {name} is _U: {name} = {self.bind('tp', parse)}({raw}) "
+                             f"if {raw} is not None else None")
+            self.emit(depth, f"if {name} is None: raise _FB")
         return name
 
-    def zone(self, depth: int, mapper: SampleMapper) -> str:
+    def zone(self, depth: int, mapper: SampleMapper) -> tuple[str, str, str]:
+        """Locals of the record's zone, its fixed offset in minutes and as a timedelta."""
         spec = mapper._spec
         if spec.tz_offset is None:
-            return "None"
+            return "None", "None", "None"
         raw = self.read(spec.tz_offset.path)
-        name, _ = self.lazy(("zone", spec.tz_offset.path.text, spec.tz_offset.format))
-        self.emit(depth, f"if {name} is _U: {name} = None if {raw} is None else "
-                         f"{self.bind('zp', mapper._zone_parse)}({raw})")
-        self.emit(depth, f"if {name} is None and {raw} is not None: raise _FB")
-        return name
+        (zone, minutes, delta), new = self.lazy(("zone", spec.tz_offset.path.text, spec.tz_offset.format), 3)
+        cache = self.bind("zc", {})
+        self.emit(depth, f"if {zone} is _U:")
+        self.emit(depth + 1, f"if {raw} is None: {zone} = {minutes} = {delta} = None")
+        self.emit(depth + 1, f"else: {zone}, {minutes}, {delta} = {cache}.get({raw}) or "
+                             f"_zone_entry({self.bind('zp', mapper._zone_parse)}, {raw}, {cache})")
+        return zone, minutes, delta
+
+    def instant(self, depth: int, moment: str, raw: str, zone: tuple[str, str, str], own: bool
+                ) -> tuple[str, str, str, str]:
+        """Locals of the UTC moment, local offset minutes, its timedelta and the UTC text.
+
+        ``raw`` is the moment's source text when it was parsed as ISO text, else "None".
+        """
+        z, zmin, zdelta = zone
+        (utc, minutes, delta, text), _ = self.lazy(("instant", moment, z, own), 4)
+        self.emit(depth, f"if {utc} is _U:")
+        # A moment already in UTC keeps its instant; with a fixed zone (or none) its offset is
+        # known without converting.
+        own_minutes = "0" if own else "None"
+        self.emit(depth + 1, f"if {moment}.tzinfo is _UTC and ({z} is None or {zmin} is not None):")
+        self.emit(depth + 2, f"{utc} = {moment}")
+        self.emit(depth + 2, f"if {z} is None: {minutes} = {own_minutes}; {delta} = None")
+        self.emit(depth + 2, f"else: {minutes} = {zmin}; {delta} = {zdelta}")
+        self.emit(depth + 2, f"{text} = _utc_text({utc}, {raw})")
+        self.emit(depth + 1, "else:")
+        self.emit(depth + 2, f"{utc}, {minutes} = _localize({moment}, {z}, {own!r}); {delta} = None")
+        self.emit(depth + 2, f"{text} = _rfc({utc})")
+        return utc, minutes, delta, text
 
     def call(self, depth: int, key: Any, source: str) -> str:
-        name, _ = self.lazy(key)
+        (name,), _ = self.lazy(key)
         self.emit(depth, f"if {name} is _U: {name} = {source}")
         return name
+
+    def record_id(self, depth: int, expr: Expr | None) -> tuple[str, str]:
+        """Locals of the record id and its escaped form (None without one)."""
+        if expr is None:
+            return "None", "None"
+        raw = self.read(expr)
+        (rid, escaped), _ = self.lazy(("rid", expr.text), 2)
+        self.emit(depth, f"if {rid} is _U:")
+        self.emit(depth + 1, f"_x = {raw}")
+        self.emit(depth + 1, f"{rid} = _x if _x.__class__ is _str else _rid(_x)")
+        self.emit(depth + 1, f"{escaped} = None if {rid} is None else {rid} "
+                             f"if '%' not in {rid} and '|' not in {rid} else _esc({rid})")
+        return rid, escaped
+
+
+def _convert(src: _Source, depth: int, convert: Any, raw: str, required: bool, target: str) -> None:
+    """Emit: read ``raw``, convert it, and assign it to ``target``; skip when absent and optional.
+
+    Anything the converter would reject falls back (it is a warning there).
+    """
+    rule = converter_rule(convert)
+    src.emit(depth, f"_r = {raw}")
+    if required:
+        src.emit(depth, "if _r is None: raise _FB")
+        src.emit(depth, "if True:")
+    else:
+        src.emit(depth, "if _r is not None:")
+    d = depth + 1
+    if isinstance(rule, NumberRule):
+        _number(src, d, rule)
+    elif isinstance(rule, StringRule):
+        src.emit(d, "if _r.__class__ is not _str: raise _FB")
+        if rule.allowed is not None:
+            src.emit(d, f"if _r not in {src.bind('enum', rule.allowed)}: raise _FB")
+        src.emit(d, "_v = _r")
+    elif isinstance(rule, BooleanRule):
+        src.emit(d, "if _r is not True and _r is not False: raise _FB")
+        src.emit(d, "_v = _r")
+    else:
+        src.emit(d, f"_v = {src.bind('cv', convert)}(_r)")
+        src.emit(d, "if _v is _MISSING or _v.__class__ is _Rejected: raise _FB")
+    src.emit(d, f"{target} = _v")
+
+
+def _number(src: _Source, d: int, rule: NumberRule) -> None:
+    """The number converter inlined for exact ints and floats (anything else falls back)."""
+    factor, offset = rule.factor, rule.offset
+    floats = isinstance(factor, float) and isinstance(offset, float)
+    bounded = all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b)
+                  for b in (rule.low, rule.high))
+
+    def tidy(depth: int, value: str) -> None:
+        src.emit(depth, f"_v = {value}")
+        if not bounded:  # with both bounds the range check below also rules out inf and nan
+            src.emit(depth, "if not _isfinite(_v): raise _FB")
+        src.emit(depth, "_v = _round(_v, 6)")
+        src.emit(depth, "if _v.is_integer(): _v = _int(_v)")
+
+    if rule.identity:
+        scaled = "_r"
+    elif floats and offset == 0.0:
+        scaled = f"_r * {factor!r}"  # + 0.0 only turns -0.0 into 0.0, which tidying does anyway
+    else:
+        scaled = f"_r * {factor!r} + {offset!r}"
+    src.emit(d, "if _r.__class__ is _int:")
+    if rule.identity:
+        src.emit(d + 1, "_v = _r")
+    elif floats:
+        tidy(d + 1, scaled)
+    else:
+        src.emit(d + 1, f"_v = {scaled}")
+        src.emit(d + 1, "if _v.__class__ is not _int: raise _FB")
+    src.emit(d, "elif _r.__class__ is _float:")
+    tidy(d + 1, scaled)
+    src.emit(d, "else: raise _FB")
+    # Written as `not (in range)` so that nan is out of range too.
+    if rule.low is not None and rule.high is not None:
+        src.emit(d, f"if not ({rule.low!r} <= _v <= {rule.high!r}): raise _FB")
+    elif rule.low is not None:
+        src.emit(d, f"if not (_v >= {rule.low!r}): raise _FB")
+    elif rule.high is not None:
+        src.emit(d, f"if not (_v <= {rule.high!r}): raise _FB")
 
 
 def _mapper(src: _Source, mapper: SampleMapper) -> None:
@@ -127,64 +290,103 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
     else:
         src.emit(d, "if True:")
     d += 1
-    src.emit(d, f"rid = _rid({src.read(spec.record_id)})" if spec.record_id is not None else "rid = None")
-    start = src.time(d, spec.start, mapper._start.parse)
+    rid, rid_key = src.record_id(d, spec.record_id)
     zone = src.zone(d, mapper)
-    own = mapper._start.own_offset_is_local
-    local = src.call(d, ("localize", start, zone, own), f"_localize({start}, {zone}, {own!r})")
-    ts = src.call(d, ("rfc", local), f"_rfc({local}[0])")
-    src.emit(d, f"s = {{'user_id': user_id, 'source': {mapper.source!r}, "
-                f"'sample_type': {mapper.sample_type!r}, 'timestamp_utc': {ts}}}")
+    start_raw = src.read(spec.start.path) if spec.start.format == "iso" else "None"
+    start = src.time(d, spec.start, mapper._start.parse, spec.start.format)
+    utc, minutes, delta, ts = src.instant(d, start, start_raw, zone, mapper._start.own_offset_is_local)
+
+    # Entries in the closure path's key order; a leading run of unconditional ones becomes
+    # one dict literal, the rest are assigned in order.
+    head = [("user_id", "user_id"), ("source", repr(mapper.source)),
+            ("sample_type", repr(mapper.sample_type)), ("timestamp_utc", ts)]
+    tail: list[Callable[[int], None]] = []
+
+    def fixed(key: str, value: str) -> None:
+        if tail:
+            tail.append(lambda depth: src.emit(depth, f"s[{key!r}] = {value}"))
+        else:
+            head.append((key, value))
+
     if spec.end is not None:
-        raw = src.read(spec.end.path)
-        src.emit(d, f"if {raw} is not None:")
-        end = src.time(d + 1, spec.end, mapper._end.parse)
-        end_local = src.call(d + 1, ("localize", end, zone, True), f"_localize({end}, {zone}, True)")
-        src.emit(d + 1, f"if {end_local}[0] < {local}[0]: raise _FB")
-        end_text = src.call(d + 1, ("rfc", end_local), f"_rfc({end_local}[0])")
-        src.emit(d + 1, f"s['end_utc'] = {end_text}")
-    src.emit(d, f"s['tz_offset_min'] = {local}[1]")
+        end_raw = src.read(spec.end.path)
+
+        def end(depth: int) -> None:
+            src.emit(depth, f"if {end_raw} is not None:")
+            moment = src.time(depth + 1, spec.end, mapper._end.parse, spec.end.format)
+            text = end_raw if spec.end.format == "iso" else "None"
+            end_utc, _, _, end_text = src.instant(depth + 1, moment, text, zone, True)
+            src.emit(depth + 1, f"if {end_utc} < {utc}: raise _FB")
+            src.emit(depth + 1, f"s['end_utc'] = {end_text}")
+
+        tail.append(end)
+    fixed("tz_offset_min", minutes)
     if spec.local_date is not None:
-        src.emit(d, f"_r = {src.read(spec.local_date)}")
-        src.emit(d, "if _r.__class__ is not str or not _DAY(_r): raise _FB")
-        src.emit(d, "s['local_date'] = _r")
+        day = f"ld{len(src.setup)}"
+        src.emit(d, f"{day} = {src.read(spec.local_date)}")
+        src.emit(d, f"if {day}.__class__ is not _str or not _DAY({day}): raise _FB")
     else:
-        day = src.call(d, ("day", local), f"_ld({local}[0], {local}[1])")
-        src.emit(d, f"s['local_date'] = {day}")
-    for plan in mapper._fields:
-        value = spec_value(spec, plan.name)
-        raw = src.read(value.path) if value.path is not None else src.bind("c", value.const)
-        src.emit(d, f"_v = {src.bind('cv', plan.convert)}({raw})")
-        src.emit(d, "if _v is _MISSING:")
-        src.emit(d + 1, "raise _FB" if plan.required else "pass")
-        src.emit(d, "elif _v.__class__ is _Rejected: raise _FB")
-        src.emit(d, f"else: s[{plan.name!r}] = _v")
-    src.emit(d, f"s['device'] = {src.read(spec.device)}")
+        day = src.call(d, ("day", utc), f"_local_day({utc}, {ts}, {minutes}, {delta})")
+    fixed("local_date", day)
+    for index, plan in enumerate(mapper._fields):
+        value = _spec_value(spec, plan.name)
+        if value.path is None:
+            converted = plan.convert(value.const)
+            if converted is MISSING or converted.__class__ is Rejected:
+                if plan.required or converted is not MISSING:
+                    src.emit(d, "raise _FB")
+                continue
+            fixed(plan.name, src.bind("c", converted))
+            continue
+        raw = src.read(value.path)
+        if plan.required and not tail:
+            local = f"f{index}"
+            _convert(src, d, plan.convert, raw, True, local)
+            fixed(plan.name, local)
+            continue
+
+        def field(depth: int, plan: Any = plan, raw: str = raw) -> None:
+            _convert(src, depth, plan.convert, raw, plan.required, f"s[{plan.name!r}]")
+
+        tail.append(field)
+    fixed("device", src.read(spec.device))
     if spec.updated_at is not None:
-        raw = src.read(spec.updated_at.path)
-        name, _ = src.lazy(("updated", spec.updated_at.path.text, mapper._updated.parse))
-        src.emit(d, f"if {name} is _U:")
-        src.emit(d + 1, f"if {raw} is None: {name} = None")
+        updated_raw = src.read(spec.updated_at.path)
+        (updated,), _ = src.lazy(("updated", spec.updated_at.path.text, spec.updated_at.format))
+        src.emit(d, f"if {updated} is _U:")
+        src.emit(d + 1, f"if {updated_raw} is None: {updated} = None")
         src.emit(d + 1, "else:")
-        moment = src.time(d + 2, spec.updated_at, mapper._updated.parse)
-        src.emit(d + 2, f"{name} = _rfc(_localize({moment}, None)[0])")
-        updated = name
+        moment = src.time(d + 2, spec.updated_at, mapper._updated.parse, spec.updated_at.format)
+        if spec.updated_at.format == "iso":
+            src.emit(d + 2, f"{updated} = _utc_text({moment}, {updated_raw}) if {moment}.tzinfo is _UTC "
+                            f"else _rfc(_localize({moment}, None)[0])")
+        else:
+            src.emit(d + 2, f"{updated} = _rfc(_localize({moment}, None)[0])")
     else:
         updated = "None"
-    src.emit(d, f"s['provenance'] = {{'resource': {mapper.resource!r}, 'vendor_record_id': rid, "
-                f"'vendor_updated_at': {updated}}}")
-    src.emit(d, "s['deleted'] = False")
-    src.emit(d, "m = {}")
-    for name, expr in spec.meta:
-        src.emit(d, f"_r = {src.read(expr)}")
-        src.emit(d, f"if _r is not None: m[{name!r}] = _r")
-    src.emit(d, "s['meta'] = m")
+    fixed("provenance", f"{{'resource': {mapper.resource!r}, 'vendor_record_id': {rid}, "
+                        f"'vendor_updated_at': {updated}}}")
+    fixed("deleted", "False")
+    if spec.meta:
+        src.emit(d, "m = {}")
+        for name, expr in spec.meta:
+            src.emit(d, f"_r = {src.read(expr)}")
+            src.emit(d, f"if _r is not None: m[{name!r}] = _r")
+        fixed("meta", "m")
+    else:
+        fixed("meta", "{}")
     middle = "|".join(_escape(p) for p in (mapper.source, mapper.resource, mapper.sample_type)) + "|"
-    src.emit(d, f"s['dedup_key'] = uk + {middle!r} + _esc(rid if rid is not None else {ts})")
+    prefix = f"k{len(src.setup)}"
+    src.setup.append(f"    {prefix} = uk + {middle!r}")
+    identity = f"{rid_key} if {rid} is not None else _esc({ts})" if spec.record_id is not None else f"_esc({ts})"
+    fixed("dedup_key", f"{prefix} + ({identity})")
+    src.emit(d, "s = {" + ", ".join(f"{key!r}: {value}" for key, value in head) + "}")
+    for step in tail:
+        step(d)
     src.emit(d, "append(s)")
 
 
-def spec_value(spec: Any, name: str) -> Any:
+def _spec_value(spec: Any, name: str) -> Any:
     for value in spec.values:
         if value.name == name:
             return value
@@ -201,6 +403,7 @@ def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
     lines = [
         "def _map(records, user_id, out, slow):",
         "    uk = _esc(user_id) + '|'",
+        *src.setup,
         "    append = out.append",
         "    for rec in records:",
         "      mark = len(out)",
@@ -212,14 +415,18 @@ def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
         "          del out[mark:]",
         "          slow(rec)",
     ]
-    namespace: dict[str, Any] = {
-        **HELPERS, **src.names,
-        "_FB": _Fallback, "_U": _UNSET, "_MISSING": MISSING, "_Rejected": Rejected, "_localize": localize,
-        "_rfc": rfc3339_utc, "_ld": local_date, "_esc": _escape, "_parse_iso": parse_iso,
-    }
     from engine.mapping.compiler import _DAY, _record_id
 
-    namespace["_rid"] = _record_id
-    namespace["_DAY"] = _DAY.match
-    exec(compile("\n".join(lines) + "\n", "<mapping>", "exec"), namespace)  # noqa: S102 - built from the validated spec
-    return namespace["_map"]
+    namespace: dict[str, Any] = {
+        **HELPERS, **src.names,
+        "_FB": _Fallback, "_U": _UNSET, "_EMPTY": _EMPTY, "_MISSING": MISSING, "_Rejected": Rejected,
+        "_localize": localize, "_rfc": rfc3339_utc, "_ld": local_date, "_esc": _escape,
+        "_fromiso": datetime.fromisoformat, "_UTC": UTC, "_zone_entry": _zone_entry,
+        "_utc_text": _utc_text, "_local_day": _local_day, "_rid": _record_id, "_DAY": _DAY.match,
+        "_str": str, "_int": int, "_float": float, "_round": round, "_isfinite": math.isfinite,
+    }
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<mapping>", "exec"), namespace)  # noqa: S102 - built from the validated spec
+    fast = namespace["_map"]
+    fast.source = source  # for reading the generated code when profiling
+    return fast

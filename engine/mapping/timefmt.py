@@ -183,6 +183,27 @@ def rfc3339_utc(moment: datetime) -> str:
     return naive.isoformat(timespec="microseconds") + "Z"
 
 
+def canonical_utc_text(raw: str) -> str | None:
+    """What `rfc3339_utc` gives for ``raw`` (text already parsed to a UTC moment), read off the text.
+
+    Only for text already in that form (``2024-03-01T06:30:00Z``, ``...00.250Z``, or with
+    ``+00:00``); None otherwise, and the moment must then be formatted. The digits are not
+    checked: ``datetime.fromisoformat`` accepted them.
+    """
+    size = len(raw)
+    if raw[-1:] == "Z":
+        body = size - 1
+    elif raw[-6:] == "+00:00":
+        body = size - 6
+    else:
+        return None
+    if body != 19 and (body != 23 or raw[19] != "." or raw[20:23] == "000"):
+        return None
+    if raw[4] != "-" or raw[7] != "-" or raw[10] != "T" or raw[13] != ":" or raw[16] != ":":
+        return None
+    return raw if body == size - 1 else raw[:body] + "Z"
+
+
 def local_date(utc_moment: datetime, offset_min: int | None) -> str:
     local = utc_moment if offset_min is None else utc_moment + timedelta(minutes=offset_min)
     return local.date().isoformat()

@@ -26,6 +26,43 @@ class Rejected:
 
 Convert = Callable[[Any], Any]  # raw value -> converted value | MISSING | Rejected
 
+
+@dataclass(frozen=True, slots=True)
+class NumberRule:
+    """What a number converter does, for code generators that inline it."""
+
+    factor: float
+    offset: float
+    low: float | None
+    high: float | None
+
+    @property
+    def identity(self) -> bool:
+        return self.factor == 1.0 and self.offset == 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StringRule:
+    allowed: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class BooleanRule:
+    pass
+
+
+Rule = NumberRule | StringRule | BooleanRule
+
+
+def converter_rule(convert: Convert) -> Rule | None:
+    """The rule a converter built here applies (None for any other callable)."""
+    return getattr(convert, "rule", None)
+
+
+def _with_rule(convert: Convert, rule: Rule) -> Convert:
+    convert.rule = rule  # type: ignore[attr-defined]
+    return convert
+
 DECIMALS = 6  # canonical numbers are rounded to this many decimals to drop float noise
 
 
@@ -55,7 +92,7 @@ def _number_converter(field: FieldDef, factor: float, offset: float) -> Convert:
             return Rejected(f"{value} {unit} is outside [{low}, {high}]")
         return value
 
-    return convert
+    return _with_rule(convert, NumberRule(factor, offset, low, high))
 
 
 def _string_converter(field: FieldDef) -> Convert:
@@ -70,7 +107,7 @@ def _string_converter(field: FieldDef) -> Convert:
             return Rejected(f"{raw!r:.40} is not one of {', '.join(sorted(allowed))}")
         return raw
 
-    return convert
+    return _with_rule(convert, StringRule(allowed))
 
 
 def _boolean_converter(raw: Any) -> Any:
@@ -79,6 +116,9 @@ def _boolean_converter(raw: Any) -> Any:
     if not isinstance(raw, bool):
         return Rejected(f"expected true or false, got {type(raw).__name__} {raw!r:.40}")
     return raw
+
+
+_with_rule(_boolean_converter, BooleanRule())
 
 
 def value_converter(catalogue: Catalogue, sample_type: str, value: ValueField) -> Convert:

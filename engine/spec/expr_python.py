@@ -123,17 +123,20 @@ class Translator:
             return repr(node["value"])
         if kind == "comparator":
             return self._comparator(node["value"], children, value)
-        if kind == "and_expression":
+        if kind in ("and_expression", "or_expression"):
             temp = self._temp()
             left, right = self._node(children[0], value), self._node(children[1], value)
-            return f"({temp} if _false({temp} := {left}) else {right})"
-        if kind == "or_expression":
-            temp = self._temp()
-            left, right = self._node(children[0], value), self._node(children[1], value)
-            return f"({right} if _false({temp} := {left}) else {temp})"
+            falsy = (f"(({temp} := {left}) is None or {temp} is False)" if _gives_bool_or_none(children[0])
+                     else f"_false({temp} := {left})")
+            if kind == "and_expression":
+                return f"({temp} if {falsy} else {right})"
+            return f"({right} if {falsy} else {temp})"
         if kind == "not_expression":
             return f"_not({self._node(children[0], value)})"
         if kind == "multi_select_list":
+            if value.isidentifier():  # a plain variable: read it directly (and its known paths)
+                items = ", ".join(self._node(child, value) for child in children)
+                return f"(None if {value} is None else [{items}])"
             temp = self._temp()
             items = ", ".join(self._node(child, temp) for child in children)
             return f"(None if ({temp} := {value}) is None else [{items}])"
@@ -167,6 +170,12 @@ def _field_chain(node: dict) -> tuple[str, ...] | None:
     if node["type"] == "subexpression" and all(c["type"] == "field" for c in node["children"]):
         return tuple(c["value"] for c in node["children"])
     return None
+
+
+def _gives_bool_or_none(node: dict) -> bool:
+    """Whether the translation of ``node`` evaluates to True, False or None only (comparisons
+    of JSON values and negations), so that JMESPath falsiness is just ``is None or is False``."""
+    return node["type"] in ("comparator", "not_expression")
 
 
 def _is_str_literal(node: dict) -> bool:
