@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from engine.mapping.dedup import _escape
 from engine.mapping.timefmt import canonical_utc_text, local_date, localize, rfc3339_utc
-from engine.mapping.values import MISSING, BooleanRule, NumberRule, Rejected, StringRule, converter_rule
+from engine.mapping.values import (
+    MISSING,
+    BooleanRule,
+    NumberRule,
+    Rejected,
+    StringRule,
+    converter_rule,
+)
 from engine.spec.expr import Expr
 from engine.spec.expr_python import HELPERS, Translator
 
@@ -120,16 +127,19 @@ class _Source:
     def _known_path(self, value: str, keys: tuple[str, ...]) -> str | None:
         return self.path(keys) if value == "rec" else None
 
-    def lazy(self, key: Any, count: int = 1) -> tuple[list[str], bool]:
-        """The locals for ``key`` and whether they are new (their computation must be emitted)."""
+    def lazy(self, key: Any, count: int = 1) -> list[str]:
+        """The locals for ``key``, reset to the not-computed sentinel at the top of each record.
+
+        Every use site emits the (guarded) computation: the first mapping to need it may be
+        skipped by its ``when``."""
         names = self.lazies.get(key)
         if names is not None:
-            return names.split(","), False
+            return names.split(",")
         first = len(self.lazies)
         names = [f"v{first}"] + [f"v{first}_{i}" for i in range(1, count)]
         self.lazies[key] = ",".join(names)
         self.prelude.append(f"        {names[0]} = _U")
-        return names, True
+        return names
 
     def read(self, expr: Expr | None) -> str:
         """A Python expression for reading ``expr`` from the record."""
@@ -146,7 +156,7 @@ class _Source:
     def time(self, depth: int, field: Any, parse: Any, fmt: str) -> str:
         """Local of a parsed time; falls back when missing or unparsable (a warning case)."""
         raw = self.read(field.path)
-        (name,), new = self.lazy(("time", field.path.text, fmt))
+        (name,) = self.lazy(("time", field.path.text, fmt))
         if fmt == "iso":
             # fromisoformat reads the trailing Z itself; None, other types and any text it
             # rejects raise, and the closure path then does the full parse and warning.
@@ -163,7 +173,7 @@ class _Source:
         if spec.tz_offset is None:
             return "None", "None", "None"
         raw = self.read(spec.tz_offset.path)
-        (zone, minutes, delta), new = self.lazy(("zone", spec.tz_offset.path.text, spec.tz_offset.format), 3)
+        (zone, minutes, delta) = self.lazy(("zone", spec.tz_offset.path.text, spec.tz_offset.format), 3)
         cache = self.bind("zc", {})
         self.emit(depth, f"if {zone} is _U:")
         self.emit(depth + 1, f"if {raw} is None: {zone} = {minutes} = {delta} = None")
@@ -178,7 +188,7 @@ class _Source:
         ``raw`` is the moment's source text when it was parsed as ISO text, else "None".
         """
         z, zmin, zdelta = zone
-        (utc, minutes, delta, text), _ = self.lazy(("instant", moment, z, own), 4)
+        (utc, minutes, delta, text) = self.lazy(("instant", moment, z, own), 4)
         self.emit(depth, f"if {utc} is _U:")
         # A moment already in UTC keeps its instant; with a fixed zone (or none) its offset is
         # known without converting.
@@ -194,7 +204,7 @@ class _Source:
         return utc, minutes, delta, text
 
     def call(self, depth: int, key: Any, source: str) -> str:
-        (name,), _ = self.lazy(key)
+        (name,) = self.lazy(key)
         self.emit(depth, f"if {name} is _U: {name} = {source}")
         return name
 
@@ -203,7 +213,7 @@ class _Source:
         if expr is None:
             return "None", "None"
         raw = self.read(expr)
-        (rid, escaped), _ = self.lazy(("rid", expr.text), 2)
+        (rid, escaped) = self.lazy(("rid", expr.text), 2)
         self.emit(depth, f"if {rid} is _U:")
         self.emit(depth + 1, f"_x = {raw}")
         self.emit(depth + 1, f"{rid} = _x if _x.__class__ is _str else _rid(_x)")
@@ -352,7 +362,7 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
     fixed("device", src.read(spec.device))
     if spec.updated_at is not None:
         updated_raw = src.read(spec.updated_at.path)
-        (updated,), _ = src.lazy(("updated", spec.updated_at.path.text, spec.updated_at.format))
+        (updated,) = src.lazy(("updated", spec.updated_at.path.text, spec.updated_at.format))
         src.emit(d, f"if {updated} is _U:")
         src.emit(d + 1, f"if {updated_raw} is None: {updated} = None")
         src.emit(d + 1, "else:")
