@@ -30,7 +30,7 @@ from engine.fetch.errors import (
 )
 from engine.fetch.pagination import PageRequest, Paginator
 from engine.fetch.ratelimit import RateGovernor
-from engine.fetch.windows import TimeWindow, window_values
+from engine.fetch.windows import TimeWindow, reached_window_end, window_values
 from engine.http import RenderError, TemplateValues, build_request, is_api_url, spec_values
 from engine.spec.model import Request, Resource, Spec
 from engine.spec.template import Template
@@ -125,6 +125,8 @@ class Fetcher:
                 return  # the vendor will push this data later
             records = self._records(resource, outcome.body)
             yield Page(page.number, records, outcome.body)
+            if window is not None and reached_window_end(records, window, endpoint.window):
+                return
             page = paginator.next(page, outcome.body, headers, records)
 
     async def get(self, caller: Caller, resource: Resource, object_id: str) -> list[Any]:

@@ -111,3 +111,28 @@ def window_values(tw: TimeWindow, window: Window | None) -> dict[str, str]:
     if window is not None and window.end_inclusive:
         end = max(tw.start, end - _INCLUSIVE_STEP.get(fmt, timedelta(seconds=1)))
     return {"window.start": format_bound(tw.start, fmt), "window.end": format_bound(end, fmt)}
+
+
+# A record time without an offset is the user's local time; it may be up to 14 h ahead of UTC.
+_LOCAL_TIME_SLACK = timedelta(hours=14)
+
+
+def _record_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC) - _LOCAL_TIME_SLACK
+    return parsed.astimezone(UTC)
+
+
+def reached_window_end(records: list[object], tw: TimeWindow, window: Window | None) -> bool:
+    """For a list read oldest first from the window's start (`window.sorted_by`): whether this
+    page's last record is at or past the window's end, so later pages belong to later windows."""
+    if window is None or window.sorted_by is None or not records:
+        return False
+    last = _record_time(window.sorted_by.search(records[-1]))
+    return last is not None and last >= tw.end

@@ -485,7 +485,8 @@ class _Compiler:
             if "window" in lr:
                 w = lr["window"]
                 window = m.Window(max_s=duration_seconds(w["max"]), format=w.get("format", "iso"),
-                                  end_inclusive=w.get("end_inclusive", False))
+                                  end_inclusive=w.get("end_inclusive", False),
+                                  sorted_by=self.expr(w.get("sorted_by"), lat + ("window", "sorted_by")))
             list_ep = m.ListEndpoint(
                 request=self.request(lr["request"], lat + ("request",)),
                 records=self.expr(lr["records"], lat + ("records",)) or Expr("records"),

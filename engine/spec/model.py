@@ -278,6 +278,7 @@ class Window:
     max_s: int
     format: str = "iso"
     end_inclusive: bool = False
+    sorted_by: Expr | None = None  # the record's time, for lists read oldest first from a start
 
 
 @dataclass(frozen=True, slots=True)
