@@ -14,6 +14,7 @@ from types import ModuleType
 
 from engine import coverage as coverage_cli
 from engine.api import serve as serve_cli
+from engine.logs import redact_text
 from engine.mapping import cli as mapping_cli
 from engine.spec import commands as spec_commands
 from engine.subscriptions import cli as subscriptions_cli
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_INVALID
     except Exception as exc:  # noqa: BLE001 -- never a traceback for the user
-        print(f"engine {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"engine {args.command}: error: {type(exc).__name__}: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_INVALID
 
 
