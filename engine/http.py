@@ -151,11 +151,8 @@ def build_request(
     `TemplateValues`); `access_token` is required for `auth: bearer`.
     """
     url = request_url(spec, request, values)
-    headers: dict[str, str] = {}
-    for name, template in spec.api.headers:
-        headers[name] = _render(template, values, f"header {name}")
-    for name, template in request.headers:
-        headers[name] = _render(template, values, f"header {name}")
+    headers = {name: _render(template, values, f"header {name}")
+               for name, template in (*spec.api.headers, *request.headers)}
     params = [(name, _render(t, values, f"parameter {name}")) for name, t in request.params]
     if extra_params:
         params.extend(extra_params.items())
