@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from engine.spec import model as m
 from engine.spec.catalogue import CATALOGUE
 from engine.spec.env import EnvSyntaxError, interpolate, is_single_reference
-from engine.spec.errors import SpecError, SpecIssue
+from engine.spec.errors import SpecError, SpecIssue, closest
 from engine.spec.expr import Expr, ExprError
 from engine.spec.template import Template, TemplateError
 
@@ -34,6 +34,8 @@ MESSAGE_NAMES = frozenset({"body", "timestamp"})
 
 _DURATION = re.compile(r"^([0-9]+)(ms|s|m|h|d)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_EVENT_EXPRS = ("type", "select", "id", "user", "object_id", "callback_url", "data", "window_start",
+                "window_end")
 
 
 def duration_seconds(text: str) -> int:
@@ -88,7 +90,7 @@ class _Compiler:
             choices = sorted(allowed) + [f"{p}:NAME" for p in prefixes]
             self.issue(at, "template.unknown_placeholder",
                        f"unknown placeholder {{{name}}}; here you may use " + ", ".join("{" + c + "}" for c in choices),
-                       _closest(name, sorted(allowed)))
+                       closest(name, sorted(allowed)))
         return template
 
     def url(self, value: str, at: Path, *, absolute: bool = True) -> str:
@@ -306,13 +308,9 @@ class _Compiler:
         extractors = []
         for i, ev in enumerate(extractors_raw):
             eat = at + ("events", i) if isinstance(events_raw, list) else at + ("events",)
-            def e(key: str) -> Expr | None:
-                return self.expr(ev.get(key), eat + (key,))
-            extractors.append(m.EventExtractor(
-                type=e("type") or Expr("type"), select=e("select"), id=e("id"), user=e("user"),
-                object_id=e("object_id"), callback_url=e("callback_url"), data=e("data"),
-                window_start=e("window_start"), window_end=e("window_end"),
-                time_format=ev.get("time_format", "iso")))
+            exprs = {key: self.expr(ev.get(key), eat + (key,)) for key in _EVENT_EXPRS}
+            exprs["type"] = exprs["type"] or Expr("type")
+            extractors.append(m.EventExtractor(**exprs, time_format=ev.get("time_format", "iso")))
         has_window = any(ev.get("window_start") and ev.get("window_end") for ev in extractors_raw)
         routes: dict[str, tuple[m.Route, ...]] = {}
         for event_type, value in raw["on"].items():
@@ -342,7 +340,7 @@ class _Compiler:
             if name not in resources:
                 self.issue(at + (action,), "route.unknown_resource",
                            f"{action}: {name!r} is not a resource of this spec",
-                           _closest(name, sorted(resources)))
+                           closest(name, sorted(resources)))
                 return m.Route(action=action, resource=name, when=when)
             res = resources[name]
             by = raw.get("by", "id")
@@ -421,7 +419,7 @@ class _Compiler:
         sample_type = CATALOGUE.sample_type(type_name)
         if sample_type is None:
             self.issue(at + ("type",), "sample.unknown_type", f"unknown sample type {type_name!r}",
-                       _closest(type_name, sorted(CATALOGUE.types)))
+                       closest(type_name, sorted(CATALOGUE.types)))
             return None
         values = []
         for name, value in raw["values"].items():
@@ -429,7 +427,7 @@ class _Compiler:
             field = CATALOGUE.field(type_name, name)
             if field is None:
                 self.issue(vat, "sample.unknown_field", f"{type_name} has no value field {name!r}",
-                           _closest(name, sorted(sample_type.fields)))
+                           closest(name, sorted(sample_type.fields)))
                 continue
             path, const, unit = (value, None, None) if isinstance(value, str) else (
                 value.get("path"), value.get("const"), value.get("unit"))
@@ -540,11 +538,4 @@ def compile_spec(raw: Mapping[str, Any], *, path: str = "<spec>", env: Mapping[s
     return spec
 
 
-def _closest(word: str, choices: list[str]) -> str | None:
-    import difflib
-
-    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return match[0] if match else None
-
-
-__all__ = ["compile_spec", "duration_seconds", "LOOPBACK_HOSTS", "REQUEST_NAMES"]
+__all__ = ["LOOPBACK_HOSTS", "REQUEST_NAMES", "compile_spec", "duration_seconds"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -20,3 +22,9 @@ class SpecError(Exception):
         self.issues = issues
         self.path = path
         super().__init__(f"{path}: {len(issues)} problem(s); first: {issues[0].message}" if issues else path)
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice `word` most likely misspells, for a "did you mean" suggestion."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None

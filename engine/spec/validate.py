@@ -8,7 +8,6 @@ author evidently meant rather than every alternative.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -31,7 +30,7 @@ from engine.spec.document import (
     env_references,
     read_document,
 )
-from engine.spec.errors import SpecError
+from engine.spec.errors import SpecError, closest
 from engine.spec.model import Spec
 
 SPEC_SCHEMA = "vendor-spec.schema.json"
@@ -382,11 +381,6 @@ def _or(words: Iterable[str]) -> str:
     if len(items) <= 1:
         return items[0] if items else "something else"
     return ", ".join(items[:-1]) + " or " + items[-1]
-
-
-def closest(word: str, choices: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return matches[0] if matches else None
 
 
 # --- output ------------------------------------------------------------------------------------
