@@ -7,14 +7,14 @@ dedup-key escaping and the skip rules. Warnings are not collected; the benchmark
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta, timezone
 
 _fromiso = datetime.fromisoformat
-_ZONES: dict[str, timezone] = {}
+_ZONES: dict[str, tuple[timezone, int, timedelta]] = {}
 
 
-def _zone(text: object) -> timezone | None:
+def _zone(text: object) -> tuple[timezone, int, timedelta] | None:
+    """A ``+hh:mm`` offset as (zone, minutes, delta), cached per text."""
     zone = _ZONES.get(text)  # type: ignore[arg-type]
     if zone is None and isinstance(text, str) and len(text) == 6 and text[0] in "+-" and text[3] == ":":
         try:
@@ -23,7 +23,9 @@ def _zone(text: object) -> timezone | None:
             return None
         if minutes > 18 * 60:
             return None
-        zone = UTC if minutes == 0 else timezone(timedelta(minutes=-minutes if text[0] == "-" else minutes))
+        minutes = -minutes if text[0] == "-" else minutes
+        delta = timedelta(minutes=minutes)
+        zone = (UTC if minutes == 0 else timezone(delta), minutes, delta)
         _ZONES[text] = zone
     return zone
 
@@ -36,6 +38,28 @@ def _utc_text(moment: datetime) -> str:
     if micro % 1000 == 0:
         return naive.isoformat(timespec="milliseconds") + "Z"
     return naive.isoformat(timespec="microseconds") + "Z"
+
+
+def _text(raw: str, moment: datetime) -> str:
+    """The UTC text of an aware UTC ``moment`` parsed from ``raw``: ``raw`` itself when canonical."""
+    size = len(raw)
+    if raw[-1] == "Z":
+        body = size - 1
+    elif raw[-6:] == "+00:00":
+        body = size - 6
+    else:
+        return _utc_text(moment)
+    if (body == 19 or (body == 23 and raw[19] == "." and raw[20:23] != "000")) and raw[4] == "-" \
+            and raw[7] == "-" and raw[10] == "T" and raw[13] == ":" and raw[16] == ":":
+        return raw if body == size - 1 else raw[:body] + "Z"
+    return _utc_text(moment)
+
+
+def _day(utc: datetime, text: str, minutes: int, delta: timedelta) -> str:
+    """Local date: the UTC text's date unless the offset moves the time past midnight."""
+    if 0 <= utc.hour * 60 + utc.minute + minutes < 1440:
+        return text[:10]
+    return (utc + delta).date().isoformat()
 
 
 def _parse(text: object) -> datetime | None:
@@ -57,24 +81,24 @@ def _esc(text: str) -> str:
 
 def _seconds(milli: object) -> int | float | None:
     """ms -> s, tidied, None when absent or unusable (an optional field is then dropped)."""
-    if milli is None or isinstance(milli, bool) or not isinstance(milli, (int, float)):
+    kind = milli.__class__
+    if kind is not int and kind is not float:
         return None
-    value = round(milli * 0.001, 6)
-    if not math.isfinite(value):
-        return None
-    value = int(value) if value.is_integer() else value
-    return value if 0 <= value <= 86400 else None
+    value = round(milli * 0.001, 6)  # type: ignore[operator]
+    if value.is_integer():
+        value = int(value)
+    return value if 0 <= value <= 86400 else None  # also rules out inf and nan
 
 
 def _number(raw: object, low: float, high: float) -> int | float | None:
-    if raw is None or isinstance(raw, bool) or not isinstance(raw, (int, float)):
+    kind = raw.__class__
+    if kind is float:
+        raw = round(raw, 6)  # type: ignore[call-overload]
+        if raw.is_integer():
+            raw = int(raw)
+    elif kind is not int:
         return None
-    if isinstance(raw, float):
-        if not math.isfinite(raw):
-            return None
-        raw = round(raw, 6)
-        raw = int(raw) if raw.is_integer() else raw
-    return raw if low <= raw <= high else None
+    return raw if low <= raw <= high else None  # also rules out inf and nan
 
 
 def _record_id(raw: object) -> str | None:
@@ -87,18 +111,23 @@ def _record_id(raw: object) -> str | None:
     return None
 
 
-def _local(moment: datetime, zone: timezone | None) -> tuple[datetime, int | None, str]:
-    """UTC instant, local offset in minutes (None when unknown) and local date of a parsed time."""
+def _local(raw: str, moment: datetime, zone: tuple[timezone, int, timedelta] | None
+           ) -> tuple[datetime, int | None, str, str]:
+    """UTC instant, local offset in minutes (None when unknown), local date and UTC text."""
+    if moment.tzinfo is UTC and zone is not None:
+        text = _text(raw, moment)
+        return moment, zone[1], _day(moment, text, zone[1], zone[2]), text
     if moment.tzinfo is None:
         if zone is None:
             utc = moment.replace(tzinfo=UTC)
-            return utc, None, utc.date().isoformat()
-        delta = zone.utcoffset(None)
+            text = _utc_text(utc)
+            return utc, None, text[:10], text
+        delta = zone[2]
         utc = (moment - delta).replace(tzinfo=UTC)
     else:
-        delta = zone.utcoffset(None) if zone is not None else moment.utcoffset()
+        delta = zone[2] if zone is not None else moment.utcoffset()
         utc = moment.astimezone(UTC)
-    return utc, int(delta.total_seconds() // 60), (utc + delta).date().isoformat()
+    return utc, int(delta.total_seconds() // 60), (utc + delta).date().isoformat(), _utc_text(utc)
 
 
 def whoop_sleep(records: list, user_id: str) -> list[dict]:
@@ -108,26 +137,29 @@ def whoop_sleep(records: list, user_id: str) -> list[dict]:
     for record in records:
         if not isinstance(record, dict) or record.get("score_state") != "SCORED":
             continue
-        rid = _record_id(record.get("id"))
+        raw_id = record.get("id")
+        rid = raw_id if raw_id.__class__ is str else _record_id(raw_id)
         ident = _esc(rid) if rid is not None else None
         zone = _zone(record.get("timezone_offset"))
-        start = _parse(record.get("start"))
-        end = _parse(record.get("end"))
-        end_at = _local(end, zone) if end is not None else None
-        updated = _parse(record.get("updated_at"))
+        start_raw, end_raw = record.get("start"), record.get("end")
+        start = _parse(start_raw)
+        end = _parse(end_raw)
+        end_at = _local(end_raw, end, zone) if end is not None else None
+        updated_raw = record.get("updated_at")
+        updated = _parse(updated_raw)
         if updated is not None:
-            updated = _utc_text(updated.astimezone(UTC) if updated.tzinfo else updated)
+            updated = (_text(updated_raw, updated) if updated.tzinfo is UTC
+                       else _utc_text(updated.astimezone(UTC) if updated.tzinfo else updated))
         score = record.get("score")
         score = score if isinstance(score, dict) else {}
         stages = score.get("stage_summary")
         stages = stages if isinstance(stages, dict) else {}
         if start is not None:
-            utc, offset_min, day = _local(start, zone)
-            start_text = _utc_text(utc)
+            utc, offset_min, day, start_text = _local(start_raw, start, zone)
             session = {"user_id": user_id, "source": "whoop", "sample_type": "sleep_session",
                        "timestamp_utc": start_text}
             if end_at is not None:
-                session["end_utc"] = _utc_text(end_at[0])
+                session["end_utc"] = end_at[3]
             if end_at is None or end_at[0] >= utc:
                 session["tz_offset_min"] = offset_min
                 session["local_date"] = day
@@ -167,7 +199,7 @@ def whoop_sleep(records: list, user_id: str) -> list[dict]:
                 append(session)
         if end_at is None:
             continue
-        end_text = _utc_text(end_at[0])
+        end_text = end_at[3]
         rate = _number(score.get("respiratory_rate"), 2, 60)
         if rate is not None:
             append({"user_id": user_id, "source": "whoop", "sample_type": "respiratory_rate",
@@ -195,35 +227,50 @@ def oura_heart_rate(records: list, user_id: str) -> list[dict]:
     append = samples.append
     user_key = _esc(user_id) + "|oura|heartrate|heart_rate|"
     for record in records:
-        if not isinstance(record, dict):
+        if record.__class__ is not dict:
             continue
-        moment = _parse(record.get("timestamp"))
-        if moment is None:
+        raw = record.get("timestamp")
+        if raw.__class__ is not str:
             continue
-        bpm = _number(record.get("bpm"), 20, 250)
-        if bpm is None:
+        try:
+            moment = _fromiso(raw)
+        except ValueError:
             continue
-        if moment.tzinfo is None:
+        bpm = record.get("bpm")
+        kind = bpm.__class__
+        if kind is float:
+            bpm = round(bpm, 6)
+            if bpm.is_integer():
+                bpm = int(bpm)
+        elif kind is not int:
+            continue
+        if not 20 <= bpm <= 250:
+            continue
+        if moment.tzinfo is UTC:
+            offset_min = 0
+            text = _text(raw, moment)
+            day = text[:10]
+        elif moment.tzinfo is None:
             offset_min = None
-            moment_utc = moment.replace(tzinfo=UTC)
-            day = moment_utc.date().isoformat()
+            text = _utc_text(moment.replace(tzinfo=UTC))
+            day = text[:10]
         else:
             delta = moment.utcoffset()
             offset_min = int(delta.total_seconds() // 60)
             moment_utc = moment.astimezone(UTC)
+            text = _utc_text(moment_utc)
             day = (moment_utc + delta).date().isoformat()
-        text = _utc_text(moment_utc)
-        sample = {
-            "user_id": user_id, "source": "oura", "sample_type": "heart_rate",
-            "timestamp_utc": text, "tz_offset_min": offset_min, "local_date": day, "bpm": bpm,
-        }
+        key = user_key + (text if "%" not in text and "|" not in text else _esc(text))
+        provenance = {"resource": "heartrate", "vendor_record_id": None, "vendor_updated_at": None}
         context = record.get("source")
-        if isinstance(context, str):
-            sample["context"] = context
-        sample["device"] = None
-        sample["provenance"] = {"resource": "heartrate", "vendor_record_id": None, "vendor_updated_at": None}
-        sample["deleted"] = False
-        sample["meta"] = {}
-        sample["dedup_key"] = user_key + _esc(text)
-        append(sample)
+        if context.__class__ is str:
+            append({"user_id": user_id, "source": "oura", "sample_type": "heart_rate",
+                    "timestamp_utc": text, "tz_offset_min": offset_min, "local_date": day, "bpm": bpm,
+                    "context": context, "device": None, "provenance": provenance, "deleted": False,
+                    "meta": {}, "dedup_key": key})
+        else:
+            append({"user_id": user_id, "source": "oura", "sample_type": "heart_rate",
+                    "timestamp_utc": text, "tz_offset_min": offset_min, "local_date": day, "bpm": bpm,
+                    "device": None, "provenance": provenance, "deleted": False,
+                    "meta": {}, "dedup_key": key})
     return samples

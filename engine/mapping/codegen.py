@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from engine.mapping.dedup import _escape
-from engine.mapping.timefmt import canonical_utc_text, local_date, localize, rfc3339_utc
+from engine.mapping.timefmt import local_date, localize, rfc3339_utc
 from engine.mapping.values import (
     MISSING,
     BooleanRule,
@@ -63,21 +63,8 @@ def _zone_entry(parse: Callable[[Any], Any], raw: Any, cache: dict) -> tuple[Any
     return entry
 
 
-def _utc_text(moment: datetime, raw: Any) -> str:
-    """`rfc3339_utc` of a UTC moment, read off its source text when that is already canonical."""
-    if raw.__class__ is str:
-        text = canonical_utc_text(raw)
-        if text is not None:
-            return text
-    return rfc3339_utc(moment)
-
-
-def _local_day(utc: datetime, text: str, minutes: int | None, delta: timedelta | None) -> str:
-    """`local_date`, taking the date off the UTC text when the offset does not change the day."""
-    if not minutes:
-        return text[:10]
-    if 0 <= utc.hour * 60 + utc.minute + minutes < 1440:
-        return text[:10]
+def _local_day(utc: datetime, minutes: int, delta: timedelta | None) -> str:
+    """`local_date` when the offset moves the UTC time across midnight."""
     return (utc + (delta if delta is not None else timedelta(minutes=minutes))).date().isoformat()
 
 
@@ -193,15 +180,40 @@ class _Source:
         # A moment already in UTC keeps its instant; with a fixed zone (or none) its offset is
         # known without converting.
         own_minutes = "0" if own else "None"
-        self.emit(depth + 1, f"if {moment}.tzinfo is _UTC and ({z} is None or {zmin} is not None):")
-        self.emit(depth + 2, f"{utc} = {moment}")
-        self.emit(depth + 2, f"if {z} is None: {minutes} = {own_minutes}; {delta} = None")
-        self.emit(depth + 2, f"else: {minutes} = {zmin}; {delta} = {zdelta}")
-        self.emit(depth + 2, f"{text} = _utc_text({utc}, {raw})")
+        if z == "None":
+            self.emit(depth + 1, f"if {moment}.tzinfo is _UTC:")
+            self.emit(depth + 2, f"{utc} = {moment}; {minutes} = {own_minutes}; {delta} = None")
+        else:
+            self.emit(depth + 1, f"if {moment}.tzinfo is _UTC and ({z} is None or {zmin} is not None):")
+            self.emit(depth + 2, f"{utc} = {moment}")
+            self.emit(depth + 2, f"if {z} is None: {minutes} = {own_minutes}; {delta} = None")
+            self.emit(depth + 2, f"else: {minutes} = {zmin}; {delta} = {zdelta}")
+        if raw == "None":
+            self.emit(depth + 2, f"{text} = _rfc({utc})")
+        else:
+            self._canonical_text(depth + 2, raw, utc, text)
         self.emit(depth + 1, "else:")
         self.emit(depth + 2, f"{utc}, {minutes} = _localize({moment}, {z}, {own!r}); {delta} = None")
         self.emit(depth + 2, f"{text} = _rfc({utc})")
         return utc, minutes, delta, text
+
+    def _canonical_text(self, depth: int, raw: str, utc: str, text: str) -> None:
+        """`canonical_utc_text` inlined: ``raw`` is text fromisoformat read as a UTC moment."""
+        self.emit(depth, f"_c = {raw}; _n = len(_c)")
+        self.emit(depth, "_b = _n - 1 if _c[-1] == 'Z' else _n - 6 if _c[-6:] == '+00:00' else 0")
+        self.emit(depth, "if (_b == 19 or (_b == 23 and _c[19] == '.' and _c[20:23] != '000')) and _c[4] == '-' "
+                         "and _c[7] == '-' and _c[10] == 'T' and _c[13] == ':' and _c[16] == ':':")
+        self.emit(depth + 1, f"{text} = _c if _b == _n - 1 else _c[:_b] + 'Z'")
+        self.emit(depth, f"else: {text} = _rfc({utc})")
+
+    def day(self, depth: int, utc: str, minutes: str, delta: str, text: str) -> str:
+        """Local of the local date: the UTC text's date unless the offset crosses midnight."""
+        (day,) = self.lazy(("day", utc))
+        self.emit(depth, f"if {day} is _U:")
+        self.emit(depth + 1, f"if not {minutes} or 0 <= {utc}.hour * 60 + {utc}.minute + {minutes} < 1440: "
+                             f"{day} = {text}[:10]")
+        self.emit(depth + 1, f"else: {day} = _local_day({utc}, {minutes}, {delta})")
+        return day
 
     def call(self, depth: int, key: Any, source: str) -> str:
         (name,) = self.lazy(key)
@@ -223,7 +235,7 @@ class _Source:
 
 
 def _convert(src: _Source, depth: int, convert: Any, raw: str, required: bool, target: str) -> None:
-    """Emit: read ``raw``, convert it, and assign it to ``target``; skip when absent and optional.
+    """Emit: read ``raw``, convert it into the local ``target`` (``_M`` when absent and optional).
 
     Anything the converter would reject falls back (it is a warning there).
     """
@@ -233,7 +245,8 @@ def _convert(src: _Source, depth: int, convert: Any, raw: str, required: bool, t
         src.emit(depth, "if _r is None: raise _FB")
         src.emit(depth, "if True:")
     else:
-        src.emit(depth, "if _r is not None:")
+        src.emit(depth, f"if _r is None: {target} = _M")
+        src.emit(depth, "else:")
     d = depth + 1
     if isinstance(rule, NumberRule):
         _number(src, d, rule)
@@ -247,7 +260,7 @@ def _convert(src: _Source, depth: int, convert: Any, raw: str, required: bool, t
         src.emit(d, "_v = _r")
     else:
         src.emit(d, f"_v = {src.bind('cv', convert)}(_r)")
-        src.emit(d, "if _v is _MISSING or _v.__class__ is _Rejected: raise _FB")
+        src.emit(d, "if _v is _M or _v.__class__ is _Rejected: raise _FB")
     src.emit(d, f"{target} = _v")
 
 
@@ -306,38 +319,34 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
     start = src.time(d, spec.start, mapper._start.parse, spec.start.format)
     utc, minutes, delta, ts = src.instant(d, start, start_raw, zone, mapper._start.own_offset_is_local)
 
-    # Entries in the closure path's key order; a leading run of unconditional ones becomes
-    # one dict literal, the rest are assigned in order.
-    head = [("user_id", "user_id"), ("source", repr(mapper.source)),
-            ("sample_type", repr(mapper.sample_type)), ("timestamp_utc", ts)]
-    tail: list[Callable[[int], None]] = []
-
-    def fixed(key: str, value: str) -> None:
-        if tail:
-            tail.append(lambda depth: src.emit(depth, f"s[{key!r}] = {value}"))
-        else:
-            head.append((key, value))
+    # Every value is computed into a local first, then the sample is one dict literal in the
+    # closure path's key order; optional entries that turned out absent (``_M``) are deleted,
+    # which keeps the order of the others.
+    entries = [("user_id", "user_id"), ("source", repr(mapper.source)),
+               ("sample_type", repr(mapper.sample_type)), ("timestamp_utc", ts)]
+    optional: list[tuple[str, str]] = []
+    tag = f"{len(src.setup)}_"  # keeps this mapping's locals apart from the next one's
 
     if spec.end is not None:
         end_raw = src.read(spec.end.path)
-
-        def end(depth: int) -> None:
-            src.emit(depth, f"if {end_raw} is not None:")
-            moment = src.time(depth + 1, spec.end, mapper._end.parse, spec.end.format)
-            text = end_raw if spec.end.format == "iso" else "None"
-            end_utc, _, _, end_text = src.instant(depth + 1, moment, text, zone, True)
-            src.emit(depth + 1, f"if {end_utc} < {utc}: raise _FB")
-            src.emit(depth + 1, f"s['end_utc'] = {end_text}")
-
-        tail.append(end)
-    fixed("tz_offset_min", minutes)
+        end_text = f"e{tag}"
+        src.emit(d, f"if {end_raw} is None: {end_text} = _M")
+        src.emit(d, "else:")
+        moment = src.time(d + 1, spec.end, mapper._end.parse, spec.end.format)
+        text = end_raw if spec.end.format == "iso" else "None"
+        end_utc, _, _, end_value = src.instant(d + 1, moment, text, zone, True)
+        src.emit(d + 1, f"if {end_utc} < {utc}: raise _FB")
+        src.emit(d + 1, f"{end_text} = {end_value}")
+        entries.append(("end_utc", end_text))
+        optional.append(("end_utc", end_text))
+    entries.append(("tz_offset_min", minutes))
     if spec.local_date is not None:
-        day = f"ld{len(src.setup)}"
+        day = f"ld{tag}"
         src.emit(d, f"{day} = {src.read(spec.local_date)}")
         src.emit(d, f"if {day}.__class__ is not _str or not _DAY({day}): raise _FB")
     else:
-        day = src.call(d, ("day", utc), f"_local_day({utc}, {ts}, {minutes}, {delta})")
-    fixed("local_date", day)
+        day = src.day(d, utc, minutes, delta, ts)
+    entries.append(("local_date", day))
     for index, plan in enumerate(mapper._fields):
         value = _spec_value(spec, plan.name)
         if value.path is None:
@@ -346,20 +355,14 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
                 if plan.required or converted is not MISSING:
                     src.emit(d, "raise _FB")
                 continue
-            fixed(plan.name, src.bind("c", converted))
+            entries.append((plan.name, src.bind("c", converted)))
             continue
-        raw = src.read(value.path)
-        if plan.required and not tail:
-            local = f"f{index}"
-            _convert(src, d, plan.convert, raw, True, local)
-            fixed(plan.name, local)
-            continue
-
-        def field(depth: int, plan: Any = plan, raw: str = raw) -> None:
-            _convert(src, depth, plan.convert, raw, plan.required, f"s[{plan.name!r}]")
-
-        tail.append(field)
-    fixed("device", src.read(spec.device))
+        local = f"f{tag}{index}"
+        _convert(src, d, plan.convert, src.read(value.path), plan.required, local)
+        entries.append((plan.name, local))
+        if not plan.required:
+            optional.append((plan.name, local))
+    entries.append(("device", src.read(spec.device)))
     if spec.updated_at is not None:
         updated_raw = src.read(spec.updated_at.path)
         (updated,) = src.lazy(("updated", spec.updated_at.path.text, spec.updated_at.format))
@@ -367,32 +370,35 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
         src.emit(d + 1, f"if {updated_raw} is None: {updated} = None")
         src.emit(d + 1, "else:")
         moment = src.time(d + 2, spec.updated_at, mapper._updated.parse, spec.updated_at.format)
+        src.emit(d + 2, f"if {moment}.tzinfo is _UTC:")
         if spec.updated_at.format == "iso":
-            src.emit(d + 2, f"{updated} = _utc_text({moment}, {updated_raw}) if {moment}.tzinfo is _UTC "
-                            f"else _rfc(_localize({moment}, None)[0])")
+            src._canonical_text(d + 3, updated_raw, moment, updated)
         else:
-            src.emit(d + 2, f"{updated} = _rfc(_localize({moment}, None)[0])")
+            src.emit(d + 3, f"{updated} = _rfc({moment})")
+        src.emit(d + 2, f"else: {updated} = _rfc(_localize({moment}, None)[0])")
     else:
         updated = "None"
-    fixed("provenance", f"{{'resource': {mapper.resource!r}, 'vendor_record_id': {rid}, "
-                        f"'vendor_updated_at': {updated}}}")
-    fixed("deleted", "False")
+    provenance = f"{{'resource': {mapper.resource!r}, 'vendor_record_id': {rid}, 'vendor_updated_at': {updated}}}"
+    entries.append(("provenance", provenance))
+    entries.append(("deleted", "False"))
     if spec.meta:
-        src.emit(d, "m = {}")
+        meta = f"m{tag}"
+        src.emit(d, f"{meta} = {{}}")
         for name, expr in spec.meta:
             src.emit(d, f"_r = {src.read(expr)}")
-            src.emit(d, f"if _r is not None: m[{name!r}] = _r")
-        fixed("meta", "m")
+            src.emit(d, f"if _r is not None: {meta}[{name!r}] = _r")
+        entries.append(("meta", meta))
     else:
-        fixed("meta", "{}")
+        entries.append(("meta", "{}"))
     middle = "|".join(_escape(p) for p in (mapper.source, mapper.resource, mapper.sample_type)) + "|"
     prefix = f"k{len(src.setup)}"
     src.setup.append(f"    {prefix} = uk + {middle!r}")
-    identity = f"{rid_key} if {rid} is not None else _esc({ts})" if spec.record_id is not None else f"_esc({ts})"
-    fixed("dedup_key", f"{prefix} + ({identity})")
-    src.emit(d, "s = {" + ", ".join(f"{key!r}: {value}" for key, value in head) + "}")
-    for step in tail:
-        step(d)
+    escaped_ts = f"({ts} if '%' not in {ts} and '|' not in {ts} else _esc({ts}))"
+    identity = f"{rid_key} if {rid} is not None else {escaped_ts}" if spec.record_id is not None else escaped_ts
+    entries.append(("dedup_key", f"{prefix} + ({identity})"))
+    src.emit(d, "s = {" + ", ".join(f"{key!r}: {value}" for key, value in entries) + "}")
+    for key, local in optional:
+        src.emit(d, f"if {local} is _M: del s[{key!r}]")
     src.emit(d, "append(s)")
 
 
@@ -429,10 +435,10 @@ def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
 
     namespace: dict[str, Any] = {
         **HELPERS, **src.names,
-        "_FB": _Fallback, "_U": _UNSET, "_EMPTY": _EMPTY, "_MISSING": MISSING, "_Rejected": Rejected,
+        "_FB": _Fallback, "_U": _UNSET, "_EMPTY": _EMPTY, "_M": MISSING, "_Rejected": Rejected,
         "_localize": localize, "_rfc": rfc3339_utc, "_ld": local_date, "_esc": _escape,
         "_fromiso": datetime.fromisoformat, "_UTC": UTC, "_zone_entry": _zone_entry,
-        "_utc_text": _utc_text, "_local_day": _local_day, "_rid": _record_id, "_DAY": _DAY.match,
+        "_local_day": _local_day, "_rid": _record_id, "_DAY": _DAY.match,
         "_str": str, "_int": int, "_float": float, "_round": round, "_isfinite": math.isfinite,
     }
     source = "\n".join(lines) + "\n"

@@ -27,6 +27,8 @@ def _actual_number(x: Any) -> bool:
 
 
 def _eq(x: Any, y: Any) -> bool:
+    if x is None or y is None or x.__class__ is str or y.__class__ is str:
+        return x == y  # the number/boolean special cases below cannot apply
     if _actual_number(x) and x in (0, 1):
         if isinstance(y, bool):
             return False
