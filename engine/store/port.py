@@ -377,6 +377,12 @@ class Store(abc.ABC):
         self, vendor: str, vendor_user_id: str
     ) -> Connection | None: ...
 
+    async def get_user_id_by_vendor_user(self, vendor: str, vendor_user_id: str) -> str | None:
+        """The app user connected to this vendor account, without reading (or decrypting) its
+        tokens; adapters override it with a lighter query."""
+        connection = await self.get_connection_by_vendor_user(vendor, vendor_user_id)
+        return None if connection is None else connection.user_id
+
     @abc.abstractmethod
     async def list_connections(
         self,

@@ -319,6 +319,15 @@ class SqliteStore(Store):
         )
         return None if row is None else self._connection_from_row(row)
 
+    async def get_user_id_by_vendor_user(self, vendor: str, vendor_user_id: str) -> str | None:
+        row = await self._db.read_point(
+            lambda conn: conn.execute(
+                "SELECT user_id FROM connections WHERE vendor = ? AND vendor_user_id = ?",
+                (vendor, vendor_user_id),
+            ).fetchone()
+        )
+        return None if row is None else row[0]
+
     async def list_connections(
         self,
         *,

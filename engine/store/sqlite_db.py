@@ -56,6 +56,8 @@ class SqliteDatabase:
         self._writer: sqlite3.Connection | None = None
         self._writer_thread: threading.Thread | None = None
         self._reader: sqlite3.Connection | None = None
+        self._point_reader: sqlite3.Connection | None = None
+        self._point_lock = threading.Lock()
         self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
         self._closed = False
 
@@ -70,6 +72,10 @@ class SqliteDatabase:
             self._reader = await loop.run_in_executor(
                 self._reader_pool, _connect, self.path, self._busy_timeout_ms, self._synchronous
             )
+            self._point_reader = await loop.run_in_executor(
+                None, _connect, self.path, self._busy_timeout_ms, self._synchronous
+            )
+            self._point_reader.execute("PRAGMA busy_timeout = 0")  # point reads never wait
         except sqlite3.Error as error:
             await self.close()
             raise unavailable(error) from None
@@ -90,6 +96,9 @@ class SqliteDatabase:
             self._writer.close()
         if self._reader is not None:
             await loop.run_in_executor(self._reader_pool, self._reader.close)
+        if self._point_reader is not None:
+            with self._point_lock:
+                self._point_reader.close()
         self._reader_pool.shutdown(wait=True)
 
     # ------------------------------------------------------------------ operations
@@ -119,6 +128,24 @@ class SqliteDatabase:
             return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
         except sqlite3.Error as error:
             raise unavailable(error) from None
+
+    async def read_point(self, operation: Operation[T]) -> T:
+        """A single statement reading a few rows by an indexed key, run right here on the caller's
+        thread: it takes microseconds, less than the hop to the reader thread and back. It never
+        waits: if the connection is in use on another thread or the database is busy, the read
+        goes to the reader thread instead."""
+        if self._closed or self._point_reader is None:
+            raise StoreUnavailable("store is closed")
+        if self._point_lock.acquire(blocking=False):
+            try:
+                return operation(self._point_reader)
+            except sqlite3.OperationalError:
+                pass  # busy or locked with a zero timeout: let the reader thread wait for it
+            except sqlite3.Error as error:
+                raise unavailable(error) from None
+            finally:
+                self._point_lock.release()
+        return await self.read(operation)
 
     # ------------------------------------------------------------------ writer thread
     def _write_loop(self) -> None:
@@ -157,8 +184,7 @@ class SqliteDatabase:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
-            for _, future, loop in batch:
-                _resolve(future, loop, unavailable(error), failed=True)
+            _resolve_all([(future, loop, unavailable(error), True) for _, future, loop in batch])
             return
         try:
             for operation, _, _ in batch:
@@ -182,11 +208,10 @@ class SqliteDatabase:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            for _, future, loop in batch:
-                _resolve(future, loop, unavailable(error), failed=True)
+            _resolve_all([(future, loop, unavailable(error), True) for _, future, loop in batch])
             return
-        for (_, future, loop), (value, failed) in zip(batch, outcomes, strict=True):
-            _resolve(future, loop, value, failed=failed)
+        _resolve_all([(future, loop, value, failed)
+                      for (_, future, loop), (value, failed) in zip(batch, outcomes, strict=True)])
 
     # ------------------------------------------------------------------ migrations
     @staticmethod
@@ -213,15 +238,29 @@ class SqliteDatabase:
 def _resolve(
     future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, value: Any, *, failed: bool
 ) -> None:
-    def settle() -> None:
+    _resolve_all([(future, loop, value, failed)])
+
+
+Outcome = tuple["asyncio.Future[Any]", asyncio.AbstractEventLoop, Any, bool]
+
+
+def _resolve_all(outcomes: list[Outcome]) -> None:
+    """Hand a batch's outcomes to their waiters: one wake-up per event loop, not one per write."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[1], []).append(outcome)
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:
+            pass  # the caller's loop is gone; nobody is waiting any more
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    for future, _, value, failed in outcomes:
         if future.done():
-            return
+            continue
         if failed:
             future.set_exception(value)
         else:
             future.set_result(value)
-
-    try:
-        loop.call_soon_threadsafe(settle)
-    except RuntimeError:
-        pass  # the caller's loop is gone; nobody is waiting any more

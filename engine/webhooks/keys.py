@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from engine.spec.model import Spec
+from engine.spec.model import Spec, Webhooks
 from engine.spec.template import Template
 
 _MAX_CANDIDATES = 16  # a rotation needs two or three; cap the product so a typo cannot blow up
@@ -70,3 +70,12 @@ def candidates(template: Template, source: SecretSource) -> list[str]:
         if len(results) >= _MAX_CANDIDATES:
             break
     return list(dict.fromkeys(results))
+
+
+def uses_stored_secrets(webhooks: Webhooks) -> bool:
+    """Whether any secret template of the webhooks (verify key or value, handshake token or code)
+    reads a `{secret:NAME}` the engine keeps in its store; when none does, there is nothing to load."""
+    templates = [getattr(webhooks.verify, "key", None), getattr(webhooks.verify, "value", None)]
+    for handshake in webhooks.handshakes:
+        templates += [getattr(handshake, "token", None), getattr(handshake, "code", None)]
+    return any(name.startswith("secret:") for t in templates if t is not None for name in t.names)

@@ -26,7 +26,7 @@ from engine.webhooks.handshake import (
     head_handshake,
     post_handshake,
 )
-from engine.webhooks.keys import SecretSource
+from engine.webhooks.keys import SecretSource, uses_stored_secrets
 from engine.webhooks.routing import JOB_KIND, route_event
 from engine.webhooks.verify import VerificationFailed, verify_delivery
 
@@ -52,6 +52,7 @@ class WebhookReceiver:
     stored_secrets: StoredSecrets | None = None
     clock: Callable[[], float] = time.time
     job_max_attempts: int | None = None
+    _stored_secret_use: dict[str, tuple[Spec, bool]] = field(default_factory=dict, init=False, repr=False)
 
     def body_limit(self, vendor: str) -> int:
         spec = self.specs.get(vendor)
@@ -123,9 +124,9 @@ class WebhookReceiver:
     async def _app_users(self, vendor: str, events: list[WebhookEvent]) -> dict[str, str]:
         users: dict[str, str] = {}
         for vendor_user in {e.vendor_user_id for e in events if e.vendor_user_id}:
-            connection = await self.store.get_connection_by_vendor_user(vendor, vendor_user)
-            if connection is not None:
-                users[vendor_user] = connection.user_id
+            user_id = await self.store.get_user_id_by_vendor_user(vendor, vendor_user)
+            if user_id is not None:
+                users[vendor_user] = user_id
         return users
 
     def _inbox_items(
@@ -166,9 +167,16 @@ class WebhookReceiver:
             vendor=spec.id, user_id=user_id, **extra,
         )
 
+    def _reads_stored_secrets(self, spec: Spec) -> bool:
+        cached = self._stored_secret_use.get(spec.id)
+        if cached is None or cached[0] is not spec:
+            assert spec.webhooks is not None
+            cached = self._stored_secret_use[spec.id] = (spec, uses_stored_secrets(spec.webhooks))
+        return cached[1]
+
     async def _secrets(self, spec: Spec) -> SecretSource:
         stored: Mapping[str, str] = {}
-        if self.stored_secrets is not None:
+        if self.stored_secrets is not None and self._reads_stored_secrets(spec):
             stored = await self.stored_secrets(spec.id)
         return SecretSource.for_spec(spec, env=self.env, stored=stored)
 
