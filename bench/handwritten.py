@@ -49,8 +49,10 @@ def _text(raw: str, moment: datetime) -> str:
         body = size - 6
     else:
         return _utc_text(moment)
-    if (body == 19 or (body == 23 and raw[19] == "." and raw[20:23] != "000")) and raw[4] == "-" \
-            and raw[7] == "-" and raw[10] == "T" and raw[13] == ":" and raw[16] == ":":
+    if (body == 19 or (body == 23 and raw[19] == ".")) and raw[4] == "-" and raw[7] == "-" \
+            and raw[10] == "T" and raw[13] == ":" and raw[16] == ":":
+        if body == 23 and raw[20:23] == "000":
+            return raw[:19] + "Z"
         return raw if body == size - 1 else raw[:body] + "Z"
     return _utc_text(moment)
 

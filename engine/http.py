@@ -148,14 +148,22 @@ def build_request(
     """Render `request` for `spec` into an `httpx2.Request` ready for `client.send`.
 
     `values` must hold every placeholder the templates use (see `spec_values` and
-    `TemplateValues`); `access_token` is required for `auth: bearer`.
+    `TemplateValues`); `access_token` is required for `auth: bearer`. `extra_params` (pagination)
+    replace same-named parameters of the request or its URL, keeping their place, and are
+    appended otherwise.
     """
     url = request_url(spec, request, values)
     headers = {name: _render(template, values, f"header {name}")
                for name, template in (*spec.api.headers, *request.headers)}
     params = [(name, _render(t, values, f"parameter {name}")) for name, t in request.params]
+    set_on_url = None
     if extra_params:
-        params.extend(extra_params.items())
+        # httpx replaces a URL's own query with non-empty params: set the extras on that query
+        # itself when it is the only one.
+        if params or "?" not in url:
+            params = _set_params(params, extra_params)
+        else:
+            set_on_url = extra_params
     if request.auth == "bearer":
         token = values.get("access_token")
         if not token:
@@ -168,7 +176,7 @@ def build_request(
         kwargs["json"] = _render_json(request.json, values)
     elif request.form is not None:
         kwargs["data"] = {name: _render(t, values, f"form field {name}") for name, t in request.form}
-    return client.build_request(
+    prepared = client.build_request(
         request.method,
         url,
         params=params or None,
@@ -176,6 +184,27 @@ def build_request(
         timeout=spec.api.timeout_s,
         **kwargs,
     )
+    if set_on_url:
+        target = prepared.url
+        for name, value in set_on_url.items():
+            target = target.copy_set_param(name, value)
+        prepared.url = target
+    return prepared
+
+
+def _set_params(params: list[tuple[str, Any]], extra: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``params`` with each ``extra`` name set to its one value, where it first appears."""
+    merged: list[tuple[str, Any]] = []
+    placed: set[str] = set()
+    for name, value in params:
+        if name in extra:
+            if name not in placed:
+                merged.append((name, extra[name]))
+                placed.add(name)
+        else:
+            merged.append((name, value))
+    merged.extend((name, value) for name, value in extra.items() if name not in placed)
+    return merged
 
 
 def basic_auth_header(username: str, password: str) -> str:

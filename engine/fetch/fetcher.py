@@ -189,15 +189,10 @@ class Fetcher:
 
         def build(token_values: Mapping[str, Any]) -> httpx2.Request:
             try:
-                prepared = build_request(self.client, self.spec, request, TemplateValues({**base, **token_values}))
+                return build_request(self.client, self.spec, request, TemplateValues({**base, **token_values}),
+                                     extra_params=params)
             except RenderError as error:
                 raise VendorRejected(str(error), vendor=self.spec.id) from None
-            if params:
-                target = prepared.url
-                for name, value in params.items():
-                    target = target.copy_set_param(name, value)
-                prepared.url = target
-            return prepared
 
         return build
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from engine.mapping.dedup import _escape
-from engine.mapping.timefmt import local_date, localize, rfc3339_utc
+from engine.mapping.timefmt import canonical_utc_text, local_date, localize, rfc3339_utc
 from engine.mapping.values import (
     MISSING,
     BooleanRule,
@@ -81,6 +81,7 @@ class _Source:
         self.paths: dict[tuple[str, ...], str] = {}
         self.views: dict[str, str] = {}
         self.lazies: dict[Any, str] = {}
+        self.uses: dict[Any, int] = {}
         self.translator = Translator(self._known_path)
 
     def emit(self, depth: int, line: str) -> None:
@@ -119,6 +120,7 @@ class _Source:
 
         Every use site emits the (guarded) computation: the first mapping to need it may be
         skipped by its ``when``."""
+        self.uses[key] = self.uses.get(key, 0) + 1
         names = self.lazies.get(key)
         if names is not None:
             return names.split(",")
@@ -163,9 +165,10 @@ class _Source:
         (zone, minutes, delta) = self.lazy(("zone", spec.tz_offset.path.text, spec.tz_offset.format), 3)
         cache = self.bind("zc", {})
         self.emit(depth, f"if {zone} is _U:")
-        self.emit(depth + 1, f"if {raw} is None: {zone} = {minutes} = {delta} = None")
-        self.emit(depth + 1, f"else: {zone}, {minutes}, {delta} = {cache}.get({raw}) or "
-                             f"_zone_entry({self.bind('zp', mapper._zone_parse)}, {raw}, {cache})")
+        self.emit(depth + 1, f"_z = {raw}")
+        self.emit(depth + 1, f"if _z is None: {zone} = {minutes} = {delta} = None")
+        self.emit(depth + 1, f"else: {zone}, {minutes}, {delta} = {cache}.get(_z) or "
+                             f"_zone_entry({self.bind('zp', mapper._zone_parse)}, _z, {cache})")
         return zone, minutes, delta
 
     def instant(self, depth: int, moment: str, raw: str, zone: tuple[str, str, str], own: bool
@@ -198,13 +201,15 @@ class _Source:
         return utc, minutes, delta, text
 
     def _canonical_text(self, depth: int, raw: str, utc: str, text: str) -> None:
-        """`canonical_utc_text` inlined: ``raw`` is text fromisoformat read as a UTC moment."""
+        """`canonical_utc_text` (its commonest forms inlined), else formatting: ``raw`` is text
+        fromisoformat read as a UTC moment."""
         self.emit(depth, f"_c = {raw}; _n = len(_c)")
         self.emit(depth, "_b = _n - 1 if _c[-1] == 'Z' else _n - 6 if _c[-6:] == '+00:00' else 0")
-        self.emit(depth, "if (_b == 19 or (_b == 23 and _c[19] == '.' and _c[20:23] != '000')) and _c[4] == '-' "
+        self.emit(depth, "if (_b == 19 or (_b == 23 and _c[19] == '.')) and _c[4] == '-' "
                          "and _c[7] == '-' and _c[10] == 'T' and _c[13] == ':' and _c[16] == ':':")
-        self.emit(depth + 1, f"{text} = _c if _b == _n - 1 else _c[:_b] + 'Z'")
-        self.emit(depth, f"else: {text} = _rfc({utc})")
+        self.emit(depth + 1, f"{text} = (_c if _b == _n - 1 else _c[:_b] + 'Z') "
+                             "if _b == 19 or _c[20:23] != '000' else _c[:19] + 'Z'")
+        self.emit(depth, f"else: {text} = _canon(_c) or _rfc({utc})")
 
     def day(self, depth: int, utc: str, minutes: str, delta: str, text: str) -> str:
         """Local of the local date: the UTC text's date unless the offset crosses midnight."""
@@ -402,6 +407,30 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
     src.emit(d, "append(s)")
 
 
+def _unguard(src: _Source) -> tuple[list[str], list[str]]:
+    """Prelude and body without the sentinel of each lazy value computed at one place only:
+    that place runs at most once per record, so its guard always holds."""
+    once = {names.split(",")[0] for key, names in src.lazies.items() if src.uses[key] == 1}
+    prelude = [line for line in src.prelude if line.strip().removesuffix(" = _U") not in once]
+    body: list[str] = []
+    removed: list[int] = []  # indentation of the enclosing block guards taken out
+    for line in src.lines:
+        indent = len(line) - len(line.lstrip())
+        while removed and indent <= removed[-1]:
+            removed.pop()
+        stripped = line.strip()
+        if stripped.startswith("if ") and " is _U:" in stripped:
+            name, _, rest = stripped[3:].partition(" is _U:")
+            if name in once:
+                if rest.strip():
+                    body.append(" " * (indent - 4 * len(removed)) + rest.strip())
+                else:
+                    removed.append(indent)
+                continue
+        body.append(line[4 * len(removed):])
+    return prelude, body
+
+
 def _spec_value(spec: Any, name: str) -> Any:
     for value in spec.values:
         if value.name == name:
@@ -416,6 +445,7 @@ def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
     src = _Source()
     for mapper in mappers:
         _mapper(src, mapper)
+    prelude, body = _unguard(src)
     lines = [
         "def _map(records, user_id, out, slow):",
         "    uk = _esc(user_id) + '|'",
@@ -425,8 +455,8 @@ def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
         "      mark = len(out)",
         "      try:",
         "        if rec.__class__ is not _dict: raise _FB",
-        *src.prelude,
-        *src.lines,
+        *prelude,
+        *body,
         "      except Exception:",
         "          del out[mark:]",
         "          slow(rec)",
@@ -438,7 +468,7 @@ def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
         "_FB": _Fallback, "_U": _UNSET, "_EMPTY": _EMPTY, "_M": MISSING, "_Rejected": Rejected,
         "_localize": localize, "_rfc": rfc3339_utc, "_ld": local_date, "_esc": _escape,
         "_fromiso": datetime.fromisoformat, "_UTC": UTC, "_zone_entry": _zone_entry,
-        "_local_day": _local_day, "_rid": _record_id, "_DAY": _DAY.match,
+        "_local_day": _local_day, "_canon": canonical_utc_text, "_rid": _record_id, "_DAY": _DAY.match,
         "_str": str, "_int": int, "_float": float, "_round": round, "_isfinite": math.isfinite,
     }
     source = "\n".join(lines) + "\n"

@@ -186,9 +186,10 @@ def rfc3339_utc(moment: datetime) -> str:
 def canonical_utc_text(raw: str) -> str | None:
     """What `rfc3339_utc` gives for ``raw`` (text already parsed to a UTC moment), read off the text.
 
-    Only for text already in that form (``2024-03-01T06:30:00Z``, ``...00.250Z``, or with
-    ``+00:00``); None otherwise, and the moment must then be formatted. The digits are not
-    checked: ``datetime.fromisoformat`` accepted them. The generated mapping code inlines this.
+    Only for text in the extended form with ``Z`` or ``+00:00`` and no, 3 or 6 fraction digits
+    (``2024-03-01T06:30:00Z``, ``...00.250+00:00``); None otherwise, and the moment must then be
+    formatted. The digits are not checked: ``datetime.fromisoformat`` accepted them. The
+    generated mapping code inlines the common cases of this.
     """
     size = len(raw)
     if raw[-1:] == "Z":
@@ -197,10 +198,16 @@ def canonical_utc_text(raw: str) -> str | None:
         body = size - 6
     else:
         return None
-    if body != 19 and (body != 23 or raw[19] != "." or raw[20:23] == "000"):
+    if raw[4:5] != "-" or raw[7:8] != "-" or raw[10:11] != "T" or raw[13:14] != ":" or raw[16:17] != ":":
         return None
-    if raw[4] != "-" or raw[7] != "-" or raw[10] != "T" or raw[13] != ":" or raw[16] != ":":
+    if body == 19:
+        return raw if body == size - 1 else raw[:19] + "Z"
+    if (body != 23 and body != 26) or raw[19] != ".":
         return None
+    if raw[20:23] == "000" and raw[23:body] in ("", "000"):
+        return raw[:19] + "Z"
+    if body == 26 and raw[23:26] == "000":
+        return raw[:23] + "Z"
     return raw if body == size - 1 else raw[:body] + "Z"
 
 

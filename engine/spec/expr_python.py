@@ -60,6 +60,23 @@ def _ordered(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool | None
     return compare
 
 
+def _quick_sum_present(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``sum_present`` for a list of plain numbers and nulls; anything else goes to ``original``."""
+    def sum_present(values: Any) -> Any:
+        if values.__class__ is not list:
+            return original(values)
+        numbers = []
+        for value in values:
+            kind = value.__class__
+            if kind is int or kind is float:
+                numbers.append(value)
+            elif value is not None:
+                return original(values)
+        return sum(numbers) if numbers else None
+
+    return sum_present
+
+
 HELPERS: dict[str, Any] = {
     "_eq": _eq,
     "_false": _false,
@@ -72,6 +89,7 @@ HELPERS: dict[str, Any] = {
     "_isinstance": isinstance,
     **{f"_fn_{name}": getattr(OPTIONS.custom_functions, f"_func_{name}") for name in FUNCTION_ARITY},
 }
+HELPERS["_fn_sum_present"] = _quick_sum_present(HELPERS["_fn_sum_present"])
 
 _ORDERED = {"lt": "_lt", "lte": "_le", "gt": "_gt", "gte": "_ge"}
 _SCALARS = (str, int, float, bool, type(None))
