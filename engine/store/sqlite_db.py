@@ -2,9 +2,11 @@
 
 The stdlib `sqlite3` module runs on two dedicated threads instead of through aiosqlite: a whole
 transaction is one hop to the thread rather than one hop per statement, and the writer commits
-every write that queued up while the previous commit was syncing in one transaction (each write in
-its own SAVEPOINT, so one failing write rolls back alone). A write's awaitable resolves only after
-its COMMIT, so "returned" means "durable".
+every write that queued up while the previous commit was syncing in one transaction. Should one
+write of a batch fail, the batch is rolled back and run again with each write in its own SAVEPOINT,
+so a failing write rolls back alone; a write operation must therefore be safe to run twice (as on
+PostgreSQL, where a contended transaction re-runs). A write's awaitable resolves only after its
+COMMIT, so "returned" means "durable".
 
 Cross-process safety comes from SQLite itself: WAL mode, `BEGIN IMMEDIATE` for every write
 transaction, and a busy timeout while another process holds the write lock.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +32,7 @@ T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], T]
 
 _MAX_BATCH = 256
+_SWITCH_INTERVAL_S = 0.0005
 _STOP = object()
 
 
@@ -41,6 +45,15 @@ def _connect(path: Path, busy_timeout_ms: int, synchronous: str) -> sqlite3.Conn
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _shorten_switch_interval() -> None:
+    """Every SQLite statement releases the interpreter lock and must win it back from the event
+    loop thread; at the default 5 ms switch interval a busy loop holds a write batch back for up to
+    5 ms per statement (measured: ingest throughput -30%, CPU per request +30%). Half a millisecond
+    keeps the writer moving; an interval already shorter is left alone."""
+    if sys.getswitchinterval() > _SWITCH_INTERVAL_S:
+        sys.setswitchinterval(_SWITCH_INTERVAL_S)
 
 
 def unavailable(error: sqlite3.Error) -> StoreUnavailable:
@@ -79,6 +92,7 @@ class SqliteDatabase:
         except sqlite3.Error as error:
             await self.close()
             raise unavailable(error) from None
+        _shorten_switch_interval()
         self._writer_thread = threading.Thread(
             target=self._write_loop, name="sqlite-write", daemon=True
         )
@@ -180,13 +194,35 @@ class SqliteDatabase:
         conn.close()
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
-        outcomes: list[tuple[Any, bool]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
             _resolve_all([(future, loop, unavailable(error), True) for _, future, loop in batch])
             return
+        # Optimistic pass: every write of the batch back to back, no savepoints (each statement
+        # costs the thread a round trip through the interpreter lock). Should one write fail, the
+        # whole transaction rolls back and the batch runs again, each write in its own savepoint.
+        outcomes: list[tuple[Any, bool]] = []
         try:
+            for operation, _, _ in batch:
+                outcomes.append((operation(conn), False))
+        except Exception as error:  # noqa: BLE001 - handed to the awaiting caller
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if len(batch) == 1:
+                _, future, loop = batch[0]
+                _resolve_all([(future, loop, _as_store_error(error), True)])
+                return
+            self._commit_isolated(conn, batch)
+            return
+        self._commit(conn, batch, outcomes)
+
+    def _commit_isolated(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[Any, bool]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
             for operation, _, _ in batch:
                 conn.execute("SAVEPOINT op")
                 try:
@@ -194,24 +230,31 @@ class SqliteDatabase:
                 except Exception as error:  # noqa: BLE001 - handed to the awaiting caller
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
-                    if isinstance(error, sqlite3.IntegrityError):
-                        error = StoreError(f"constraint violated: {error}")
-                    elif isinstance(error, sqlite3.Error):
-                        error = unavailable(error)
-                    outcomes.append((error, True))
+                    outcomes.append((_as_store_error(error), True))
                 else:
                     conn.execute("RELEASE op")
                     outcomes.append((result, False))
+        except sqlite3.Error as error:
+            self._fail_batch(conn, batch, error)
+            return
+        self._commit(conn, batch, outcomes)
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[Any], outcomes: list[tuple[Any, bool]]) -> None:
+        try:
             conn.execute("COMMIT")
         except sqlite3.Error as error:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            _resolve_all([(future, loop, unavailable(error), True) for _, future, loop in batch])
+            self._fail_batch(conn, batch, error)
             return
         _resolve_all([(future, loop, value, failed)
                       for (_, future, loop), (value, failed) in zip(batch, outcomes, strict=True)])
+
+    @staticmethod
+    def _fail_batch(conn: sqlite3.Connection, batch: list[Any], error: sqlite3.Error) -> None:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        _resolve_all([(future, loop, unavailable(error), True) for _, future, loop in batch])
 
     # ------------------------------------------------------------------ migrations
     @staticmethod
@@ -233,6 +276,14 @@ class SqliteDatabase:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def _as_store_error(error: Exception) -> Exception:
+    if isinstance(error, sqlite3.IntegrityError):
+        return StoreError(f"constraint violated: {error}")
+    if isinstance(error, sqlite3.Error):
+        return unavailable(error)
+    return error
 
 
 def _resolve(
