@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -178,7 +179,7 @@ def build_request(
         kwargs["data"] = {name: _render(t, values, f"form field {name}") for name, t in request.form}
     prepared = client.build_request(
         request.method,
-        url,
+        _parsed_url(url) if "?" not in url else url,
         params=params or None,
         headers=headers,
         timeout=spec.api.timeout_s,
@@ -190,6 +191,13 @@ def build_request(
             target = target.copy_set_param(name, value)
         prepared.url = target
     return prepared
+
+
+@lru_cache(maxsize=512)
+def _parsed_url(url: str) -> httpx2.URL:
+    """Parsed once: a spec's URLs repeat for every page (httpx URLs are immutable). Only URLs
+    without a query string come here, so no token rendered into a query is kept."""
+    return httpx2.URL(url)
 
 
 def _set_params(params: list[tuple[str, Any]], extra: Mapping[str, Any]) -> list[tuple[str, Any]]:
