@@ -154,8 +154,14 @@ def run(smoke: bool = False) -> list[Row]:
     total = 200 if smoke else 100_000
     rss_total = 3_000 if smoke else 1_000_000
     with page_server(total, 25) as base_url:
-        raw_s, raw_n = _timed(lambda: raw_loop(base_url))
-        bare_s, bare_n = _timed(lambda: engine_without_store(base_url))
+        # The raw loop and the engine take turns, best of two each: a load swing on a shared
+        # machine then hits both rather than whichever ran during it.
+        raw_s = bare_s = float("inf")
+        for _ in range(1 if smoke else 2):
+            seconds, raw_n = _timed(lambda: raw_loop(base_url))
+            raw_s = min(raw_s, seconds)
+            seconds, bare_n = _timed(lambda: engine_without_store(base_url))
+            bare_s = min(bare_s, seconds)
         with tempfile.TemporaryDirectory() as data_dir:
             store_s, (store_n, written) = _timed(lambda: engine_with_store(base_url, data_dir))
     for name, n in (("raw loop", raw_n), ("engine", bare_n), ("engine + store", store_n)):
