@@ -446,19 +446,22 @@ def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
     for mapper in mappers:
         _mapper(src, mapper)
     prelude, body = _unguard(src)
+    # With one mapping the append is the last statement of the try: a record that fails has
+    # appended nothing, so there is nothing to take back.
+    several = len(mappers) > 1
     lines = [
         "def _map(records, user_id, out, slow):",
         "    uk = _esc(user_id) + '|'",
         *src.setup,
         "    append = out.append",
         "    for rec in records:",
-        "      mark = len(out)",
+        *(["      mark = len(out)"] if several else []),
         "      try:",
         "        if rec.__class__ is not _dict: raise _FB",
         *prelude,
         *body,
         "      except Exception:",
-        "          del out[mark:]",
+        *(["          del out[mark:]"] if several else []),
         "          slow(rec)",
     ]
     from engine.mapping.compiler import _DAY, _record_id
