@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Plan windows per resource within the vendor's history horizon, queue them and "
         "run them in this process until the sync is done. Store and vendors come from the same "
         "environment as `engine serve`.")
-    parser.add_argument("vendor", metavar="VENDOR", help="vendor id, e.g. whoop")
+    parser.add_argument("vendor", metavar="VENDOR", help="vendor id (a spec id in the vendors directory)")
     parser.add_argument("user", metavar="USER", help="the app's user id of the connection")
     parser.add_argument("--since", required=True, metavar="DATE",
                         help="start: YYYY-MM-DD (UTC midnight) or an ISO 8601 time with an offset")
