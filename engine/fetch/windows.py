@@ -52,10 +52,10 @@ def _ceil_day(value: datetime) -> datetime:
 def plan_windows(since: datetime, until: datetime, window: Window | None) -> list[TimeWindow]:
     """The windows covering ``[since, until)`` in order; one window when the spec sets no span."""
     start, end = as_utc(since), as_utc(until)
-    if window is not None and window.format == "date":
-        start, end = _floor_day(start), _ceil_day(end)
     if end <= start:
         return []
+    if window is not None and window.format == "date":
+        start, end = _floor_day(start), _ceil_day(end)
     if window is None:
         return [TimeWindow(start, end)]
     span = timedelta(seconds=window.max_s)
