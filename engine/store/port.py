@@ -91,6 +91,9 @@ class InboxEvent:
     object_id: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     received_at: float = 0.0  # 0 → the store's clock
+    # True for an event the vendor gave no id (its key is a hash of its content): an identical
+    # event is then a duplicate only while this one's job has not started; see `record_events`.
+    repeatable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,7 +540,12 @@ class Store(abc.ABC):
     ) -> list[RecordResult]:
         """In ONE transaction: for each event, insert it into the inbox unless (vendor, event_key)
         is already there, and enqueue its job only when the event is new. Each (vendor, user_id)
-        connection in `webhook_from` gets `last_webhook_at` = now in the same transaction."""
+        connection in `webhook_from` gets `last_webhook_at` = now in the same transaction.
+
+        A `repeatable` event that comes with a job is a duplicate only while the stored one's job
+        is still queued and never claimed (that job will read the latest state anyway). Otherwise
+        the stored row moves to `<event_key>@<its job id>`, a job holding the same idempotency
+        key moves to `<key>@<its id>` too, and the event is recorded anew with a new job."""
 
     async def record_event_and_enqueue(
         self, event: InboxEvent, job: JobSpec | None, *, now: float | None = None

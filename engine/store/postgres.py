@@ -64,6 +64,7 @@ from engine.store.sqlite import (
     _SAMPLE_COLUMNS,
     _STATE_COLUMNS,
     _SYNC_COLUMNS,
+    _WAITING_FIRST_RUN,
     APP_USER,
     _app_subscription_from_row,
     _awaited_from_row,
@@ -486,6 +487,26 @@ class PostgresStore(Store):
         assert existing is not None
         return EnqueueResult(existing[0], False)
 
+    @staticmethod
+    async def _retire_started_generation(
+        conn: Conn, event: InboxEvent, job: JobSpec, at: float
+    ) -> None:
+        """Move a repeatable event's stored row, and a job holding its idempotency key, aside
+        unless that job is still waiting for its first run: the new delivery is then recorded
+        as a new event with a new job."""
+        await conn.execute(
+            "UPDATE inbox_events SET event_key = event_key || '@' || COALESCE(job_id, %s) "
+            "WHERE vendor = %s AND event_key = %s AND NOT EXISTS (SELECT 1 FROM jobs "
+            f"WHERE jobs.id = inbox_events.job_id AND {_WAITING_FIRST_RUN})",
+            (new_id(at), event.vendor, event.event_key),
+        )
+        if job.idempotency_key:
+            await conn.execute(
+                "UPDATE jobs SET idempotency_key = idempotency_key || '@' || id "
+                f"WHERE idempotency_key = %s AND NOT ({_WAITING_FIRST_RUN})",
+                (job.idempotency_key,),
+            )
+
     async def record_events(
         self,
         items: Sequence[tuple[InboxEvent, JobSpec | None]],
@@ -512,6 +533,8 @@ class PostgresStore(Store):
             results: list[RecordResult | None] = [None] * len(prepared)
             for index in order:
                 event, job, payload, received_at = prepared[index]
+                if event.repeatable and job is not None:
+                    await self._retire_started_generation(conn, event, job, at)
                 created = (
                     await _count(
                         conn,

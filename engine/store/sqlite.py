@@ -80,6 +80,10 @@ _LEASE_LOST = "lease expired: the worker holding the job stopped before finishin
 _MAX_PAGE = 5000
 
 
+# A job that has not started yet: whatever it fetches will be the vendor's latest state.
+_WAITING_FIRST_RUN = "jobs.state = 'queued' AND jobs.attempts = 0"
+
+
 def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
@@ -590,6 +594,26 @@ class SqliteStore(Store):
         existing = conn.execute("SELECT id FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
         return EnqueueResult(existing[0], False)
 
+    @staticmethod
+    def _retire_started_generation(
+        conn: sqlite3.Connection, event: InboxEvent, job: JobSpec, at: float
+    ) -> None:
+        """Move a repeatable event's stored row, and a job holding its idempotency key, aside
+        unless that job is still waiting for its first run: the new delivery is then recorded
+        as a new event with a new job."""
+        conn.execute(
+            "UPDATE inbox_events SET event_key = event_key || '@' || COALESCE(job_id, ?) "
+            "WHERE vendor = ? AND event_key = ? AND NOT EXISTS (SELECT 1 FROM jobs "
+            f"WHERE jobs.id = inbox_events.job_id AND {_WAITING_FIRST_RUN})",
+            (new_id(at), event.vendor, event.event_key),
+        )
+        if job.idempotency_key:
+            conn.execute(
+                "UPDATE jobs SET idempotency_key = idempotency_key || '@' || id "
+                f"WHERE idempotency_key = ? AND NOT ({_WAITING_FIRST_RUN})",
+                (job.idempotency_key,),
+            )
+
     async def record_events(
         self,
         items: Sequence[tuple[InboxEvent, JobSpec | None]],
@@ -608,6 +632,8 @@ class SqliteStore(Store):
             for event, job, payload, received_at in prepared:
                 if not event.vendor or not event.event_key:
                     raise ValueError("inbox events need a vendor and an event key")
+                if event.repeatable and job is not None:
+                    self._retire_started_generation(conn, event, job, at)
                 created = (
                     conn.execute(
                         "INSERT INTO inbox_events (vendor, event_key, event_type, vendor_user_id, "

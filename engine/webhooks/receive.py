@@ -137,6 +137,9 @@ class WebhookReceiver:
             user_id = users.get(event.vendor_user_id or "")
             routing = route_event(spec, event, received_at=now)
             note = routing.note
+            # Without a vendor id, an identical later notification may be a real new change (it
+            # names a day, not a version), so it stays a duplicate only while its job waits.
+            repeatable = event.event_id is None
             if user_id is None and event.vendor_user_id:
                 note = "no connection for this vendor user"
             jobs = [self._job(spec, event, routed.payload, user_id, i)
@@ -145,6 +148,7 @@ class WebhookReceiver:
                 vendor=spec.id, event_key=event.key, event_type=event.event_type,
                 vendor_user_id=event.vendor_user_id, user_id=user_id, object_id=event.object_id,
                 payload={"event": event.item, "note": note, "jobs": len(jobs)}, received_at=now,
+                repeatable=repeatable,
             )
             items.append((first, jobs[0] if jobs else None))
             # A second route of the same event gets its own inbox key so replays stay exact.
@@ -152,7 +156,7 @@ class WebhookReceiver:
                 extra = InboxEvent(
                     vendor=spec.id, event_key=f"{event.key}#{i}", event_type=event.event_type,
                     vendor_user_id=event.vendor_user_id, user_id=user_id, object_id=event.object_id,
-                    payload={"route_of": event.key}, received_at=now,
+                    payload={"route_of": event.key}, received_at=now, repeatable=repeatable,
                 )
                 items.append((extra, job))
         return items

@@ -212,3 +212,67 @@ async def test_duplicate_oauth_state_id_is_a_store_error(store: Store, clock: Ma
     await store.put_oauth_state(state)
     with pytest.raises(StoreError):
         await store.put_oauth_state(state)
+
+
+def notification(key: str = "sha256:abc") -> InboxEvent:
+    return InboxEvent(vendor="acme", event_key=key, repeatable=True)
+
+
+def notification_job() -> JobSpec:
+    return JobSpec("event", {"day": "2024-03-01"}, idempotency_key="acme/sha256:abc")
+
+
+async def test_repeatable_event_collapses_only_while_its_job_waits(store: Store) -> None:
+    first = await store.record_event_and_enqueue(notification(), notification_job())
+    retry = await store.record_event_and_enqueue(notification(), notification_job())
+    assert first.created and first.job_id is not None
+    assert not retry.created and retry.job_id is None
+    assert (await store.count_jobs())["queued"] == 1
+
+    claimed = await store.claim("w1")
+    assert claimed is not None and claimed.id == first.job_id
+    while_running = await store.record_event_and_enqueue(notification(), notification_job())
+    assert while_running.created and while_running.job_id not in (None, first.job_id)
+    retry_of_second = await store.record_event_and_enqueue(notification(), notification_job())
+    assert not retry_of_second.created
+
+    assert await store.ack(first.job_id, "w1")
+    second = await store.claim("w1")
+    assert second is not None and second.id == while_running.job_id
+    assert await store.ack(second.id, "w1")
+    after_done = await store.record_event_and_enqueue(notification(), notification_job())
+    assert after_done.created and after_done.job_id not in (first.job_id, second.id)
+
+    jobs = {job.id: job for job in await store.list_jobs()}
+    assert len(jobs) == 3
+    # The latest generation holds the plain idempotency key; earlier ones keep theirs, suffixed.
+    assert jobs[after_done.job_id].idempotency_key == "acme/sha256:abc"
+    assert jobs[first.job_id].idempotency_key == f"acme/sha256:abc@{first.job_id}"
+
+
+async def test_repeatable_event_without_job_then_with_one(store: Store) -> None:
+    assert (await store.record_event_and_enqueue(notification(), None)).created
+    assert not (await store.record_event_and_enqueue(notification(), None)).created
+    connected = await store.record_event_and_enqueue(notification(), notification_job())
+    assert connected.created and connected.job_id is not None
+    assert (await store.count_jobs())["queued"] == 1
+
+
+async def test_repeatable_event_after_its_inbox_row_was_pruned(store: Store, clock: ManualClock) -> None:
+    first = await store.record_event_and_enqueue(notification(), notification_job())
+    claimed = await store.claim("w1")
+    assert claimed is not None
+    assert await store.fail(first.job_id, "w1", "gone", permanent=True) == "failed"
+    clock.advance(15 * 86400)
+    await store.prune()
+    again = await store.record_event_and_enqueue(notification(), notification_job())
+    assert again.created and again.job_id not in (None, first.job_id)
+
+
+async def test_event_with_an_id_never_makes_a_second_job(store: Store) -> None:
+    first = await store.record_event_and_enqueue(event("id-1"), JobSpec("event", idempotency_key="k-1"))
+    claimed = await store.claim("w1")
+    assert claimed is not None and await store.ack(first.job_id, "w1")
+    replay = await store.record_event_and_enqueue(event("id-1"), JobSpec("event", idempotency_key="k-1"))
+    assert not replay.created and replay.job_id is None
+    assert sum((await store.count_jobs()).values()) == 1
