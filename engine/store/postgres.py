@@ -53,6 +53,7 @@ from engine.store.port import (
     UpsertResult,
 )
 from engine.store.postgres_db import PostgresDatabase, PostgresOptions
+from engine.store.sample_rows import sample_rows
 
 # The row layout is the shared schema's, so the SQLite adapter's row decoders apply unchanged.
 from engine.store.sqlite import (
@@ -852,24 +853,7 @@ class PostgresStore(Store):
         self, samples: Sequence[SampleRecord], *, now: float | None = None
     ) -> UpsertResult:
         at = self._now(now)
-        rows = [
-            (
-                new_id(at),
-                s.user_id,
-                s.source,
-                s.sample_type,
-                s.dedup_id,
-                to_micros(s.timestamp_utc),
-                None if s.end_utc is None else to_micros(s.end_utc),
-                int(s.deleted),
-                None if s.vendor_updated_at is None else to_micros(s.vendor_updated_at),
-                s.resource,
-                s.vendor_record_id,
-                dump_json(dict(s.payload)),
-                at,
-            )
-            for s in samples
-        ]
+        rows = sample_rows(samples, at)
         if not rows:
             return UpsertResult(written=0, skipped=0)
         # Same identity twice in one batch would make a single statement touch a row twice; the

@@ -47,6 +47,7 @@ from engine.store.port import (
     Sync,
     UpsertResult,
 )
+from engine.store.sample_rows import sample_rows
 from engine.store.sqlite_db import SqliteDatabase
 
 Clock = Callable[[], float]
@@ -973,24 +974,7 @@ class SqliteStore(Store):
         self, samples: Sequence[SampleRecord], *, now: float | None = None
     ) -> UpsertResult:
         at = self._now(now)
-        rows = [
-            (
-                new_id(at),
-                s.user_id,
-                s.source,
-                s.sample_type,
-                s.dedup_id,
-                to_micros(s.timestamp_utc),
-                None if s.end_utc is None else to_micros(s.end_utc),
-                int(s.deleted),
-                None if s.vendor_updated_at is None else to_micros(s.vendor_updated_at),
-                s.resource,
-                s.vendor_record_id,
-                dump_json(dict(s.payload)),
-                at,
-            )
-            for s in samples
-        ]
+        rows = sample_rows(samples, at)
         if not rows:
             return UpsertResult(written=0, skipped=0)
 

@@ -8,6 +8,7 @@ window's pages are all stored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import weakref
@@ -37,6 +38,13 @@ class StoreResult:
     warnings: int
     accepted: bool = False  # the vendor accepted the window for later delivery by push
     span: tuple[datetime, datetime] | None = None  # earliest and latest sample time stored
+
+
+@dataclass(frozen=True, slots=True)
+class _MappedPage:
+    records: int
+    rows: list[SampleRecord]
+    warnings: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +116,27 @@ class SyncService:
     async def store_records(
         self, spec: Spec, resource: str, user_id: str, records: Iterable[Any]
     ) -> StoreResult:
+        return await self._write(self._map(spec, resource, user_id, records))
+
+    def _map(self, spec: Spec, resource: str, user_id: str, records: Iterable[Any]) -> _MappedPage:
         records = list(records)
         if not records:
-            return StoreResult(0, 0, 0)
+            return _MappedPage(0, [], 0)
         result = self.mapper(spec, resource).map_records(records, user_id)
         rows = [SampleRecord.from_sample(s, s["dedup_key"]) for s in result.samples]
-        written = (await self.store.upsert_samples(rows)).written if rows else 0
-        span = (min(r.timestamp_utc for r in rows), max(r.end_utc or r.timestamp_utc for r in rows)) if rows else None
         if result.warnings:
             log.info("mapping warnings", extra={"vendor": spec.id, "user": user_id, "resource": resource,
                                                 "warnings": len(result.warnings),
                                                 "first_warning": str(result.warnings[0])})
-        return StoreResult(len(records), written, len(result.warnings), span=span)
+        return _MappedPage(len(records), rows, len(result.warnings))
+
+    async def _write(self, page: _MappedPage) -> StoreResult:
+        rows = page.rows
+        if not rows:
+            return StoreResult(page.records, 0, page.warnings)
+        written = (await self.store.upsert_samples(rows)).written
+        span = (min(r.timestamp_utc for r in rows), max(r.end_utc or r.timestamp_utc for r in rows))
+        return StoreResult(page.records, written, page.warnings, span=span)
 
     async def tombstone(self, spec: Spec, resource: str, user_id: str, record_id: str) -> int:
         return await self.store.tombstone_samples(
@@ -146,12 +163,25 @@ class SyncService:
         fetcher = self.fetcher(spec)
         records = written = warnings = 0
         accepted = False
-        async for page in fetcher.pages(caller, resource, window):
-            accepted = accepted or page.accepted
-            stored = await self.store_records(spec, resource_name, user_id, page.records)
-            records += stored.records
-            written += stored.written
-            warnings += stored.warnings
+        # Page N is written while page N+1 is fetched and mapped; at most one write is in flight,
+        # so pages commit in order, and every write has committed before the cursor moves.
+        writing: asyncio.Task[StoreResult] | None = None
+        try:
+            async for page in fetcher.pages(caller, resource, window):
+                accepted = accepted or page.accepted
+                mapped = self._map(spec, resource_name, user_id, page.records)
+                if writing is not None:
+                    stored, writing = await writing, None
+                    records, written = records + stored.records, written + stored.written
+                    warnings += stored.warnings
+                writing = asyncio.ensure_future(self._write(mapped))
+            if writing is not None:
+                stored, writing = await writing, None
+                records, written = records + stored.records, written + stored.written
+                warnings += stored.warnings
+        finally:
+            if writing is not None:  # the window failed: let the write in flight settle first
+                await asyncio.gather(writing, return_exceptions=True)
         if advance_cursor and window is not None and not accepted:
             await self.advance_cursor(spec, user_id, resource_name, window.end)
         return StoreResult(records, written, warnings, accepted=accepted)
