@@ -21,18 +21,10 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from engine.store import gcra
-from engine.store.codec import (
-    decode_sample_cursor,
-    dump_json,
-    encode_sample_cursor,
-    load_json,
-    new_id,
-    to_micros,
-)
+from engine.store.codec import decode_sample_cursor, dump_json, new_id, to_micros
 from engine.store.crypto import TokenCipher
 from engine.store.errors import ConnectionConflict
 from engine.store.port import (
-    CONNECTION_STATUSES,
     JOB_STATES,
     AppSubscription,
     AwaitedWindow,
@@ -53,43 +45,44 @@ from engine.store.port import (
     UpsertResult,
 )
 from engine.store.postgres_db import PostgresDatabase, PostgresOptions
-from engine.store.sample_rows import sample_rows
-
-# The row layout is the shared schema's, so the SQLite adapter's row decoders apply unchanged.
-from engine.store.sqlite import (
-    _APP_SUBSCRIPTION_COLUMNS,
-    _AWAITED_COLUMNS,
-    _BUDGET_COLUMNS,
-    _CONNECTION_COLUMNS,
-    _JOB_COLUMNS,
-    _SAMPLE_COLUMNS,
-    _STATE_COLUMNS,
-    _SYNC_COLUMNS,
-    _WAITING_FIRST_RUN,
-    APP_USER,
-    _app_subscription_from_row,
-    _awaited_from_row,
-    _budget_from_row,
-    _job_from_row,
-    _sample_from_row,
-    _sync_from_row,
-    app_secret_field,
+from engine.store.rows import (
+    APP_SUBSCRIPTION_COLUMNS,
+    AWAITED_COLUMNS,
+    BUDGET_COLUMNS,
+    CONNECTION_COLUMNS,
+    INBOX_EVENT_COLUMNS,
+    JOB_COLUMNS,
+    LEASE_LOST,
+    MAX_PAGE,
+    SAMPLE_COLUMNS,
+    STATE_COLUMNS,
+    SYNC_COLUMNS,
+    WAITING_FIRST_RUN,
+    SecretRows,
+    app_subscription_from_row,
+    awaited_from_row,
+    budget_from_row,
+    check_event,
+    check_job,
+    check_job_state,
+    check_status,
+    connection_values,
+    equality_filters,
+    inbox_event_values,
+    job_from_row,
+    job_values,
+    sample_page,
+    sync_from_row,
+    sync_values,
 )
+from engine.store.sample_rows import sample_rows
 
 Clock = Callable[[], float]
 Conn = psycopg.AsyncConnection[Any]
 
-_LEASE_LOST = "lease expired: the worker holding the job stopped before finishing it"
-_MAX_PAGE = 5000
-
 
 def _placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
-
-
-def _check_status(status: str) -> None:
-    if status not in CONNECTION_STATUSES:
-        raise ValueError(f"unknown connection status {status!r}; one of {CONNECTION_STATUSES}")
 
 
 async def _one(conn: Conn, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
@@ -111,7 +104,7 @@ class PostgresStore(Store):
     def __init__(self, db: PostgresDatabase, cipher: TokenCipher, clock: Clock = time.time):
         super().__init__()
         self._db = db
-        self._cipher = cipher
+        self._secrets = SecretRows(cipher)
         self._clock = clock
 
     @property
@@ -137,37 +130,6 @@ class PostgresStore(Store):
     async def close(self) -> None:
         await self._db.close()
 
-    # ------------------------------------------------------------------ secrets
-    def _seal(self, value: str | None, vendor: str, user_id: str, field: str) -> str | None:
-        if value is None:
-            return None
-        return self._cipher.encrypt(value, vendor=vendor, user_id=user_id, field=field)
-
-    def _open(self, value: str | None, vendor: str, user_id: str, field: str) -> str | None:
-        if value is None:
-            return None
-        return self._cipher.decrypt(value, vendor=vendor, user_id=user_id, field=field)
-
-    def _connection_from_row(self, row: Sequence[Any]) -> Connection:
-        vendor, user_id = row[0], row[1]
-        return Connection(
-            vendor=vendor,
-            user_id=user_id,
-            vendor_user_id=row[2],
-            status=row[3],
-            scopes=tuple(load_json(row[4])),
-            access_token=self._open(row[5], vendor, user_id, "access_token"),
-            refresh_token=self._open(row[6], vendor, user_id, "refresh_token"),
-            token_expires_at=row[7],
-            token_version=row[8],
-            extra=load_json(row[9]),
-            last_webhook_at=row[10],
-            last_pull_at=row[11],
-            last_error=row[12],
-            created_at=row[13],
-            updated_at=row[14],
-        )
-
     # ------------------------------------------------------------------ connections
     async def upsert_connection(
         self,
@@ -183,10 +145,11 @@ class PostgresStore(Store):
         now: float | None = None,
     ) -> Connection:
         at = self._now(now)
-        access = self._seal(access_token, vendor, user_id, "access_token")
-        refresh = self._seal(refresh_token, vendor, user_id, "refresh_token")
-        scopes_json = dump_json(list(scopes))
-        extra_json = dump_json(dict(extra or {}))
+        values = connection_values(
+            vendor, user_id, vendor_user_id, dump_json(list(scopes)),
+            *self._secrets.tokens(vendor, user_id, access_token, refresh_token),
+            token_expires_at, dump_json(dict(extra or {})), at,
+        )  # fmt: skip
 
         async def op(conn: Conn) -> tuple[Any, ...] | None:
             try:
@@ -212,7 +175,7 @@ class PostgresStore(Store):
                     )
             return await _one(
                 conn,
-                f"INSERT INTO connections ({_CONNECTION_COLUMNS}) "
+                f"INSERT INTO connections ({CONNECTION_COLUMNS}) "
                 f"VALUES ({_placeholders(15)}) "
                 "ON CONFLICT (vendor, user_id) DO UPDATE SET "
                 "vendor_user_id = excluded.vendor_user_id, status = excluded.status, "
@@ -222,24 +185,8 @@ class PostgresStore(Store):
                 "token_expires_at = excluded.token_expires_at, "
                 "token_version = connections.token_version + 1, extra = excluded.extra, "
                 "last_error = NULL, updated_at = excluded.updated_at "
-                f"RETURNING {_CONNECTION_COLUMNS}",
-                (
-                    vendor,
-                    user_id,
-                    vendor_user_id,
-                    "active",
-                    scopes_json,
-                    access,
-                    refresh,
-                    token_expires_at,
-                    1,
-                    extra_json,
-                    None,
-                    None,
-                    None,
-                    at,
-                    at,
-                ),
+                f"RETURNING {CONNECTION_COLUMNS}",
+                values,
             )
 
         try:
@@ -247,24 +194,24 @@ class PostgresStore(Store):
         except _VendorUserTaken:
             row = await self._db.run(op)  # a concurrent link won the race: re-check the holder
         assert row is not None
-        return self._connection_from_row(row)
+        return self._secrets.connection_from_row(row)
 
     async def get_connection(self, vendor: str, user_id: str) -> Connection | None:
         row = await self._read_one(
-            f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE vendor = %s AND user_id = %s",
+            f"SELECT {CONNECTION_COLUMNS} FROM connections WHERE vendor = %s AND user_id = %s",
             (vendor, user_id),
         )
-        return None if row is None else self._connection_from_row(row)
+        return None if row is None else self._secrets.connection_from_row(row)
 
     async def get_connection_by_vendor_user(
         self, vendor: str, vendor_user_id: str
     ) -> Connection | None:
         row = await self._read_one(
-            f"SELECT {_CONNECTION_COLUMNS} FROM connections "
+            f"SELECT {CONNECTION_COLUMNS} FROM connections "
             "WHERE vendor = %s AND vendor_user_id = %s",
             (vendor, vendor_user_id),
         )
-        return None if row is None else self._connection_from_row(row)
+        return None if row is None else self._secrets.connection_from_row(row)
 
     async def list_connections(
         self,
@@ -273,17 +220,14 @@ class PostgresStore(Store):
         vendor: str | None = None,
         status: str | None = None,
     ) -> list[Connection]:
-        clauses, params = [], []
-        for column, value in (("user_id", user_id), ("vendor", vendor), ("status", status)):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        where, params = equality_filters(
+            (("user_id", user_id), ("vendor", vendor), ("status", status)), "%s"
+        )
         rows = await self._read(
-            f"SELECT {_CONNECTION_COLUMNS} FROM connections {where}ORDER BY user_id, vendor",
+            f"SELECT {CONNECTION_COLUMNS} FROM connections {where}ORDER BY user_id, vendor",
             params,
         )
-        return [self._connection_from_row(row) for row in rows]
+        return [self._secrets.connection_from_row(row) for row in rows]
 
     async def update_tokens(
         self,
@@ -298,15 +242,14 @@ class PostgresStore(Store):
         now: float | None = None,
     ) -> Connection | None:
         at = self._now(now)
-        access = self._seal(access_token, vendor, user_id, "access_token")
-        refresh = self._seal(refresh_token, vendor, user_id, "refresh_token")
+        access, refresh = self._secrets.tokens(vendor, user_id, access_token, refresh_token)
         scopes_json = None if scopes is None else dump_json(list(scopes))
         row = await self._read_one(
             "UPDATE connections SET access_token_enc = %s, "
             "refresh_token_enc = COALESCE(%s, refresh_token_enc), token_expires_at = %s, "
             "scopes = COALESCE(%s, scopes), token_version = token_version + 1, updated_at = %s "
             "WHERE vendor = %s AND user_id = %s AND token_version = %s "
-            f"RETURNING {_CONNECTION_COLUMNS}",
+            f"RETURNING {CONNECTION_COLUMNS}",
             (
                 access,
                 refresh,
@@ -318,7 +261,7 @@ class PostgresStore(Store):
                 expected_version,
             ),
         )
-        return None if row is None else self._connection_from_row(row)
+        return None if row is None else self._secrets.connection_from_row(row)
 
     async def set_connection_status(
         self,
@@ -330,7 +273,7 @@ class PostgresStore(Store):
         expected_version: int | None = None,
         now: float | None = None,
     ) -> bool:
-        _check_status(status)
+        check_status(status)
         at = self._now(now)
         sql = (
             "UPDATE connections SET status = %s, last_error = %s, updated_at = %s "
@@ -366,7 +309,7 @@ class PostgresStore(Store):
     async def purge_tokens(
         self, vendor: str, user_id: str, *, status: str = "revoked", now: float | None = None
     ) -> bool:
-        _check_status(status)
+        check_status(status)
         at = self._now(now)
         changed = await self._write_count(
             "UPDATE connections SET access_token_enc = NULL, refresh_token_enc = NULL, "
@@ -409,22 +352,9 @@ class PostgresStore(Store):
     async def put_oauth_state(self, state: OAuthState) -> None:
         if not state.state_id:
             raise ValueError("state_id must not be empty")
-        created = state.created_at or self._clock()
-        verifier = self._seal(
-            state.pkce_verifier, state.vendor, state.user_id, f"pkce_verifier:{state.state_id}"
-        )
         await self._write_count(
-            f"INSERT INTO oauth_states ({_STATE_COLUMNS}) VALUES ({_placeholders(8)})",
-            (
-                state.state_id,
-                state.vendor,
-                state.user_id,
-                verifier,
-                state.return_to,
-                dump_json(dict(state.extra)),
-                state.expires_at,
-                created,
-            ),
+            f"INSERT INTO oauth_states ({STATE_COLUMNS}) VALUES ({_placeholders(8)})",
+            self._secrets.state_values(state, state.created_at or self._clock()),
         )
 
     async def consume_oauth_state(
@@ -432,59 +362,28 @@ class PostgresStore(Store):
     ) -> OAuthState | None:
         at = self._now(now)
         row = await self._read_one(
-            f"DELETE FROM oauth_states WHERE state_id = %s RETURNING {_STATE_COLUMNS}",
+            f"DELETE FROM oauth_states WHERE state_id = %s RETURNING {STATE_COLUMNS}",
             (state_id,),
         )
         if row is None or row[6] <= at:
             return None
-        return OAuthState(
-            state_id=row[0],
-            vendor=row[1],
-            user_id=row[2],
-            pkce_verifier=self._open(row[3], row[1], row[2], f"pkce_verifier:{row[0]}"),
-            return_to=row[4],
-            extra=load_json(row[5]),
-            expires_at=row[6],
-            created_at=row[7],
-        )
+        return self._secrets.state_from_row(row)
 
     # ------------------------------------------------------------------ inbox and jobs
     @staticmethod
-    def _check_job(job: JobSpec) -> None:
-        if not job.kind:
-            raise ValueError("job kind must not be empty")
-        if job.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-
-    @staticmethod
     async def _insert_job(conn: Conn, job: JobSpec, at: float) -> EnqueueResult:
         job_id = new_id(at)
-        key = job.idempotency_key or None
         inserted = await _count(
             conn,
-            f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_placeholders(15)}) "
+            f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({_placeholders(15)}) "
             "ON CONFLICT (idempotency_key) DO NOTHING",
-            (
-                job_id,
-                job.kind,
-                dump_json(dict(job.payload)),
-                "queued",
-                0,
-                job.max_attempts,
-                at if job.run_at is None else job.run_at,
-                None,
-                None,
-                None,
-                key,
-                job.vendor,
-                job.user_id,
-                at,
-                at,
-            ),
+            job_values(job_id, job, at),
         )
         if inserted == 1:
             return EnqueueResult(job_id, True)
-        existing = await _one(conn, "SELECT id FROM jobs WHERE idempotency_key = %s", (key,))
+        existing = await _one(
+            conn, "SELECT id FROM jobs WHERE idempotency_key = %s", (job.idempotency_key or None,)
+        )
         assert existing is not None
         return EnqueueResult(existing[0], False)
 
@@ -498,13 +397,13 @@ class PostgresStore(Store):
         await conn.execute(
             "UPDATE inbox_events SET event_key = event_key || '@' || COALESCE(job_id, %s) "
             "WHERE vendor = %s AND event_key = %s AND NOT EXISTS (SELECT 1 FROM jobs "
-            f"WHERE jobs.id = inbox_events.job_id AND {_WAITING_FIRST_RUN})",
+            f"WHERE jobs.id = inbox_events.job_id AND {WAITING_FIRST_RUN})",
             (new_id(at), event.vendor, event.event_key),
         )
         if job.idempotency_key:
             await conn.execute(
                 "UPDATE jobs SET idempotency_key = idempotency_key || '@' || id "
-                f"WHERE idempotency_key = %s AND NOT ({_WAITING_FIRST_RUN})",
+                f"WHERE idempotency_key = %s AND NOT ({WAITING_FIRST_RUN})",
                 (job.idempotency_key,),
             )
 
@@ -517,10 +416,9 @@ class PostgresStore(Store):
     ) -> list[RecordResult]:
         at = self._now(now)
         for event, job in items:
-            if not event.vendor or not event.event_key:
-                raise ValueError("inbox events need a vendor and an event key")
+            check_event(event)
             if job is not None:
-                self._check_job(job)
+                check_job(job)
         prepared = [
             (event, job, dump_json(dict(event.payload)), event.received_at or at)
             for event, job in items
@@ -539,20 +437,9 @@ class PostgresStore(Store):
                 created = (
                     await _count(
                         conn,
-                        "INSERT INTO inbox_events (vendor, event_key, event_type, vendor_user_id, "
-                        "user_id, object_id, payload, job_id, received_at) "
+                        f"INSERT INTO inbox_events ({INBOX_EVENT_COLUMNS}) "
                         f"VALUES ({_placeholders(9)}) ON CONFLICT (vendor, event_key) DO NOTHING",
-                        (
-                            event.vendor,
-                            event.event_key,
-                            event.event_type,
-                            event.vendor_user_id,
-                            event.user_id,
-                            event.object_id,
-                            payload,
-                            None,
-                            received_at,
-                        ),
+                        inbox_event_values(event, payload, received_at),
                     )
                     == 1
                 )
@@ -583,7 +470,7 @@ class PostgresStore(Store):
     ) -> list[EnqueueResult]:
         at = self._now(now)
         for job in jobs:
-            self._check_job(job)
+            check_job(job)
 
         async def op(conn: Conn) -> list[EnqueueResult]:
             return [await self._insert_job(conn, job, at) for job in jobs]
@@ -622,10 +509,10 @@ class PostgresStore(Store):
             "pick AS (SELECT id FROM lapsed UNION ALL SELECT id FROM due LIMIT 1) "
             "UPDATE jobs SET state = 'running', lease_owner = %s, lease_expires_at = %s, "
             "attempts = attempts + 1, updated_at = %s FROM pick WHERE jobs.id = pick.id "
-            f"RETURNING {', '.join('jobs.' + c.strip() for c in _JOB_COLUMNS.split(','))}"
+            f"RETURNING {', '.join('jobs.' + c.strip() for c in JOB_COLUMNS.split(','))}"
         )
         params = [
-            _LEASE_LOST, at, at,
+            LEASE_LOST, at, at,
             at, *kind_params,
             at, *kind_params,
             worker_id, at + lease_s, at,
@@ -633,7 +520,7 @@ class PostgresStore(Store):
 
         async def op(conn: Conn) -> Job | None:
             row = await _one(conn, sql, params)
-            return None if row is None else _job_from_row(row)
+            return None if row is None else job_from_row(row)
 
         return await self._db.run(op, transaction=False)
 
@@ -695,8 +582,8 @@ class PostgresStore(Store):
         return None if row is None else row[0]
 
     async def get_job(self, job_id: str) -> Job | None:
-        row = await self._read_one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,))
-        return None if row is None else _job_from_row(row)
+        row = await self._read_one(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,))
+        return None if row is None else job_from_row(row)
 
     async def list_jobs(
         self,
@@ -706,8 +593,7 @@ class PostgresStore(Store):
         limit: int = 100,
         after_id: str | None = None,
     ) -> list[Job]:
-        if state is not None and state not in JOB_STATES:
-            raise ValueError(f"unknown job state {state!r}; one of {JOB_STATES}")
+        check_job_state(state)
         clauses, params = [], []
         for column, op, value in (
             ("state", "=", state),
@@ -718,11 +604,11 @@ class PostgresStore(Store):
                 clauses.append(f"{column} {op} %s")
                 params.append(value)
         where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
-        params.append(max(1, min(limit, _MAX_PAGE)))
+        params.append(max(1, min(limit, MAX_PAGE)))
         rows = await self._read(
-            f"SELECT {_JOB_COLUMNS} FROM jobs {where}ORDER BY id LIMIT %s", params
+            f"SELECT {JOB_COLUMNS} FROM jobs {where}ORDER BY id LIMIT %s", params
         )
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def retry_job(self, job_id: str, *, now: float | None = None) -> bool:
         at = self._now(now)
@@ -764,7 +650,7 @@ class PostgresStore(Store):
         """Lock the budget rows (creating placeholders for new keys) in key order. A placeholder
         has tat 0, which the GCRA step reads exactly like a missing row."""
         await conn.execute(
-            f"INSERT INTO budgets ({_BUDGET_COLUMNS}) "
+            f"INSERT INTO budgets ({BUDGET_COLUMNS}) "
             "SELECT key, 0, 0, 0, 0, 0 FROM unnest(%s::text[]) AS key "
             "ON CONFLICT (budget_key) DO NOTHING",
             (list(keys),),
@@ -836,17 +722,17 @@ class PostgresStore(Store):
 
     async def get_budget(self, key: str) -> BudgetState | None:
         row = await self._read_one(
-            f"SELECT {_BUDGET_COLUMNS} FROM budgets WHERE budget_key = %s", (key,)
+            f"SELECT {BUDGET_COLUMNS} FROM budgets WHERE budget_key = %s", (key,)
         )
-        return None if row is None else _budget_from_row(row)
+        return None if row is None else budget_from_row(row)
 
     async def list_budgets(self, prefix: str = "") -> list[BudgetState]:
         rows = await self._read(
-            f"SELECT {_BUDGET_COLUMNS} FROM budgets "
+            f"SELECT {BUDGET_COLUMNS} FROM budgets "
             "WHERE left(budget_key, length(%s)) = %s ORDER BY budget_key",
             (prefix, prefix),
         )
-        return [_budget_from_row(row) for row in rows]
+        return [budget_from_row(row) for row in rows]
 
     # ------------------------------------------------------------------ samples
     async def upsert_samples(
@@ -863,7 +749,7 @@ class PostgresStore(Store):
         async def op(conn: Conn) -> int:
             async with conn.cursor() as cursor:
                 await cursor.executemany(
-                    f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES ({_placeholders(13)}) "
+                    f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES ({_placeholders(13)}) "
                     "ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET "
                     "timestamp_us = excluded.timestamp_us, end_us = excluded.end_us, "
                     "deleted = excluded.deleted, "
@@ -944,7 +830,7 @@ class PostgresStore(Store):
     ) -> SamplePage:
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        limit = min(limit, _MAX_PAGE)
+        limit = min(limit, MAX_PAGE)
         clauses, params = ["user_id = %s"], [user_id]
         if sample_types:
             clauses.append("sample_type = ANY(%s)")
@@ -966,15 +852,11 @@ class PostgresStore(Store):
             params.extend([after_us, after_id])
         params.append(limit + 1)
         rows = await self._read(
-            f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(clauses)} "
+            f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(clauses)} "
             "ORDER BY timestamp_us, id LIMIT %s",
             params,
         )
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = encode_sample_cursor(rows[-1][5], rows[-1][0])
-        return SamplePage(samples=[_sample_from_row(row) for row in rows], next_cursor=next_cursor)
+        return sample_page(rows, limit)
 
     async def delete_user_data(self, user_id: str) -> dict[str, int]:
         async def op(conn: Conn) -> dict[str, int]:
@@ -1022,25 +904,12 @@ class PostgresStore(Store):
     ) -> Sync:
         at = self._now(now)
         row = await self._read_one(
-            f"INSERT INTO syncs ({_SYNC_COLUMNS}) VALUES ({_placeholders(12)}) "
-            f"RETURNING {_SYNC_COLUMNS}",
-            (
-                sync_id,
-                vendor,
-                user_id,
-                windows_total,
-                0,
-                0,
-                0,
-                clipped_note,
-                None,
-                dump_json(dict(detail or {})),
-                at,
-                at,
-            ),
+            f"INSERT INTO syncs ({SYNC_COLUMNS}) VALUES ({_placeholders(12)}) "
+            f"RETURNING {SYNC_COLUMNS}",
+            sync_values(sync_id, vendor, user_id, windows_total, clipped_note, detail, at),
         )
         assert row is not None
-        return _sync_from_row(row)
+        return sync_from_row(row)
 
     async def update_sync(
         self,
@@ -1058,7 +927,7 @@ class PostgresStore(Store):
             "UPDATE syncs SET windows_total = windows_total + %s, "
             "windows_done = windows_done + %s, records = records + %s, errors = errors + %s, "
             "last_error = COALESCE(%s, last_error), updated_at = %s WHERE sync_id = %s "
-            f"RETURNING {_SYNC_COLUMNS}",
+            f"RETURNING {SYNC_COLUMNS}",
             (
                 add_windows_total,
                 add_windows_done,
@@ -1069,13 +938,13 @@ class PostgresStore(Store):
                 sync_id,
             ),
         )
-        return None if row is None else _sync_from_row(row)
+        return None if row is None else sync_from_row(row)
 
     async def get_sync(self, sync_id: str) -> Sync | None:
         row = await self._read_one(
-            f"SELECT {_SYNC_COLUMNS} FROM syncs WHERE sync_id = %s", (sync_id,)
+            f"SELECT {SYNC_COLUMNS} FROM syncs WHERE sync_id = %s", (sync_id,)
         )
-        return None if row is None else _sync_from_row(row)
+        return None if row is None else sync_from_row(row)
 
     # ------------------------------------------------------------------ app-level state
     async def _write_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -1085,9 +954,7 @@ class PostgresStore(Store):
         self, vendor: str, name: str, value: str, *, now: float | None = None
     ) -> None:
         at = self._now(now)
-        sealed = self._cipher.encrypt(
-            value, vendor=vendor, user_id=APP_USER, field=app_secret_field(name)
-        )
+        sealed = self._secrets.seal_app_secret(vendor, name, value)
         await self._write_count(
             "INSERT INTO app_secrets (vendor, name, value_enc, updated_at) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (vendor, name) DO UPDATE SET value_enc = excluded.value_enc, "
@@ -1099,12 +966,7 @@ class PostgresStore(Store):
         rows = await self._read(
             "SELECT name, value_enc FROM app_secrets WHERE vendor = %s ORDER BY name", (vendor,)
         )
-        return {
-            name: self._cipher.decrypt(
-                sealed, vendor=vendor, user_id=APP_USER, field=app_secret_field(name)
-            )
-            for name, sealed in rows
-        }
+        return self._secrets.open_app_secrets(vendor, rows)
 
     async def put_app_subscription(
         self,
@@ -1117,23 +979,23 @@ class PostgresStore(Store):
     ) -> AppSubscription:
         at = self._now(now)
         rows = await self._write_rows(
-            f"INSERT INTO app_subscriptions ({_APP_SUBSCRIPTION_COLUMNS}) VALUES ({_placeholders(5)}) "
+            f"INSERT INTO app_subscriptions ({APP_SUBSCRIPTION_COLUMNS}) VALUES ({_placeholders(5)}) "
             "ON CONFLICT (vendor, subscription_id) DO UPDATE SET expires_at = excluded.expires_at, "
             "detail = excluded.detail, updated_at = excluded.updated_at "
-            f"RETURNING {_APP_SUBSCRIPTION_COLUMNS}",
+            f"RETURNING {APP_SUBSCRIPTION_COLUMNS}",
             (vendor, subscription_id, expires_at, dump_json(dict(detail or {})), at),
         )
-        return _app_subscription_from_row(rows[0])
+        return app_subscription_from_row(rows[0])
 
     async def list_app_subscriptions(self, vendor: str | None = None) -> list[AppSubscription]:
         where, params = ("WHERE vendor = %s ", (vendor,)) if vendor is not None else ("", ())
         rows = await self._read(
-            f"SELECT {_APP_SUBSCRIPTION_COLUMNS} FROM app_subscriptions {where}"
+            f"SELECT {APP_SUBSCRIPTION_COLUMNS} FROM app_subscriptions {where}"
             "ORDER BY vendor, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, "
             "subscription_id",
             params,
         )
-        return [_app_subscription_from_row(row) for row in rows]
+        return [app_subscription_from_row(row) for row in rows]
 
     async def delete_app_subscription(self, vendor: str, subscription_id: str) -> bool:
         count = await self._write_count(
@@ -1155,45 +1017,42 @@ class PostgresStore(Store):
     ) -> AwaitedWindow:
         at = self._now(now)
         rows = await self._write_rows(
-            f"INSERT INTO awaited_windows ({_AWAITED_COLUMNS}) VALUES ({_placeholders(8)}) "
-            f"RETURNING {_AWAITED_COLUMNS}",
+            f"INSERT INTO awaited_windows ({AWAITED_COLUMNS}) VALUES ({_placeholders(8)}) "
+            f"RETURNING {AWAITED_COLUMNS}",
             (new_id(at), sync_id, vendor, user_id, resource, to_micros(start), to_micros(end), at),
         )
-        return _awaited_from_row(rows[0])
+        return awaited_from_row(rows[0])
 
     async def complete_awaited_windows(
         self, vendor: str, user_id: str, resource: str, *, start: datetime, end: datetime
     ) -> list[AwaitedWindow]:
         rows = await self._write_rows(
             "DELETE FROM awaited_windows WHERE vendor = %s AND user_id = %s AND resource = %s "
-            f"AND start_us <= %s AND end_us >= %s RETURNING {_AWAITED_COLUMNS}",
+            f"AND start_us <= %s AND end_us >= %s RETURNING {AWAITED_COLUMNS}",
             (vendor, user_id, resource, to_micros(end), to_micros(start)),
         )
-        return [_awaited_from_row(row) for row in rows]
+        return [awaited_from_row(row) for row in rows]
 
     async def expire_awaited_windows(
         self, *, older_than_s: float, now: float | None = None
     ) -> list[AwaitedWindow]:
         cutoff = self._now(now) - older_than_s
         rows = await self._write_rows(
-            f"DELETE FROM awaited_windows WHERE requested_at < %s RETURNING {_AWAITED_COLUMNS}",
+            f"DELETE FROM awaited_windows WHERE requested_at < %s RETURNING {AWAITED_COLUMNS}",
             (cutoff,),
         )
-        return [_awaited_from_row(row) for row in rows]
+        return [awaited_from_row(row) for row in rows]
 
     async def list_awaited_windows(
         self, *, sync_id: str | None = None, vendor: str | None = None, user_id: str | None = None
     ) -> list[AwaitedWindow]:
-        clauses, params = [], []
-        for column, value in (("sync_id", sync_id), ("vendor", vendor), ("user_id", user_id)):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
-        rows = await self._read(
-            f"SELECT {_AWAITED_COLUMNS} FROM awaited_windows {where}ORDER BY start_us, id", params
+        where, params = equality_filters(
+            (("sync_id", sync_id), ("vendor", vendor), ("user_id", user_id)), "%s"
         )
-        return [_awaited_from_row(row) for row in rows]
+        rows = await self._read(
+            f"SELECT {AWAITED_COLUMNS} FROM awaited_windows {where}ORDER BY start_us, id", params
+        )
+        return [awaited_from_row(row) for row in rows]
 
     # ------------------------------------------------------------------ housekeeping
     async def prune(

@@ -14,19 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.store import gcra
-from engine.store.codec import (
-    decode_sample_cursor,
-    dump_json,
-    encode_sample_cursor,
-    from_micros,
-    load_json,
-    new_id,
-    to_micros,
-)
+from engine.store.codec import decode_sample_cursor, dump_json, new_id, to_micros
 from engine.store.crypto import TokenCipher
 from engine.store.errors import ConnectionConflict
 from engine.store.port import (
-    CONNECTION_STATUSES,
     JOB_STATES,
     AppSubscription,
     AwaitedWindow,
@@ -43,149 +34,54 @@ from engine.store.port import (
     SamplePage,
     SampleRecord,
     Store,
-    StoredSample,
     Sync,
     UpsertResult,
+)
+from engine.store.rows import (
+    APP_SUBSCRIPTION_COLUMNS,
+    AWAITED_COLUMNS,
+    BUDGET_COLUMNS,
+    CONNECTION_COLUMNS,
+    INBOX_EVENT_COLUMNS,
+    JOB_COLUMNS,
+    LEASE_LOST,
+    MAX_PAGE,
+    SAMPLE_COLUMNS,
+    STATE_COLUMNS,
+    SYNC_COLUMNS,
+    WAITING_FIRST_RUN,
+    SecretRows,
+    app_subscription_from_row,
+    awaited_from_row,
+    budget_from_row,
+    check_event,
+    check_job,
+    check_job_state,
+    check_status,
+    connection_values,
+    equality_filters,
+    inbox_event_values,
+    job_from_row,
+    job_values,
+    sample_page,
+    sync_from_row,
+    sync_values,
 )
 from engine.store.sample_rows import sample_rows
 from engine.store.sqlite_db import SqliteDatabase
 
 Clock = Callable[[], float]
 
-_CONNECTION_COLUMNS = (
-    "vendor, user_id, vendor_user_id, status, scopes, access_token_enc, refresh_token_enc, "
-    "token_expires_at, token_version, extra, last_webhook_at, last_pull_at, last_error, "
-    "created_at, updated_at"
-)
-_STATE_COLUMNS = (
-    "state_id, vendor, user_id, pkce_verifier_enc, return_to, extra, expires_at, created_at"
-)
-_JOB_COLUMNS = (
-    "id, kind, payload, state, attempts, max_attempts, run_at, lease_owner, lease_expires_at, "
-    "last_error, idempotency_key, vendor, user_id, created_at, updated_at"
-)
-_SAMPLE_COLUMNS = (
-    "id, user_id, source, sample_type, dedup_id, timestamp_us, end_us, deleted, "
-    "vendor_updated_us, resource, vendor_record_id, payload, stored_at"
-)
-_SYNC_COLUMNS = (
-    "sync_id, vendor, user_id, windows_total, windows_done, records, errors, clipped_note, "
-    "last_error, detail, created_at, updated_at"
-)
-_BUDGET_COLUMNS = "budget_key, tat, emission_s, tau_s, blocked_until, updated_at"
-_APP_SUBSCRIPTION_COLUMNS = "vendor, subscription_id, expires_at, detail, updated_at"
-_AWAITED_COLUMNS = "id, sync_id, vendor, user_id, resource, start_us, end_us, requested_at"
-APP_USER = ""  # the "user" an app-level secret is bound to in its encryption context
-
-_LEASE_LOST = "lease expired: the worker holding the job stopped before finishing it"
-_MAX_PAGE = 5000
-
-
-# A job that has not started yet: whatever it fetches will be the vendor's latest state.
-_WAITING_FIRST_RUN = "jobs.state = 'queued' AND jobs.attempts = 0"
-
 
 def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
-
-
-def _job_from_row(row: Sequence[Any]) -> Job:
-    return Job(
-        id=row[0],
-        kind=row[1],
-        payload=load_json(row[2]),
-        state=row[3],
-        attempts=row[4],
-        max_attempts=row[5],
-        run_at=row[6],
-        lease_owner=row[7],
-        lease_expires_at=row[8],
-        last_error=row[9],
-        idempotency_key=row[10],
-        vendor=row[11],
-        user_id=row[12],
-        created_at=row[13],
-        updated_at=row[14],
-    )
-
-
-def _sample_from_row(row: Sequence[Any]) -> StoredSample:
-    payload = load_json(row[11])
-    deleted = bool(row[7])
-    if isinstance(payload, dict):
-        payload["deleted"] = deleted
-    return StoredSample(
-        user_id=row[1],
-        source=row[2],
-        sample_type=row[3],
-        dedup_id=row[4],
-        timestamp_utc=from_micros(row[5]),
-        end_utc=None if row[6] is None else from_micros(row[6]),
-        deleted=deleted,
-        vendor_updated_at=None if row[8] is None else from_micros(row[8]),
-        resource=row[9],
-        vendor_record_id=row[10],
-        payload=payload,
-        stored_at=row[12],
-    )
-
-
-def _sync_from_row(row: Sequence[Any]) -> Sync:
-    return Sync(
-        sync_id=row[0],
-        vendor=row[1],
-        user_id=row[2],
-        windows_total=row[3],
-        windows_done=row[4],
-        records=row[5],
-        errors=row[6],
-        clipped_note=row[7],
-        last_error=row[8],
-        detail=load_json(row[9]),
-        created_at=row[10],
-        updated_at=row[11],
-    )
-
-
-def _app_subscription_from_row(row: Sequence[Any]) -> AppSubscription:
-    return AppSubscription(
-        vendor=row[0], subscription_id=row[1], expires_at=row[2], detail=load_json(row[3]),
-        updated_at=row[4],
-    )
-
-
-def _awaited_from_row(row: Sequence[Any]) -> AwaitedWindow:
-    return AwaitedWindow(
-        id=row[0], sync_id=row[1], vendor=row[2], user_id=row[3], resource=row[4],
-        start=from_micros(row[5]), end=from_micros(row[6]), requested_at=row[7],
-    )
-
-
-def app_secret_field(name: str) -> str:
-    return f"app_secret:{name}"
-
-
-def _budget_from_row(row: Sequence[Any]) -> BudgetState:
-    return BudgetState(
-        key=row[0],
-        tat=row[1],
-        emission_s=row[2],
-        tau_s=row[3],
-        blocked_until=row[4],
-        updated_at=row[5],
-    )
-
-
-def _check_status(status: str) -> None:
-    if status not in CONNECTION_STATUSES:
-        raise ValueError(f"unknown connection status {status!r}; one of {CONNECTION_STATUSES}")
 
 
 class SqliteStore(Store):
     def __init__(self, db: SqliteDatabase, cipher: TokenCipher, clock: Clock = time.time):
         super().__init__()
         self._db = db
-        self._cipher = cipher
+        self._secrets = SecretRows(cipher)
         self._clock = clock
 
     @property
@@ -202,37 +98,6 @@ class SqliteStore(Store):
     async def close(self) -> None:
         await self._db.close()
 
-    # ------------------------------------------------------------------ secrets
-    def _seal(self, value: str | None, vendor: str, user_id: str, field: str) -> str | None:
-        if value is None:
-            return None
-        return self._cipher.encrypt(value, vendor=vendor, user_id=user_id, field=field)
-
-    def _open(self, value: str | None, vendor: str, user_id: str, field: str) -> str | None:
-        if value is None:
-            return None
-        return self._cipher.decrypt(value, vendor=vendor, user_id=user_id, field=field)
-
-    def _connection_from_row(self, row: Sequence[Any]) -> Connection:
-        vendor, user_id = row[0], row[1]
-        return Connection(
-            vendor=vendor,
-            user_id=user_id,
-            vendor_user_id=row[2],
-            status=row[3],
-            scopes=tuple(load_json(row[4])),
-            access_token=self._open(row[5], vendor, user_id, "access_token"),
-            refresh_token=self._open(row[6], vendor, user_id, "refresh_token"),
-            token_expires_at=row[7],
-            token_version=row[8],
-            extra=load_json(row[9]),
-            last_webhook_at=row[10],
-            last_pull_at=row[11],
-            last_error=row[12],
-            created_at=row[13],
-            updated_at=row[14],
-        )
-
     # ------------------------------------------------------------------ connections
     async def upsert_connection(
         self,
@@ -248,10 +113,11 @@ class SqliteStore(Store):
         now: float | None = None,
     ) -> Connection:
         at = self._now(now)
-        access = self._seal(access_token, vendor, user_id, "access_token")
-        refresh = self._seal(refresh_token, vendor, user_id, "refresh_token")
-        scopes_json = dump_json(list(scopes))
-        extra_json = dump_json(dict(extra or {}))
+        values = connection_values(
+            vendor, user_id, vendor_user_id, dump_json(list(scopes)),
+            *self._secrets.tokens(vendor, user_id, access_token, refresh_token),
+            token_expires_at, dump_json(dict(extra or {})), at,
+        )  # fmt: skip
 
         def op(conn: sqlite3.Connection) -> Sequence[Any]:
             if vendor_user_id is not None:
@@ -268,7 +134,7 @@ class SqliteStore(Store):
                         (at, vendor, holder[0]),
                     )
             conn.execute(
-                f"INSERT INTO connections ({_CONNECTION_COLUMNS}) "
+                f"INSERT INTO connections ({CONNECTION_COLUMNS}) "
                 f"VALUES ({_placeholders(15)}) "
                 "ON CONFLICT (vendor, user_id) DO UPDATE SET "
                 "vendor_user_id = excluded.vendor_user_id, status = excluded.status, "
@@ -278,51 +144,35 @@ class SqliteStore(Store):
                 "token_expires_at = excluded.token_expires_at, "
                 "token_version = connections.token_version + 1, extra = excluded.extra, "
                 "last_error = NULL, updated_at = excluded.updated_at",
-                (
-                    vendor,
-                    user_id,
-                    vendor_user_id,
-                    "active",
-                    scopes_json,
-                    access,
-                    refresh,
-                    token_expires_at,
-                    1,
-                    extra_json,
-                    None,
-                    None,
-                    None,
-                    at,
-                    at,
-                ),
+                values,
             )
             return conn.execute(
-                f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE vendor = ? AND user_id = ?",
+                f"SELECT {CONNECTION_COLUMNS} FROM connections WHERE vendor = ? AND user_id = ?",
                 (vendor, user_id),
             ).fetchone()
 
-        return self._connection_from_row(await self._db.write(op))
+        return self._secrets.connection_from_row(await self._db.write(op))
 
     async def get_connection(self, vendor: str, user_id: str) -> Connection | None:
         row = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE vendor = ? AND user_id = ?",
+                f"SELECT {CONNECTION_COLUMNS} FROM connections WHERE vendor = ? AND user_id = ?",
                 (vendor, user_id),
             ).fetchone()
         )
-        return None if row is None else self._connection_from_row(row)
+        return None if row is None else self._secrets.connection_from_row(row)
 
     async def get_connection_by_vendor_user(
         self, vendor: str, vendor_user_id: str
     ) -> Connection | None:
         row = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_CONNECTION_COLUMNS} FROM connections "
+                f"SELECT {CONNECTION_COLUMNS} FROM connections "
                 "WHERE vendor = ? AND vendor_user_id = ?",
                 (vendor, vendor_user_id),
             ).fetchone()
         )
-        return None if row is None else self._connection_from_row(row)
+        return None if row is None else self._secrets.connection_from_row(row)
 
     async def get_user_id_by_vendor_user(self, vendor: str, vendor_user_id: str) -> str | None:
         row = await self._db.read_point(
@@ -340,19 +190,16 @@ class SqliteStore(Store):
         vendor: str | None = None,
         status: str | None = None,
     ) -> list[Connection]:
-        clauses, params = [], []
-        for column, value in (("user_id", user_id), ("vendor", vendor), ("status", status)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        where, params = equality_filters(
+            (("user_id", user_id), ("vendor", vendor), ("status", status)), "?"
+        )
         rows = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_CONNECTION_COLUMNS} FROM connections {where}ORDER BY user_id, vendor",
+                f"SELECT {CONNECTION_COLUMNS} FROM connections {where}ORDER BY user_id, vendor",
                 params,
             ).fetchall()
         )
-        return [self._connection_from_row(row) for row in rows]
+        return [self._secrets.connection_from_row(row) for row in rows]
 
     async def update_tokens(
         self,
@@ -367,8 +214,7 @@ class SqliteStore(Store):
         now: float | None = None,
     ) -> Connection | None:
         at = self._now(now)
-        access = self._seal(access_token, vendor, user_id, "access_token")
-        refresh = self._seal(refresh_token, vendor, user_id, "refresh_token")
+        access, refresh = self._secrets.tokens(vendor, user_id, access_token, refresh_token)
         scopes_json = None if scopes is None else dump_json(list(scopes))
 
         def op(conn: sqlite3.Connection) -> Sequence[Any] | None:
@@ -377,7 +223,7 @@ class SqliteStore(Store):
                 "refresh_token_enc = COALESCE(?, refresh_token_enc), token_expires_at = ?, "
                 "scopes = COALESCE(?, scopes), token_version = token_version + 1, updated_at = ? "
                 "WHERE vendor = ? AND user_id = ? AND token_version = ? "
-                f"RETURNING {_CONNECTION_COLUMNS}",
+                f"RETURNING {CONNECTION_COLUMNS}",
                 (
                     access,
                     refresh,
@@ -391,7 +237,7 @@ class SqliteStore(Store):
             ).fetchone()
 
         row = await self._db.write(op)
-        return None if row is None else self._connection_from_row(row)
+        return None if row is None else self._secrets.connection_from_row(row)
 
     async def set_connection_status(
         self,
@@ -403,7 +249,7 @@ class SqliteStore(Store):
         expected_version: int | None = None,
         now: float | None = None,
     ) -> bool:
-        _check_status(status)
+        check_status(status)
         at = self._now(now)
         sql = (
             "UPDATE connections SET status = ?, last_error = ?, updated_at = ? "
@@ -451,7 +297,7 @@ class SqliteStore(Store):
     async def purge_tokens(
         self, vendor: str, user_id: str, *, status: str = "revoked", now: float | None = None
     ) -> bool:
-        _check_status(status)
+        check_status(status)
         at = self._now(now)
         return await self._db.write(
             lambda conn: (
@@ -516,23 +362,11 @@ class SqliteStore(Store):
     async def put_oauth_state(self, state: OAuthState) -> None:
         if not state.state_id:
             raise ValueError("state_id must not be empty")
-        created = state.created_at or self._clock()
-        verifier = self._seal(
-            state.pkce_verifier, state.vendor, state.user_id, f"pkce_verifier:{state.state_id}"
-        )
+        values = self._secrets.state_values(state, state.created_at or self._clock())
         await self._db.write(
             lambda conn: conn.execute(
-                f"INSERT INTO oauth_states ({_STATE_COLUMNS}) VALUES ({_placeholders(8)})",
-                (
-                    state.state_id,
-                    state.vendor,
-                    state.user_id,
-                    verifier,
-                    state.return_to,
-                    dump_json(dict(state.extra)),
-                    state.expires_at,
-                    created,
-                ),
+                f"INSERT INTO oauth_states ({STATE_COLUMNS}) VALUES ({_placeholders(8)})",
+                values,
             )
         )
 
@@ -542,57 +376,29 @@ class SqliteStore(Store):
         at = self._now(now)
         rows = await self._db.write(
             lambda conn: conn.execute(
-                f"DELETE FROM oauth_states WHERE state_id = ? RETURNING {_STATE_COLUMNS}",
+                f"DELETE FROM oauth_states WHERE state_id = ? RETURNING {STATE_COLUMNS}",
                 (state_id,),
             ).fetchall()
         )
         if not rows or rows[0][6] <= at:
             return None
-        row = rows[0]
-        return OAuthState(
-            state_id=row[0],
-            vendor=row[1],
-            user_id=row[2],
-            pkce_verifier=self._open(row[3], row[1], row[2], f"pkce_verifier:{row[0]}"),
-            return_to=row[4],
-            extra=load_json(row[5]),
-            expires_at=row[6],
-            created_at=row[7],
-        )
+        return self._secrets.state_from_row(rows[0])
 
     # ------------------------------------------------------------------ inbox and jobs
     @staticmethod
     def _insert_job(conn: sqlite3.Connection, job: JobSpec, at: float) -> EnqueueResult:
-        if not job.kind:
-            raise ValueError("job kind must not be empty")
-        if job.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        check_job(job)
         job_id = new_id(at)
-        key = job.idempotency_key or None
         inserted = conn.execute(
-            f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_placeholders(15)}) "
+            f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({_placeholders(15)}) "
             "ON CONFLICT (idempotency_key) DO NOTHING",
-            (
-                job_id,
-                job.kind,
-                dump_json(dict(job.payload)),
-                "queued",
-                0,
-                job.max_attempts,
-                at if job.run_at is None else job.run_at,
-                None,
-                None,
-                None,
-                key,
-                job.vendor,
-                job.user_id,
-                at,
-                at,
-            ),
+            job_values(job_id, job, at),
         ).rowcount
         if inserted == 1:
             return EnqueueResult(job_id, True)
-        existing = conn.execute("SELECT id FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
+        existing = conn.execute(
+            "SELECT id FROM jobs WHERE idempotency_key = ?", (job.idempotency_key or None,)
+        ).fetchone()
         return EnqueueResult(existing[0], False)
 
     @staticmethod
@@ -605,13 +411,13 @@ class SqliteStore(Store):
         conn.execute(
             "UPDATE inbox_events SET event_key = event_key || '@' || COALESCE(job_id, ?) "
             "WHERE vendor = ? AND event_key = ? AND NOT EXISTS (SELECT 1 FROM jobs "
-            f"WHERE jobs.id = inbox_events.job_id AND {_WAITING_FIRST_RUN})",
+            f"WHERE jobs.id = inbox_events.job_id AND {WAITING_FIRST_RUN})",
             (new_id(at), event.vendor, event.event_key),
         )
         if job.idempotency_key:
             conn.execute(
                 "UPDATE jobs SET idempotency_key = idempotency_key || '@' || id "
-                f"WHERE idempotency_key = ? AND NOT ({_WAITING_FIRST_RUN})",
+                f"WHERE idempotency_key = ? AND NOT ({WAITING_FIRST_RUN})",
                 (job.idempotency_key,),
             )
 
@@ -631,26 +437,14 @@ class SqliteStore(Store):
         def op(conn: sqlite3.Connection) -> list[RecordResult]:
             results = []
             for event, job, payload, received_at in prepared:
-                if not event.vendor or not event.event_key:
-                    raise ValueError("inbox events need a vendor and an event key")
+                check_event(event)
                 if event.repeatable and job is not None:
                     self._retire_started_generation(conn, event, job, at)
                 created = (
                     conn.execute(
-                        "INSERT INTO inbox_events (vendor, event_key, event_type, vendor_user_id, "
-                        "user_id, object_id, payload, job_id, received_at) "
+                        f"INSERT INTO inbox_events ({INBOX_EVENT_COLUMNS}) "
                         f"VALUES ({_placeholders(9)}) ON CONFLICT (vendor, event_key) DO NOTHING",
-                        (
-                            event.vendor,
-                            event.event_key,
-                            event.event_type,
-                            event.vendor_user_id,
-                            event.user_id,
-                            event.object_id,
-                            payload,
-                            None,
-                            received_at,
-                        ),
+                        inbox_event_values(event, payload, received_at),
                     ).rowcount
                     == 1
                 )
@@ -702,7 +496,7 @@ class SqliteStore(Store):
                 "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_expires_at = NULL, "
                 "last_error = ?, updated_at = ? "
                 "WHERE state = 'running' AND lease_expires_at <= ? AND attempts >= max_attempts",
-                (_LEASE_LOST, at, at),
+                (LEASE_LOST, at, at),
             )
             candidate = (
                 conn.execute(
@@ -720,10 +514,10 @@ class SqliteStore(Store):
                 return None
             row = conn.execute(
                 "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, "
-                f"attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING {_JOB_COLUMNS}",
+                f"attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING {JOB_COLUMNS}",
                 (worker_id, at + lease_s, at, candidate[0]),
             ).fetchall()
-            return _job_from_row(row[0])
+            return job_from_row(row[0])
 
         return await self._db.write(op)
 
@@ -815,10 +609,10 @@ class SqliteStore(Store):
     async def get_job(self, job_id: str) -> Job | None:
         row = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
         )
-        return None if row is None else _job_from_row(row)
+        return None if row is None else job_from_row(row)
 
     async def list_jobs(
         self,
@@ -828,8 +622,7 @@ class SqliteStore(Store):
         limit: int = 100,
         after_id: str | None = None,
     ) -> list[Job]:
-        if state is not None and state not in JOB_STATES:
-            raise ValueError(f"unknown job state {state!r}; one of {JOB_STATES}")
+        check_job_state(state)
         clauses, params = [], []
         for column, op, value in (
             ("state", "=", state),
@@ -840,13 +633,13 @@ class SqliteStore(Store):
                 clauses.append(f"{column} {op} ?")
                 params.append(value)
         where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
-        params.append(max(1, min(limit, _MAX_PAGE)))
+        params.append(max(1, min(limit, MAX_PAGE)))
         rows = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs {where}ORDER BY id LIMIT ?", params
+                f"SELECT {JOB_COLUMNS} FROM jobs {where}ORDER BY id LIMIT ?", params
             ).fetchall()
         )
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def retry_job(self, job_id: str, *, now: float | None = None) -> bool:
         at = self._now(now)
@@ -904,7 +697,7 @@ class SqliteStore(Store):
     @staticmethod
     def _write_budget(conn: sqlite3.Connection, key: str, row: gcra.BudgetRow, at: float) -> None:
         conn.execute(
-            f"INSERT INTO budgets ({_BUDGET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO budgets ({BUDGET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (budget_key) DO UPDATE SET tat = excluded.tat, "
             "emission_s = excluded.emission_s, tau_s = excluded.tau_s, "
             "blocked_until = excluded.blocked_until, updated_at = excluded.updated_at",
@@ -956,18 +749,18 @@ class SqliteStore(Store):
     async def get_budget(self, key: str) -> BudgetState | None:
         row = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_BUDGET_COLUMNS} FROM budgets WHERE budget_key = ?", (key,)
+                f"SELECT {BUDGET_COLUMNS} FROM budgets WHERE budget_key = ?", (key,)
             ).fetchone()
         )
-        return None if row is None else _budget_from_row(row)
+        return None if row is None else budget_from_row(row)
 
     async def list_budgets(self, prefix: str = "") -> list[BudgetState]:
         rows = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY budget_key"
+                f"SELECT {BUDGET_COLUMNS} FROM budgets ORDER BY budget_key"
             ).fetchall()
         )
-        return [_budget_from_row(row) for row in rows if row[0].startswith(prefix)]
+        return [budget_from_row(row) for row in rows if row[0].startswith(prefix)]
 
     # ------------------------------------------------------------------ samples
     async def upsert_samples(
@@ -980,7 +773,7 @@ class SqliteStore(Store):
 
         def op(conn: sqlite3.Connection) -> int:
             return conn.executemany(
-                f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES ({_placeholders(13)}) "
+                f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES ({_placeholders(13)}) "
                 "ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET "
                 "timestamp_us = excluded.timestamp_us, end_us = excluded.end_us, "
                 "deleted = excluded.deleted, "
@@ -1060,7 +853,7 @@ class SqliteStore(Store):
     ) -> SamplePage:
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        limit = min(limit, _MAX_PAGE)
+        limit = min(limit, MAX_PAGE)
         clauses, params = ["user_id = ?"], [user_id]
         if sample_types:
             clauses.append(f"sample_type IN ({_placeholders(len(sample_types))})")
@@ -1082,15 +875,11 @@ class SqliteStore(Store):
             params.extend([after_us, after_us, after_id])
         params.append(limit + 1)
         sql = (
-            f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(clauses)} "
+            f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(clauses)} "
             "ORDER BY timestamp_us, id LIMIT ?"
         )
         rows = await self._db.read(lambda conn: conn.execute(sql, params).fetchall())
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = encode_sample_cursor(rows[-1][5], rows[-1][0])
-        return SamplePage(samples=[_sample_from_row(row) for row in rows], next_cursor=next_cursor)
+        return sample_page(rows, limit)
 
     async def delete_user_data(self, user_id: str) -> dict[str, int]:
         def op(conn: sqlite3.Connection) -> dict[str, int]:
@@ -1130,25 +919,12 @@ class SqliteStore(Store):
         at = self._now(now)
         row = await self._db.write(
             lambda conn: conn.execute(
-                f"INSERT INTO syncs ({_SYNC_COLUMNS}) VALUES ({_placeholders(12)}) "
-                f"RETURNING {_SYNC_COLUMNS}",
-                (
-                    sync_id,
-                    vendor,
-                    user_id,
-                    windows_total,
-                    0,
-                    0,
-                    0,
-                    clipped_note,
-                    None,
-                    dump_json(dict(detail or {})),
-                    at,
-                    at,
-                ),
+                f"INSERT INTO syncs ({SYNC_COLUMNS}) VALUES ({_placeholders(12)}) "
+                f"RETURNING {SYNC_COLUMNS}",
+                sync_values(sync_id, vendor, user_id, windows_total, clipped_note, detail, at),
             ).fetchall()[0]
         )
-        return _sync_from_row(row)
+        return sync_from_row(row)
 
     async def update_sync(
         self,
@@ -1167,7 +943,7 @@ class SqliteStore(Store):
                 "UPDATE syncs SET windows_total = windows_total + ?, "
                 "windows_done = windows_done + ?, records = records + ?, errors = errors + ?, "
                 "last_error = COALESCE(?, last_error), updated_at = ? WHERE sync_id = ? "
-                f"RETURNING {_SYNC_COLUMNS}",
+                f"RETURNING {SYNC_COLUMNS}",
                 (
                     add_windows_total,
                     add_windows_done,
@@ -1179,20 +955,20 @@ class SqliteStore(Store):
                 ),
             ).fetchall()
         )
-        return _sync_from_row(rows[0]) if rows else None
+        return sync_from_row(rows[0]) if rows else None
 
     async def get_sync(self, sync_id: str) -> Sync | None:
         row = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_SYNC_COLUMNS} FROM syncs WHERE sync_id = ?", (sync_id,)
+                f"SELECT {SYNC_COLUMNS} FROM syncs WHERE sync_id = ?", (sync_id,)
             ).fetchone()
         )
-        return None if row is None else _sync_from_row(row)
+        return None if row is None else sync_from_row(row)
 
     # ------------------------------------------------------------------ app-level state
     async def put_app_secret(self, vendor: str, name: str, value: str, *, now: float | None = None) -> None:
         at = self._now(now)
-        sealed = self._cipher.encrypt(value, vendor=vendor, user_id=APP_USER, field=app_secret_field(name))
+        sealed = self._secrets.seal_app_secret(vendor, name, value)
         await self._db.write(
             lambda conn: conn.execute(
                 "INSERT INTO app_secrets (vendor, name, value_enc, updated_at) VALUES (?, ?, ?, ?) "
@@ -1208,10 +984,7 @@ class SqliteStore(Store):
                 "SELECT name, value_enc FROM app_secrets WHERE vendor = ? ORDER BY name", (vendor,)
             ).fetchall()
         )
-        return {
-            name: self._cipher.decrypt(sealed, vendor=vendor, user_id=APP_USER, field=app_secret_field(name))
-            for name, sealed in rows
-        }
+        return self._secrets.open_app_secrets(vendor, rows)
 
     async def put_app_subscription(
         self,
@@ -1225,26 +998,26 @@ class SqliteStore(Store):
         at = self._now(now)
         row = await self._db.write(
             lambda conn: conn.execute(
-                f"INSERT INTO app_subscriptions ({_APP_SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+                f"INSERT INTO app_subscriptions ({APP_SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (vendor, subscription_id) DO UPDATE SET expires_at = excluded.expires_at, "
                 "detail = excluded.detail, updated_at = excluded.updated_at "
-                f"RETURNING {_APP_SUBSCRIPTION_COLUMNS}",
+                f"RETURNING {APP_SUBSCRIPTION_COLUMNS}",
                 (vendor, subscription_id, expires_at, dump_json(dict(detail or {})), at),
             ).fetchall()[0]
         )
-        return _app_subscription_from_row(row)
+        return app_subscription_from_row(row)
 
     async def list_app_subscriptions(self, vendor: str | None = None) -> list[AppSubscription]:
         where, params = ("WHERE vendor = ? ", (vendor,)) if vendor is not None else ("", ())
         rows = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_APP_SUBSCRIPTION_COLUMNS} FROM app_subscriptions {where}"
+                f"SELECT {APP_SUBSCRIPTION_COLUMNS} FROM app_subscriptions {where}"
                 "ORDER BY vendor, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, "
                 "subscription_id",
                 params,
             ).fetchall()
         )
-        return [_app_subscription_from_row(row) for row in rows]
+        return [app_subscription_from_row(row) for row in rows]
 
     async def delete_app_subscription(self, vendor: str, subscription_id: str) -> bool:
         count = await self._db.write(
@@ -1269,12 +1042,12 @@ class SqliteStore(Store):
         at = self._now(now)
         row = await self._db.write(
             lambda conn: conn.execute(
-                f"INSERT INTO awaited_windows ({_AWAITED_COLUMNS}) VALUES ({_placeholders(8)}) "
-                f"RETURNING {_AWAITED_COLUMNS}",
+                f"INSERT INTO awaited_windows ({AWAITED_COLUMNS}) VALUES ({_placeholders(8)}) "
+                f"RETURNING {AWAITED_COLUMNS}",
                 (new_id(at), sync_id, vendor, user_id, resource, to_micros(start), to_micros(end), at),
             ).fetchall()[0]
         )
-        return _awaited_from_row(row)
+        return awaited_from_row(row)
 
     async def complete_awaited_windows(
         self, vendor: str, user_id: str, resource: str, *, start: datetime, end: datetime
@@ -1282,11 +1055,11 @@ class SqliteStore(Store):
         rows = await self._db.write(
             lambda conn: conn.execute(
                 "DELETE FROM awaited_windows WHERE vendor = ? AND user_id = ? AND resource = ? "
-                f"AND start_us <= ? AND end_us >= ? RETURNING {_AWAITED_COLUMNS}",
+                f"AND start_us <= ? AND end_us >= ? RETURNING {AWAITED_COLUMNS}",
                 (vendor, user_id, resource, to_micros(end), to_micros(start)),
             ).fetchall()
         )
-        return [_awaited_from_row(row) for row in rows]
+        return [awaited_from_row(row) for row in rows]
 
     async def expire_awaited_windows(
         self, *, older_than_s: float, now: float | None = None
@@ -1294,27 +1067,24 @@ class SqliteStore(Store):
         cutoff = self._now(now) - older_than_s
         rows = await self._db.write(
             lambda conn: conn.execute(
-                f"DELETE FROM awaited_windows WHERE requested_at < ? RETURNING {_AWAITED_COLUMNS}",
+                f"DELETE FROM awaited_windows WHERE requested_at < ? RETURNING {AWAITED_COLUMNS}",
                 (cutoff,),
             ).fetchall()
         )
-        return [_awaited_from_row(row) for row in rows]
+        return [awaited_from_row(row) for row in rows]
 
     async def list_awaited_windows(
         self, *, sync_id: str | None = None, vendor: str | None = None, user_id: str | None = None
     ) -> list[AwaitedWindow]:
-        clauses, params = [], []
-        for column, value in (("sync_id", sync_id), ("vendor", vendor), ("user_id", user_id)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        where, params = equality_filters(
+            (("sync_id", sync_id), ("vendor", vendor), ("user_id", user_id)), "?"
+        )
         rows = await self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_AWAITED_COLUMNS} FROM awaited_windows {where}ORDER BY start_us, id", params
+                f"SELECT {AWAITED_COLUMNS} FROM awaited_windows {where}ORDER BY start_us, id", params
             ).fetchall()
         )
-        return [_awaited_from_row(row) for row in rows]
+        return [awaited_from_row(row) for row in rows]
 
     # ------------------------------------------------------------------ housekeeping
     async def prune(
