@@ -3,41 +3,23 @@ the database files or in any log record (debug level, access log included)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
-import uvicorn
 
 from engine.api.app import create_app
 from engine.engine import Engine, Settings
 from tests.auth.harness import AUTH, VENDORS, consent, query_of
-from tests.sim.server import free_port
+from tests.sim.server import free_port, serve_app_in_thread
 
 pytestmark = pytest.mark.anyio
 
 
-@contextlib.contextmanager
-def serve(app, port: int) -> Iterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="debug",
-                            access_log=True, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "engine server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def serve(app, port: int):
+    return serve_app_in_thread(app, port=port, name="engine", log_config=None, log_level="debug",
+                               access_log=True, lifespan="on")
 
 
 def from_vendor_server(record: logging.LogRecord) -> bool:

@@ -14,8 +14,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +25,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from tests.sim.server import serve_app_in_thread
 
 CLIENT_ID = "acme-client-id"
 CLIENT_SECRET = "acme-client-secret"
@@ -182,28 +182,12 @@ def create_app(state: AcmeState) -> Starlette:
     ])
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve_acme(state: AcmeState | None = None) -> Iterator[tuple[str, AcmeState]]:
     """Run the vendor on a free loopback port; yields (base URL, state)."""
     state = state or AcmeState.with_data()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not server.started and time.time() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", state
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+    with serve_app_in_thread(create_app(state), name="acme vendor") as base_url:
+        yield base_url, state
 
 
 def body_of(event: dict) -> bytes:

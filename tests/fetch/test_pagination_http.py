@@ -5,9 +5,6 @@ the max-pages guard ends a server that never stops."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +12,6 @@ from urllib.parse import urlencode
 
 import httpx2
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,7 +24,7 @@ from engine.spec.loader import load_spec
 from engine.spec.model import Spec
 from engine.store import open_store
 from tests.fetch.test_fetch_sim import caller_for, quick_retries
-from tests.sim.server import free_port
+from tests.sim.server import serve_app_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.anyio
@@ -159,22 +155,8 @@ def link_api() -> Starlette:
     return Starlette(routes=[Route("/items", items), Route("/endless", endless)])
 
 
-@contextlib.contextmanager
-def serve(app: Starlette) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "loopback API did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def serve(app: Starlette):
+    return serve_app_in_thread(app, name="loopback API")
 
 
 @pytest.fixture

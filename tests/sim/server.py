@@ -44,26 +44,36 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(simulator: Simulator | None = None, port: int | None = None
-                    ) -> Iterator[RunningSim]:
-    simulator = simulator or create_sim()
+def serve_app_in_thread(app, *, port: int | None = None, name: str = "loopback app",
+                        **config: object) -> Iterator[str]:
+    """Run any ASGI app with uvicorn on a loopback port in a daemon thread; yields its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(simulator.app, host=HOST, port=port, log_level="warning",
-                            access_log=False, lifespan="off", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"vendor-sim-{port}", daemon=True)
+    options = {"log_level": "warning", "access_log": False, "lifespan": "off",
+               "timeout_graceful_shutdown": 2, **config}
+    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, **options))
+    thread = threading.Thread(target=server.run, name=f"{name}-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"vendor simulator did not start on {HOST}:{port}")
+            raise RuntimeError(f"{name} did not start on {HOST}:{port}")
         time.sleep(0.01)
     try:
-        yield RunningSim(simulator, f"http://{HOST}:{port}")
+        yield f"http://{HOST}:{port}"
     finally:
-        simulator.state.closing.set()
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serve_in_thread(simulator: Simulator | None = None, port: int | None = None
+                    ) -> Iterator[RunningSim]:
+    simulator = simulator or create_sim()
+    with serve_app_in_thread(simulator.app, port=port, name="vendor simulator") as base_url:
+        try:
+            yield RunningSim(simulator, base_url)
+        finally:
+            simulator.state.closing.set()
 
 
 @contextlib.contextmanager
