@@ -2,7 +2,8 @@
 
 A budget row holds the theoretical arrival time (tat) of the next request. With emission interval
 T = period/rate and tolerance tau = T*(burst-1), a request may go at max(tat - tau, blocked_until);
-reserving it moves tat to max(tat, that moment) + T*cost.
+reserving it moves tat to max(tat, that moment) + T. A reservation of `cost` slots is granted from
+the moment all of them conform (the last at tat + T*(cost-1) - tau), so they may all go at once.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def reserve(request: BudgetRequest, stored: BudgetRow | None, now: float) -> Res
     tau = emission * (request.burst - 1)
     tat = now if stored is None else max(stored.tat, now)
     blocked_until = 0.0 if stored is None else stored.blocked_until
-    send_at = max(tat - tau, blocked_until, now)
+    send_at = max(tat + emission * (request.cost - 1) - tau, blocked_until, now)
     new_tat = max(tat, send_at) + emission * request.cost
     return Reservation(
         wait_s=send_at - now,

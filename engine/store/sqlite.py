@@ -6,10 +6,12 @@ the transaction plumbing in `sqlite_db` is SQLite-specific.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,30 @@ Clock = Callable[[], float]
 
 def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
+
+
+# Rows per upsert statement. One multi-row statement instead of `executemany` is one hand-back of
+# the interpreter lock per chunk instead of one per row: the writer thread otherwise waits for a
+# busy event loop to give the lock back after every row.
+_UPSERT_CHUNK = 256
+
+
+@functools.lru_cache(maxsize=_UPSERT_CHUNK)
+def _sample_upsert_sql(rows: int) -> str:
+    values = ", ".join([f"({_placeholders(13)})"] * rows)
+    return (
+        f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES {values} "
+        "ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET "
+        "timestamp_us = excluded.timestamp_us, end_us = excluded.end_us, "
+        "deleted = excluded.deleted, "
+        "vendor_updated_us = COALESCE(excluded.vendor_updated_us, samples.vendor_updated_us), "
+        "resource = excluded.resource, vendor_record_id = excluded.vendor_record_id, "
+        "payload = excluded.payload, stored_at = excluded.stored_at "
+        # Latest vendor version wins; a version-less write never resurrects a tombstone.
+        "WHERE samples.vendor_updated_us IS NULL "
+        "OR excluded.vendor_updated_us >= samples.vendor_updated_us "
+        "OR (excluded.vendor_updated_us IS NULL AND samples.deleted = 0)"
+    )
 
 
 class SqliteStore(Store):
@@ -772,21 +798,11 @@ class SqliteStore(Store):
             return UpsertResult(written=0, skipped=0)
 
         def op(conn: sqlite3.Connection) -> int:
-            return conn.executemany(
-                f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES ({_placeholders(13)}) "
-                "ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET "
-                "timestamp_us = excluded.timestamp_us, end_us = excluded.end_us, "
-                "deleted = excluded.deleted, "
-                "vendor_updated_us = COALESCE(excluded.vendor_updated_us, "
-                "samples.vendor_updated_us), "
-                "resource = excluded.resource, vendor_record_id = excluded.vendor_record_id, "
-                "payload = excluded.payload, stored_at = excluded.stored_at "
-                # Latest vendor version wins; a version-less write never resurrects a tombstone.
-                "WHERE samples.vendor_updated_us IS NULL "
-                "OR excluded.vendor_updated_us >= samples.vendor_updated_us "
-                "OR (excluded.vendor_updated_us IS NULL AND samples.deleted = 0)",
-                rows,
-            ).rowcount
+            written = 0
+            for start in range(0, len(rows), _UPSERT_CHUNK):
+                chunk = rows[start:start + _UPSERT_CHUNK]
+                written += conn.execute(_sample_upsert_sql(len(chunk)), list(chain.from_iterable(chunk))).rowcount
+            return written
 
         written = await self._db.write(op)
         return UpsertResult(written=written, skipped=len(rows) - written)

@@ -29,6 +29,7 @@ log = logging.getLogger("engine.sync")
 SYNC_WINDOW_JOB = "sync_window"
 POLL_JOB = "sync_poll"
 MAX_POLL_OVERLAP_S = 86400  # a poll re-reads up to a day before its cursor (late vendor edits)
+MAX_WAITING_ROWS = 5000  # mapped rows held in memory while a write is in flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,13 @@ class _MappedPage:
     records: int
     rows: list[SampleRecord]
     warnings: int
+
+
+def _merged(pages: list[_MappedPage]) -> _MappedPage:
+    if len(pages) == 1:
+        return pages[0]
+    rows = [row for page in pages for row in page.rows]
+    return _MappedPage(sum(p.records for p in pages), rows, sum(p.warnings for p in pages))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,30 +169,39 @@ class SyncService:
         resource = self.resource(spec, resource_name)
         caller = caller or await self.caller(spec, user_id)
         fetcher = self.fetcher(spec)
-        records = written = warnings = 0
+        stored: list[StoreResult] = []
         accepted = False
-        # Page N is written while page N+1 is fetched and mapped; at most one write is in flight,
-        # so pages commit in order, and every write has committed before the cursor moves.
+        # Pages are written while the next ones are fetched and mapped. One write is in flight at a
+        # time; the pages mapped meanwhile are written together when it has committed, so a slow
+        # commit makes the next write bigger rather than the fetch slower. Writes commit in page
+        # order, and every write has committed before the cursor moves.
         writing: asyncio.Task[StoreResult] | None = None
+        waiting: list[_MappedPage] = []
+        waiting_rows = 0
         try:
             async for page in fetcher.pages(caller, resource, window):
                 accepted = accepted or page.accepted
                 mapped = self._map(spec, resource_name, user_id, page.records)
-                if writing is not None:
-                    stored, writing = await writing, None
-                    records, written = records + stored.records, written + stored.written
-                    warnings += stored.warnings
-                writing = asyncio.ensure_future(self._write(mapped))
+                waiting.append(mapped)
+                waiting_rows += len(mapped.rows)
+                if writing is not None and (writing.done() or waiting_rows >= MAX_WAITING_ROWS):
+                    stored.append(await writing)
+                    writing = None
+                if writing is None:
+                    writing = asyncio.ensure_future(self._write(_merged(waiting)))
+                    waiting, waiting_rows = [], 0
             if writing is not None:
-                stored, writing = await writing, None
-                records, written = records + stored.records, written + stored.written
-                warnings += stored.warnings
+                stored.append(await writing)
+                writing = None
+            if waiting:
+                stored.append(await self._write(_merged(waiting)))
         finally:
             if writing is not None:  # the window failed: let the write in flight settle first
                 await asyncio.gather(writing, return_exceptions=True)
         if advance_cursor and window is not None and not accepted:
             await self.advance_cursor(spec, user_id, resource_name, window.end)
-        return StoreResult(records, written, warnings, accepted=accepted)
+        return StoreResult(sum(s.records for s in stored), sum(s.written for s in stored),
+                           sum(s.warnings for s in stored), accepted=accepted)
 
     async def advance_cursor(self, spec: Spec, user_id: str, resource: str, stored_until: datetime) -> None:
         mark = min(as_utc(stored_until), _utc_now(self.engine))

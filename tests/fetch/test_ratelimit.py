@@ -9,6 +9,7 @@ from engine.fetch.errors import BudgetExhausted
 from engine.fetch.ratelimit import (
     RateGovernor,
     budget_request,
+    lease_size,
     parse_reset,
     parse_retry_after,
     read_feedback,
@@ -105,5 +106,65 @@ async def test_a_block_does_not_cost_a_long_budget_its_burst(tmp_path):
             await governor.acquire(None)
         # two seconds of block, then the day budget's burst is still there
         assert clock[0] - NOW == pytest.approx(2, abs=0.1)
+    finally:
+        await store.close()
+
+
+class CountingStore:
+    """Counts the reservations that reach the store."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.reservations: list[int] = []  # the cost of each
+
+    async def acquire_budget(self, requests, **kwargs):
+        self.reservations.append(requests[0].cost)
+        return await self.store.acquire_budget(requests, **kwargs)
+
+    async def penalize_budget(self, key, until, **kwargs):
+        return await self.store.penalize_budget(key, until, **kwargs)
+
+
+def test_only_generous_budgets_are_leased():
+    per_minute = budget_request("v", Budget(per="app", requests=100, window_s=60), None, 0.9)
+    per_second = budget_request("v", Budget(per="app", requests=10_000, window_s=1), None, 0.9)
+    assert lease_size([per_minute]) == 1  # 1.5 requests a second: no lease
+    assert lease_size([per_second]) == 100  # capped; 0.1 s of 9,000/s would be 900
+    slow_burst = budget_request("v", Budget(per="app", requests=100, window_s=1), None, 0.9)
+    assert slow_burst.burst == 8 and lease_size([slow_burst]) == 8  # never more than the burst
+    assert lease_size([per_second, per_minute]) == 1  # every budget must allow it
+
+
+@pytest.mark.anyio
+async def test_a_generous_budget_is_reserved_a_lease_at_a_time(tmp_path):
+    from engine.store import open_store
+    from tests.fetch.helpers import limits_spec
+
+    store = await open_store(None, tmp_path, secret_keys=["k" * 32])
+    try:
+        clock = [NOW]
+        slept: list[float] = []
+
+        async def sleep(s: float) -> None:
+            slept.append(s)
+
+        counting = CountingStore(store)
+        spec = limits_spec([Budget(per="app", requests=10_000, window_s=1)])
+        governor = RateGovernor(spec, counting, sleep=sleep, clock=lambda: clock[0])  # type: ignore[arg-type]
+        for _ in range(250):
+            await governor.acquire("u1")
+        assert counting.reservations == [100, 100, 100]  # 250 requests, three durable writes
+        assert slept == []  # all within the 998-request burst
+        state = await store.get_budget(governor.requests_for("u1")[0].key)
+        assert state is not None and state.tat == pytest.approx(NOW + 300 / 9000)
+
+        # A block from the vendor drops the lease: the next request goes to the store and waits.
+        await governor.feedback({"Retry-After": "3"}, 429, "u1")
+        await governor.acquire("u1")
+        # after a block the gate restarts without its burst (1,000/s): 100 slots need 99 ms more
+        assert counting.reservations[-1] == 100 and slept == [pytest.approx(3.099)]
+        # a request spending the same lease before that moment waits for it too
+        await governor.acquire("u1")
+        assert slept == [pytest.approx(3.099), pytest.approx(3.099)]
     finally:
         await store.close()

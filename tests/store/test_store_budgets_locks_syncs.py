@@ -25,6 +25,16 @@ async def test_gcra_allows_the_burst_then_spaces_requests(store: Store, clock: M
     assert (await store.acquire_budget([PER_MINUTE])).wait_s == 0
 
 
+async def test_a_reservation_of_several_slots_waits_until_all_of_them_conform(
+    store: Store, clock: ManualClock
+) -> None:
+    # T = 1 s, tau = 4 s. Three slots at once: the third would be the request at tat + 2T - tau.
+    three = BudgetRequest(PER_MINUTE.key, rate=60, period_s=60, burst=5, cost=3)
+    waits = [(await store.acquire_budget([three])).wait_s for _ in range(3)]
+    # the same as one request at a time, where requests 3, 6 and 9 wait 0, 1 and 4 s
+    assert waits == pytest.approx([0.0, 1.0, 4.0])
+
+
 async def test_budget_not_granted_beyond_max_wait_reserves_nothing(
     store: Store, clock: ManualClock
 ) -> None:

@@ -1,13 +1,17 @@
 """A window's pages are written while the next page is fetched: every write has committed before
-the window's cursor moves, and a failed write fails the window with the cursor left behind."""
+the window's cursor moves, pages mapped while a write is in flight go out together in the next
+write (bounded), and a failed write fails the window with the cursor left behind."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from bench.pull import USER, _token_caller, _window, page_server, whoop_spec
 from engine.engine import Engine, Settings
 from engine.store.errors import StoreUnavailable
+from engine.worker import sync
 from engine.worker.sync import sync_service
 
 pytestmark = pytest.mark.anyio
@@ -53,15 +57,57 @@ async def test_a_failed_page_write_fails_the_window_and_keeps_the_cursor(server_
         upsert = store.upsert_samples
         calls = [0]
 
-        async def failing_third_upsert(rows, **kwargs):
+        async def failing_second_upsert(rows, **kwargs):
             calls[0] += 1
-            if calls[0] == 3:
+            if calls[0] == 2:
                 raise StoreUnavailable("disk gone")
             return await upsert(rows, **kwargs)
 
-        store.upsert_samples = failing_third_upsert  # type: ignore[method-assign]
+        store.upsert_samples = failing_second_upsert  # type: ignore[method-assign]
         with pytest.raises(StoreUnavailable, match="disk gone"):
             await sync_service(engine).run_window(spec, USER, "sleep", _window(), caller=_token_caller())
         assert await store.get_cursor("whoop", USER, "sleep") is None
-        assert calls[0] <= 4  # stopped at the failure, not at the end of the window
+        assert calls[0] == 2  # stopped at the failure, not at the end of the window
         assert await _stored(engine) > 0
+
+
+async def _slow_first_write(engine: Engine, seconds: float) -> list[int]:
+    """Make the first upsert take `seconds`; returns the row count of every upsert."""
+    store = engine.store
+    upsert = store.upsert_samples
+    sizes: list[int] = []
+
+    async def slow_upsert(rows, **kwargs):
+        sizes.append(len(rows))
+        if len(sizes) == 1:
+            await asyncio.sleep(seconds)
+        return await upsert(rows, **kwargs)
+
+    store.upsert_samples = slow_upsert  # type: ignore[method-assign]
+    return sizes
+
+
+async def test_pages_mapped_during_a_write_go_out_together(server_url, tmp_path) -> None:
+    spec = whoop_spec(server_url)
+    settings = Settings.from_env({"ENGINE_DATA_DIR": str(tmp_path), "ENGINE_VENDORS_DIR": "vendors"})
+    async with Engine(settings, specs={"whoop": spec}) as engine:
+        sizes = await _slow_first_write(engine, 0.5)
+        result = await sync_service(engine).run_window(spec, USER, "sleep", _window(), caller=_token_caller())
+        total = await _stored(engine)
+    # page 1 alone, then the other 7 pages (fetched while it was being written) in one write
+    assert len(sizes) == 2 and sum(sizes) == total == result.written
+    assert result.records == RECORDS
+
+
+async def test_rows_waiting_for_a_write_are_bounded(server_url, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(sync, "MAX_WAITING_ROWS", 100)  # about two pages of samples
+    spec = whoop_spec(server_url)
+    settings = Settings.from_env({"ENGINE_DATA_DIR": str(tmp_path), "ENGINE_VENDORS_DIR": "vendors"})
+    async with Engine(settings, specs={"whoop": spec}) as engine:
+        sizes = await _slow_first_write(engine, 0.5)
+        result = await sync_service(engine).run_window(spec, USER, "sleep", _window(), caller=_token_caller())
+        total = await _stored(engine)
+    assert sum(sizes) == total == result.written
+    # The fetch waited for the slow write instead of piling up the other ~450 rows: a write
+    # holds at most the bound plus the page that crossed it (a page here is ~64 rows).
+    assert len(sizes) >= 4 and max(sizes) <= 200
