@@ -4,8 +4,9 @@ Engine: signed WHOOP deliveries (base64 HMAC-SHA256 over timestamp + body), each
 event id, for a connected user, so every request runs the full path: verify, dedupe, durable
 inbox write and job enqueue on SQLite. Baseline: `bench.bare_app`, a Starlette POST route
 returning 200, under the same uvicorn settings. Load: wrk on loopback, one thread, fixed
-connections, bounded duration (or, without wrk, the Python client in `bench.http_load`); the first
-second of each server is a discarded warm-up.
+connections, bounded duration (or, without wrk, the Python client in `bench.http_load`). Both
+servers run side by side and take turns (a discarded one-second warm-up each, then three rounds of
+four seconds each); the rate is the mean over the rounds, the latencies the median round's.
 
 Honesty check: after the engine's run the database is read back. Every delivery answered 2xx must
 have its inbox row and its job (jobs made during the run >= 2xx answers), and no job may exist
@@ -125,42 +126,59 @@ def _counts(database: Path) -> tuple[int, int]:
     return jobs, inbox
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def _combined(runs: list[dict]) -> dict:
+    """Rounds of one server: the mean rate (rounds are equally long), the median round's latencies."""
+    return {"rate": sum(r["rate"] for r in runs) / len(runs), "p50": _median([r["p50"] for r in runs]),
+            "p99": _median([r["p99"] for r in runs]), "non2xx": sum(r["non2xx"] for r in runs),
+            "sent": sum(r["sent"] for r in runs), "ok": sum(r["ok"] for r in runs)}
+
+
 def run(smoke: bool = False) -> list[Row]:
     load, client = (_wrk, "wrk") if shutil.which("wrk") else (_python_load, "Python client")
-    seconds, connections = (1, 4) if smoke else (8, 32)
-    count = 20_000 if smoke else 120_000  # more than the client can send: no delivery repeats
+    rounds, seconds, connections = (1, 1, 4) if smoke else (3, 4, 32)
+    count = 20_000 if smoke else 120_000  # more than the client can send in a round: no repeats
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "deliveries.tsv"
         data_dir = Path(tmp) / "engine"
         asyncio.run(_connect_user(str(data_dir)))
         engine_env = {"ENGINE_DATA_DIR": str(data_dir), "ENGINE_SECRET_KEY": ENGINE_KEY,
                       "ENGINE_VENDORS_DIR": str(VENDORS), "ENGINE_ONLY": "whoop",
                       "WHOOP_CLIENT_ID": "bench-client", "WHOOP_CLIENT_SECRET": SECRET}
-        port = free_port()
-        with _server(["engine.cli", "serve", "--no-worker", "--log-level", "warning"], engine_env, port):
-            if not smoke:
-                _deliveries(data, count, "warmup")
-                load(port, data, 1, connections)  # warm-up; its jobs are counted out below
-                time.sleep(1)  # let the warm-up's last requests (in flight when it stopped) commit
-            jobs_before, inbox_before = _counts(data_dir / "engine.db")
-            _deliveries(data, count, "run")  # fresh event ids for the measured run
-            engine = load(port, data, seconds, connections)
-        jobs_after, inbox_after = _counts(data_dir / "engine.db")
-        port = free_port()
-        with _server(["bench.bare_app"], {}, port):
-            if not smoke:
-                load(port, data, 1, connections)
-            bare = load(port, data, seconds, connections)
-    jobs, inbox = jobs_after - jobs_before, inbox_after - inbox_before
-    distinct_sent = min(engine["sent"], count)
-    honest = engine["ok"] <= jobs == inbox <= distinct_sent and engine["sent"] <= count
+        engine_port, bare_port = free_port(), free_port()
+        # Both servers run side by side and take turns, so a load swing on a shared machine hits
+        # both rather than whichever ran during it. Every engine round sends fresh event ids.
+        engine_runs, bare_runs, jobs, inbox = [], [], 0, 0
+        with _server(["engine.cli", "serve", "--no-worker", "--log-level", "warning"], engine_env, engine_port), \
+                _server(["bench.bare_app"], {}, bare_port):
+            for index in range(rounds + (0 if smoke else 1)):
+                warm_up = not smoke and index == 0  # discarded, and its jobs counted out below
+                data = Path(tmp) / f"deliveries-{index}.tsv"
+                _deliveries(data, count, f"round{index}")
+                jobs_before, inbox_before = _counts(data_dir / "engine.db")
+                engine = load(engine_port, data, 1 if warm_up else seconds, connections)
+                time.sleep(1)  # the round's last requests (in flight when it stopped) commit
+                jobs_after, inbox_after = _counts(data_dir / "engine.db")
+                bare = load(bare_port, data, 1 if warm_up else seconds, connections)
+                if warm_up:
+                    continue
+                engine_runs.append(engine)
+                bare_runs.append(bare)
+                jobs, inbox = jobs + jobs_after - jobs_before, inbox + inbox_after - inbox_before
+    engine, bare = _combined(engine_runs), _combined(bare_runs)
+    distinct_sent = min(engine["sent"], count * len(engine_runs))
+    honest = engine["ok"] <= jobs == inbox <= distinct_sent
     ratio = engine["rate"] / bare["rate"]
     notes = f", {engine['non2xx']} non-2xx" if engine["non2xx"] else ""
     check = (f"; {jobs:,} jobs for {engine['ok']:,} distinct 2xx deliveries "
-             f"({engine['sent'] - engine['ok']} in flight at stop)"
+             f"({engine['sent'] - engine['ok']} in flight at stops)"
              + ("" if honest else " MISMATCH"))
     return [Row(
-        f"2 webhook ingest: WHOOP signed, uvicorn, {client} -c{connections} {seconds}s",
+        f"2 webhook ingest: WHOOP signed, uvicorn, {client} -c{connections}, {len(engine_runs)} x {seconds}s "
+        "alternating",
         f"{fmt_rate(engine['rate'])} req/s, p50 {engine['p50']:.1f} ms, p99 {engine['p99']:.1f} ms{notes}{check}",
         f"bare Starlette {fmt_rate(bare['rate'])} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms",
         f"{ratio:.2f}x", GOAL,

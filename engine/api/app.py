@@ -25,11 +25,11 @@ from engine.worker.scheduler import background_worker
 
 
 def public_routes(engine: Engine) -> list[BaseRoute]:
-    """Routes reachable without the API key."""
+    """Routes reachable without the API key (the busiest first: routes are matched in order)."""
     return [
+        *webhooks.engine_webhook_routes(engine),
         *health.routes,
         *oauth.routes,
-        *webhooks.engine_webhook_routes(engine),
     ]
 
 

@@ -6,12 +6,13 @@ never sits in memory. Everything after the read is the framework-free receive pi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from engine.webhooks.handshake import Answer
 from engine.webhooks.receive import WebhookReceiver, WebhookRequest
@@ -24,7 +25,7 @@ _CODES = {
     503: "store_unavailable",
 }
 
-ReceiverSource = WebhookReceiver | Callable[[Request], WebhookReceiver]
+ReceiverSource = WebhookReceiver | Callable[[], WebhookReceiver]
 
 
 class BodyTooLarge(Exception):
@@ -35,36 +36,47 @@ class BadContentLength(Exception):
     pass
 
 
-def webhook_routes(receiver: ReceiverSource) -> list[Route]:
-    """The webhook routes; `receiver` is the receiver or a function of the request returning it
-    (for an app that builds its engine at start-up)."""
+class ClientGone(Exception):
+    pass
 
-    async def endpoint(request: Request) -> Response:
-        current = receiver if isinstance(receiver, WebhookReceiver) else receiver(request)
-        vendor = request.path_params["vendor"]
+
+class WebhookEndpoint:
+    """The webhook route as a plain ASGI app: the hottest route of the service reads the scope and
+    the body messages itself and answers with two messages, without request/response objects.
+    `receiver` is the receiver or a function returning it (for an app that builds its engine at
+    start-up)."""
+
+    def __init__(self, receiver: ReceiverSource) -> None:
+        self.receiver = receiver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        receiver = self.receiver if isinstance(self.receiver, WebhookReceiver) else self.receiver()
+        vendor = scope["path_params"]["vendor"]
+        method = scope["method"]
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         body = b""
-        if request.method == "POST":
+        if method == "POST":
             try:
-                body = await read_capped(request, current.body_limit(vendor))
+                body = await read_capped(headers.get("content-length"), receive, receiver.body_limit(vendor))
             except BodyTooLarge:
-                return _respond(Answer(413, {"error": "body too large"}))
+                return await send_answer(send, Answer(413, {"error": "body too large"}))
             except BadContentLength:
-                return _respond(Answer(400, {"error": "bad Content-Length"}))
-            except ClientDisconnect:
-                return Response(status_code=400)
-        webhook_request = WebhookRequest(
-            method=request.method,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query=dict(request.query_params),
-            body=body,
-        )
-        return _respond(await current.handle(vendor, webhook_request))
-
-    return [Route(WEBHOOK_PATH, endpoint, methods=["POST", "GET", "HEAD"], name="webhooks")]
+                return await send_answer(send, Answer(400, {"error": "bad Content-Length"}))
+            except ClientGone:
+                return None  # nobody is left to answer
+        query_string = scope.get("query_string", b"")
+        query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)) if query_string else {}
+        request = WebhookRequest(method=method, headers=headers, query=query, body=body)
+        await send_answer(send, await receiver.handle(vendor, request))
 
 
-async def read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def webhook_routes(receiver: ReceiverSource) -> list[Route]:
+    """The webhook routes over one receiver (or a function returning it)."""
+    return [Route(WEBHOOK_PATH, WebhookEndpoint(receiver), methods=["POST", "GET", "HEAD"], name="webhooks")]
+
+
+async def read_capped(declared: str | None, receive: Receive, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to exceed `limit` bytes."""
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
             raise BadContentLength
@@ -72,29 +84,40 @@ async def read_capped(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _respond(answer: Answer) -> Response:
-    headers = dict(answer.headers or {})
+async def send_answer(send: Send, answer: Answer) -> None:
     content: Any = answer.json
     if isinstance(content, dict) and "error" in content and answer.status >= 400:
         content = {"code": _CODES.get(answer.status, "rejected"), "message": content["error"]}
-    if content is None:
-        return Response(status_code=answer.status, headers=headers)
-    return JSONResponse(content, status_code=answer.status, headers=headers)
+    body = b""
+    headers = []
+    if content is not None:
+        body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-length", str(len(body)).encode()))
+    headers += [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in (answer.headers or {}).items()]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def engine_webhook_routes(engine: Any) -> list[Route]:
     """The webhook routes of an `Engine` (opened before the first request arrives)."""
     receivers: list[WebhookReceiver] = []
 
-    def receiver_for(_: Request) -> WebhookReceiver:
+    def receiver_for() -> WebhookReceiver:
         if not receivers:
             receivers.append(WebhookReceiver(
                 engine.specs, engine.store, env=engine.settings.env, clock=engine.clock,

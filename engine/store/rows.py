@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.store.codec import dump_json, encode_sample_cursor, from_micros, load_json
+from engine.store.codec import dump_json, dump_payload, encode_sample_cursor, from_micros, load_json
 from engine.store.crypto import TokenCipher
 from engine.store.port import (
     CONNECTION_STATUSES,
@@ -122,16 +122,18 @@ def connection_values(
 
 def job_values(job_id: str, job: JobSpec, at: float) -> tuple[Any, ...]:
     return (
-        job_id, job.kind, dump_json(dict(job.payload)), "queued", 0, job.max_attempts,
+        job_id, job.kind, dump_payload(job.payload), "queued", 0, job.max_attempts,
         at if job.run_at is None else job.run_at, None, None, None,
         job.idempotency_key or None, job.vendor, job.user_id, at, at,
     )  # fmt: skip
 
 
-def inbox_event_values(event: InboxEvent, payload_json: str, received_at: float) -> tuple[Any, ...]:
+def inbox_event_values(
+    event: InboxEvent, payload_json: str, received_at: float, job_id: str | None = None
+) -> tuple[Any, ...]:
     return (
         event.vendor, event.event_key, event.event_type, event.vendor_user_id, event.user_id,
-        event.object_id, payload_json, None, received_at,
+        event.object_id, payload_json, job_id, received_at,
     )  # fmt: skip
 
 

@@ -10,13 +10,14 @@ import functools
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from engine.store import gcra
-from engine.store.codec import decode_sample_cursor, dump_json, new_id, to_micros
+from engine.store.codec import decode_sample_cursor, dump_json, dump_payload, new_id, to_micros
 from engine.store.crypto import TokenCipher
 from engine.store.errors import ConnectionConflict
 from engine.store.port import (
@@ -101,6 +102,33 @@ def _sample_upsert_sql(rows: int) -> str:
         "OR excluded.vendor_updated_us >= samples.vendor_updated_us "
         "OR (excluded.vendor_updated_us IS NULL AND samples.deleted = 0)"
     )
+
+
+def _insert_returning(conn: sqlite3.Connection, sql: str, width: int, rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Run a multi-row INSERT ... RETURNING (`sql` with a `{values}` slot) over `rows` in chunks."""
+    returned: list[Any] = []
+    for start in range(0, len(rows), _UPSERT_CHUNK):
+        chunk = rows[start:start + _UPSERT_CHUNK]
+        values = ", ".join([f"({_placeholders(width)})"] * len(chunk))
+        returned += conn.execute(sql.format(values=values), list(chain.from_iterable(chunk))).fetchall()
+    return returned
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _EventRow:
+    event: InboxEvent
+    job: JobSpec | None
+    job_id: str | None  # the id the job gets if it is new
+    at: float
+    values: tuple[Any, ...]  # the inbox row
+    job_row: tuple[Any, ...] | None  # the jobs row, if the event has a job
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Delivery:
+    rows: list[_EventRow]
+    webhook_from: tuple[tuple[str, str], ...]
+    at: float
 
 
 class SqliteStore(Store):
@@ -412,9 +440,11 @@ class SqliteStore(Store):
 
     # ------------------------------------------------------------------ inbox and jobs
     @staticmethod
-    def _insert_job(conn: sqlite3.Connection, job: JobSpec, at: float) -> EnqueueResult:
+    def _insert_job(
+        conn: sqlite3.Connection, job: JobSpec, at: float, job_id: str | None = None
+    ) -> EnqueueResult:
         check_job(job)
-        job_id = new_id(at)
+        job_id = job_id or new_id(at)
         inserted = conn.execute(
             f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({_placeholders(15)}) "
             "ON CONFLICT (idempotency_key) DO NOTHING",
@@ -455,42 +485,90 @@ class SqliteStore(Store):
         now: float | None = None,
     ) -> list[RecordResult]:
         at = self._now(now)
-        prepared = [
-            (event, job, dump_json(dict(event.payload)), event.received_at or at)
-            for event, job in items
-        ]
+        rows = []
+        for event, job in items:
+            check_event(event)
+            if job is not None:
+                check_job(job)
+            job_id = None if job is None else new_id(at)
+            rows.append(_EventRow(
+                event, job, job_id, at,
+                inbox_event_values(event, dump_payload(event.payload), event.received_at or at, job_id),
+                None if job is None or job_id is None else job_values(job_id, job, at),
+            ))
+        return await self._db.write_grouped(self._record_deliveries, _Delivery(rows, tuple(webhook_from), at))
 
-        def op(conn: sqlite3.Connection) -> list[RecordResult]:
-            results = []
-            for event, job, payload, received_at in prepared:
-                check_event(event)
-                if event.repeatable and job is not None:
-                    self._retire_started_generation(conn, event, job, at)
-                created = (
-                    conn.execute(
-                        f"INSERT INTO inbox_events ({INBOX_EVENT_COLUMNS}) "
-                        f"VALUES ({_placeholders(9)}) ON CONFLICT (vendor, event_key) DO NOTHING",
-                        inbox_event_values(event, payload, received_at),
-                    ).rowcount
-                    == 1
-                )
-                job_id = None
-                if created and job is not None:
-                    job_id = self._insert_job(conn, job, at).job_id
-                    conn.execute(
-                        "UPDATE inbox_events SET job_id = ? WHERE vendor = ? AND event_key = ?",
-                        (job_id, event.vendor, event.event_key),
-                    )
-                results.append(RecordResult(created=created, job_id=job_id))
-            for vendor, user_id in sorted(set(webhook_from)):
-                conn.execute(
-                    "UPDATE connections SET last_webhook_at = ?, updated_at = ? "
-                    "WHERE vendor = ? AND user_id = ?",
-                    (at, at, vendor, user_id),
-                )
-            return results
+    def _record_deliveries(self, conn: sqlite3.Connection, deliveries: list[_Delivery]) -> list[list[RecordResult]]:
+        """Every delivery that queued up, in order: the new events of all of them in one
+        statement, their jobs in another."""
+        outcomes: dict[int, RecordResult] = {}  # by id of the row
+        fresh: list[_EventRow] = []
+        seen: set[tuple[str, str]] = set()
+        for delivery in deliveries:
+            for row in delivery.rows:
+                key = (row.event.vendor, row.event.event_key)
+                if row.event.repeatable and row.job is not None:
+                    outcomes[id(row)] = self._record_repeatable(conn, row)
+                elif key in seen:  # the same event twice in the group: the first one counts
+                    outcomes[id(row)] = RecordResult(created=False, job_id=None)
+                else:
+                    seen.add(key)
+                    fresh.append(row)
+        created = set(_insert_returning(
+            conn, f"INSERT INTO inbox_events ({INBOX_EVENT_COLUMNS}) VALUES {{values}} "
+                  "ON CONFLICT (vendor, event_key) DO NOTHING RETURNING vendor, event_key",
+            9, [row.values for row in fresh]))
+        new_rows = [row for row in fresh if (row.event.vendor, row.event.event_key) in created]
+        with_jobs = [row for row in new_rows if row.job_row is not None]
+        inserted = {job_id for (job_id,) in _insert_returning(
+            conn, f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES {{values}} "
+                  "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            15, [row.job_row for row in with_jobs if row.job_row is not None])}
+        for row in fresh:
+            outcomes[id(row)] = RecordResult(created=False, job_id=None)
+        for row in new_rows:
+            job_id = row.job_id
+            if job_id is not None and job_id not in inserted:
+                job_id = self._adopt_existing_job(conn, row)
+            outcomes[id(row)] = RecordResult(created=True, job_id=job_id)
+        stamped: dict[tuple[str, str], float] = {}
+        for delivery in deliveries:
+            for pair in delivery.webhook_from:
+                stamped[pair] = max(stamped.get(pair, delivery.at), delivery.at)
+        for (vendor, user_id), at in sorted(stamped.items()):
+            conn.execute(
+                "UPDATE connections SET last_webhook_at = ?, updated_at = ? WHERE vendor = ? AND user_id = ?",
+                (at, at, vendor, user_id),
+            )
+        return [[outcomes[id(row)] for row in delivery.rows] for delivery in deliveries]
 
-        return await self._db.write(op)
+    def _record_repeatable(self, conn: sqlite3.Connection, row: _EventRow) -> RecordResult:
+        """An event without a vendor id, whose repeat may be a new change (see the port)."""
+        assert row.job is not None and row.job_id is not None
+        self._retire_started_generation(conn, row.event, row.job, row.at)
+        if conn.execute(
+            f"INSERT INTO inbox_events ({INBOX_EVENT_COLUMNS}) "
+            f"VALUES ({_placeholders(9)}) ON CONFLICT (vendor, event_key) DO NOTHING",
+            row.values,
+        ).rowcount != 1:
+            return RecordResult(created=False, job_id=None)
+        job_id = self._insert_job(conn, row.job, row.at, row.job_id).job_id
+        if job_id != row.job_id:
+            job_id = self._adopt_existing_job(conn, row)
+        return RecordResult(created=True, job_id=job_id)
+
+    @staticmethod
+    def _adopt_existing_job(conn: sqlite3.Connection, row: _EventRow) -> str:
+        """A job under the new event's idempotency key exists already: the event points to it."""
+        assert row.job is not None
+        (job_id,) = conn.execute(
+            "SELECT id FROM jobs WHERE idempotency_key = ?", (row.job.idempotency_key or None,)
+        ).fetchone()
+        conn.execute(
+            "UPDATE inbox_events SET job_id = ? WHERE vendor = ? AND event_key = ?",
+            (job_id, row.event.vendor, row.event.event_key),
+        )
+        return job_id
 
     async def enqueue(self, job: JobSpec, *, now: float | None = None) -> EnqueueResult:
         return (await self.enqueue_many([job], now=now))[0]

@@ -31,6 +31,8 @@ class SecretSource:
     client_secret: str = ""
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     stored: Mapping[str, str] = field(default_factory=dict)
+    # `candidates` per template, worked out once per source (a receiver keeps one source per spec)
+    memo: dict[Template, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def for_spec(
@@ -57,6 +59,9 @@ class SecretSource:
 
 def candidates(template: Template, source: SecretSource) -> list[str]:
     """Every value the template may take, first-listed first. Raises `SecretNotConfigured`."""
+    known = source.memo.get(template)
+    if known is not None:
+        return known
     names = tuple(dict.fromkeys(template.names))
     choices: list[list[str]] = []
     for name in names:
@@ -69,7 +74,8 @@ def candidates(template: Template, source: SecretSource) -> list[str]:
         results.append(template.render(dict(zip(names, combo, strict=True))))
         if len(results) >= _MAX_CANDIDATES:
             break
-    return list(dict.fromkeys(results))
+    found = source.memo[template] = list(dict.fromkeys(results))
+    return found
 
 
 def uses_stored_secrets(webhooks: Webhooks) -> bool:

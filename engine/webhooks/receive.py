@@ -33,6 +33,13 @@ from engine.webhooks.verify import VerificationFailed, verify_delivery
 log = logging.getLogger("engine.webhooks")
 
 DEFAULT_MAX_BODY_BYTES = 262144
+# A connection's last_webhook_at is rewritten at most this often by one receiver: under a burst of
+# deliveries for one user it would otherwise be one more row update per delivery.
+ACTIVITY_RESOLUTION_S = 1.0
+# How long a receiver trusts a vendor user -> app user lookup. Only found users are remembered (a
+# user who connects a second before the first delivery is seen at once); a connection removed
+# meanwhile gets at most this long of deliveries whose jobs then find no connection.
+KNOWN_USER_S = 1.0
 StoredSecrets = Callable[[str], Awaitable[Mapping[str, str]]]  # vendor -> {NAME: value}
 
 
@@ -53,6 +60,9 @@ class WebhookReceiver:
     clock: Callable[[], float] = time.time
     job_max_attempts: int | None = None
     _stored_secret_use: dict[str, tuple[Spec, bool]] = field(default_factory=dict, init=False, repr=False)
+    _activity_stamped: dict[tuple[str, str], float] = field(default_factory=dict, init=False, repr=False)
+    _known_users: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict, init=False, repr=False)
+    _fixed_secrets: dict[str, tuple[Spec, SecretSource]] = field(default_factory=dict, init=False, repr=False)
 
     def body_limit(self, vendor: str) -> int:
         spec = self.specs.get(vendor)
@@ -111,11 +121,14 @@ class WebhookReceiver:
             users = await self._app_users(spec.id, events)
             items = self._inbox_items(spec, events, users, now)
             # The connections the delivery speaks for: their last_webhook_at, in the same write.
-            activity = [(spec.id, user_id) for user_id in sorted(set(users.values()))]
+            activity = [key for key in sorted({(spec.id, user_id) for user_id in users.values()})
+                        if now - self._activity_stamped.get(key, -ACTIVITY_RESOLUTION_S) >= ACTIVITY_RESOLUTION_S]
             results = await self.store.record_events(items, webhook_from=activity) if items else []
         except StoreError:
             log.warning("webhook for %s not stored: store unavailable", spec.id)
             return _store_down()
+        if items:
+            self._activity_stamped.update((key, now) for key in activity)
         new_events = sum(1 for (event, _), result in zip(items, results, strict=True)
                          if result.created and "route_of" not in event.payload)
         jobs = sum(1 for result in results if result.job_id)
@@ -124,9 +137,14 @@ class WebhookReceiver:
     async def _app_users(self, vendor: str, events: list[WebhookEvent]) -> dict[str, str]:
         users: dict[str, str] = {}
         for vendor_user in {e.vendor_user_id for e in events if e.vendor_user_id}:
+            known = self._known_users.get((vendor, vendor_user))
+            if known is not None and known[1] > time.monotonic():
+                users[vendor_user] = known[0]
+                continue
             user_id = await self.store.get_user_id_by_vendor_user(vendor, vendor_user)
             if user_id is not None:
                 users[vendor_user] = user_id
+                self._known_users[(vendor, vendor_user)] = (user_id, time.monotonic() + KNOWN_USER_S)
         return users
 
     def _inbox_items(
@@ -179,10 +197,12 @@ class WebhookReceiver:
         return cached[1]
 
     async def _secrets(self, spec: Spec) -> SecretSource:
-        stored: Mapping[str, str] = {}
         if self.stored_secrets is not None and self._reads_stored_secrets(spec):
-            stored = await self.stored_secrets(spec.id)
-        return SecretSource.for_spec(spec, env=self.env, stored=stored)
+            return SecretSource.for_spec(spec, env=self.env, stored=await self.stored_secrets(spec.id))
+        fixed = self._fixed_secrets.get(spec.id)
+        if fixed is None or fixed[0] is not spec:  # nothing stored to re-read: one source per spec
+            fixed = self._fixed_secrets[spec.id] = (spec, SecretSource.for_spec(spec, env=self.env))
+        return fixed[1]
 
 
 def _store_down() -> Answer:

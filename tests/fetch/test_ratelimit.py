@@ -135,36 +135,39 @@ def test_only_generous_budgets_are_leased():
     assert lease_size([per_second, per_minute]) == 1  # every budget must allow it
 
 
-@pytest.mark.anyio
-async def test_a_generous_budget_is_reserved_a_lease_at_a_time(tmp_path):
+@pytest.fixture
+async def budget_store(tmp_path):
     from engine.store import open_store
-    from tests.fetch.helpers import limits_spec
 
     store = await open_store(None, tmp_path, secret_keys=["k" * 32])
-    try:
-        clock = [NOW]
-        slept: list[float] = []
+    yield store
+    await store.close()
 
-        async def sleep(s: float) -> None:
-            slept.append(s)
 
-        counting = CountingStore(store)
-        spec = limits_spec([Budget(per="app", requests=10_000, window_s=1)])
-        governor = RateGovernor(spec, counting, sleep=sleep, clock=lambda: clock[0])  # type: ignore[arg-type]
-        for _ in range(250):
-            await governor.acquire("u1")
-        assert counting.reservations == [100, 100, 100]  # 250 requests, three durable writes
-        assert slept == []  # all within the 998-request burst
-        state = await store.get_budget(governor.requests_for("u1")[0].key)
-        assert state is not None and state.tat == pytest.approx(NOW + 300 / 9000)
+@pytest.mark.anyio
+async def test_a_generous_budget_is_reserved_a_lease_at_a_time(budget_store):
+    from tests.fetch.helpers import limits_spec
 
-        # A block from the vendor drops the lease: the next request goes to the store and waits.
-        await governor.feedback({"Retry-After": "3"}, 429, "u1")
+    slept: list[float] = []
+
+    async def sleep(s: float) -> None:
+        slept.append(s)  # the clock stands still: every wait is measured from NOW
+
+    counting = CountingStore(budget_store)
+    spec = limits_spec([Budget(per="app", requests=10_000, window_s=1)])
+    governor = RateGovernor(spec, counting, sleep=sleep, clock=lambda: NOW)  # type: ignore[arg-type]
+    for _ in range(250):
         await governor.acquire("u1")
-        # after a block the gate restarts without its burst (1,000/s): 100 slots need 99 ms more
-        assert counting.reservations[-1] == 100 and slept == [pytest.approx(3.099)]
-        # a request spending the same lease before that moment waits for it too
-        await governor.acquire("u1")
-        assert slept == [pytest.approx(3.099), pytest.approx(3.099)]
-    finally:
-        await store.close()
+    assert counting.reservations == [100, 100, 100]  # 250 requests, three durable writes
+    assert slept == []  # all within the 998-request burst
+    state = await budget_store.get_budget(governor.requests_for("u1")[0].key)
+    assert state is not None and state.tat == pytest.approx(NOW + 300 / 9000)
+
+    # A block from the vendor drops the lease: the next request goes to the store and waits.
+    await governor.feedback({"Retry-After": "3"}, 429, "u1")
+    await governor.acquire("u1")
+    # after a block the gate restarts without its burst (1,000/s): 100 slots need 99 ms more
+    assert counting.reservations[-1] == 100 and slept == [pytest.approx(3.099)]
+    # a request spending the same lease before that moment waits for it too
+    await governor.acquire("u1")
+    assert slept == [pytest.approx(3.099), pytest.approx(3.099)]

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.store.codec import dump_json, new_id, new_ids
-from engine.store.sample_rows import dump_payload
+from engine.store.codec import dump_json, dump_payload, new_id, new_ids
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
@@ -66,3 +66,15 @@ def test_page_ids_are_unique_increasing_and_shaped_like_single_ids() -> None:
     assert len(set(page)) == 500
     assert [before, *page, after] == sorted([before, *page, after])
     assert new_ids(1_700_000_000.0, 0) == []
+
+
+def test_a_forked_process_draws_its_own_id_suffix() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one id, then out without running anything else
+        os.write(write, new_id(1_700_000_000.0).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    mine = new_id(1_700_000_000.0)
+    assert len(child) == len(mine) == 30 and child[-12:] != mine[-12:]

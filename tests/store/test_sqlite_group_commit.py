@@ -65,3 +65,48 @@ async def test_a_lone_failing_write_leaves_nothing_behind(tmp_path: Path) -> Non
         assert await db.read(_keys) == ["after"]
     finally:
         await db.close()
+
+
+async def test_grouped_writes_share_a_call_and_keep_their_own_results(tmp_path: Path) -> None:
+    db = await _database(tmp_path)
+    calls: list[int] = []
+
+    def insert_all(conn: sqlite3.Connection, keys: list[str]) -> list[int]:
+        calls.append(len(keys))
+        conn.executemany("INSERT INTO t VALUES (?)", [(k,) for k in keys])
+        return [int(k[1:]) for k in keys]
+
+    try:
+        results = await asyncio.gather(*(db.write_grouped(insert_all, f"k{i:02d}") for i in range(40)))
+        assert results == list(range(40))  # each caller its own result
+        assert sum(calls) == 40 and len(calls) < 40  # items queued together went in one call
+        assert await db.read(_keys) == [f"k{i:02d}" for i in range(40)]
+    finally:
+        await db.close()
+
+
+async def test_a_failing_group_fails_its_callers_and_a_cancelled_caller_leaves_the_rest(
+    tmp_path: Path,
+) -> None:
+    db = await _database(tmp_path)
+
+    def insert_all(conn: sqlite3.Connection, keys: list[str]) -> list[str]:
+        conn.executemany("INSERT INTO t VALUES (?)", [(k,) for k in keys])
+        return keys
+
+    try:
+        await db.write(_insert("taken"))
+        failing = await asyncio.gather(db.write_grouped(insert_all, "new"), db.write_grouped(insert_all, "taken"),
+                                       return_exceptions=True)
+        assert all(isinstance(outcome, StoreError) for outcome in failing)
+        assert await db.read(_keys) == ["taken"]  # the group rolled back as one
+
+        first = asyncio.ensure_future(db.write_grouped(insert_all, "a"))
+        second = asyncio.ensure_future(db.write_grouped(insert_all, "b"))
+        await asyncio.sleep(0)
+        first.cancel()
+        assert await second == "b"
+        await asyncio.sleep(0.1)
+        assert await db.read(_keys) == ["a", "b", "taken"]  # a cancelled wait does not undo a write
+    finally:
+        await db.close()

@@ -276,3 +276,22 @@ async def test_event_with_an_id_never_makes_a_second_job(store: Store) -> None:
     replay = await store.record_event_and_enqueue(event("id-1"), JobSpec("event", idempotency_key="k-1"))
     assert not replay.created and replay.job_id is None
     assert sum((await store.count_jobs()).values()) == 1
+
+
+async def test_concurrent_deliveries_sharing_events_and_an_enqueued_job(store: Store) -> None:
+    # A job already holds the idempotency key that event "held" asks for: the event adopts it.
+    existing = await store.enqueue(JobSpec("event", idempotency_key="key-held"))
+    deliveries = [
+        [(event("shared"), JobSpec("event", idempotency_key="key-shared")),
+         (event(f"own-{i}"), JobSpec("event", idempotency_key=f"key-own-{i}"))]
+        for i in range(10)
+    ]
+    deliveries.append([(event("held"), JobSpec("event", idempotency_key="key-held")), (event("bare"), None)])
+    results = await asyncio.gather(*(store.record_events(items) for items in deliveries))
+    shared = [r[0] for r in results[:10]]
+    assert sum(r.created for r in shared) == 1 and sum(r.job_id is not None for r in shared) == 1
+    assert all(r[1].created and r[1].job_id for r in results[:10])
+    held, bare = results[10]
+    assert held.created and held.job_id == existing.job_id
+    assert bare.created and bare.job_id is None
+    assert (await store.count_jobs())["queued"] == 1 + 1 + 10

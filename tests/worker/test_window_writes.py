@@ -71,29 +71,29 @@ async def test_a_failed_page_write_fails_the_window_and_keeps_the_cursor(server_
         assert await _stored(engine) > 0
 
 
-async def _slow_first_write(engine: Engine, seconds: float) -> list[int]:
-    """Make the first upsert take `seconds`; returns the row count of every upsert."""
-    store = engine.store
-    upsert = store.upsert_samples
-    sizes: list[int] = []
-
-    async def slow_upsert(rows, **kwargs):
-        sizes.append(len(rows))
-        if len(sizes) == 1:
-            await asyncio.sleep(seconds)
-        return await upsert(rows, **kwargs)
-
-    store.upsert_samples = slow_upsert  # type: ignore[method-assign]
-    return sizes
-
-
-async def test_pages_mapped_during_a_write_go_out_together(server_url, tmp_path) -> None:
+async def _window_with_slow_first_write(server_url: str, tmp_path, seconds: float):
+    """Run the window with the first upsert taking `seconds`; the row count of every upsert,
+    the result and the rows stored."""
     spec = whoop_spec(server_url)
     settings = Settings.from_env({"ENGINE_DATA_DIR": str(tmp_path), "ENGINE_VENDORS_DIR": "vendors"})
     async with Engine(settings, specs={"whoop": spec}) as engine:
-        sizes = await _slow_first_write(engine, 0.5)
+        store = engine.store
+        upsert = store.upsert_samples
+        sizes: list[int] = []
+
+        async def slow_upsert(rows, **kwargs):
+            sizes.append(len(rows))
+            if len(sizes) == 1:
+                await asyncio.sleep(seconds)
+            return await upsert(rows, **kwargs)
+
+        store.upsert_samples = slow_upsert  # type: ignore[method-assign]
         result = await sync_service(engine).run_window(spec, USER, "sleep", _window(), caller=_token_caller())
-        total = await _stored(engine)
+        return sizes, result, await _stored(engine)
+
+
+async def test_pages_mapped_during_a_write_go_out_together(server_url, tmp_path) -> None:
+    sizes, result, total = await _window_with_slow_first_write(server_url, tmp_path, 0.5)
     # page 1 alone, then the other 7 pages (fetched while it was being written) in one write
     assert len(sizes) == 2 and sum(sizes) == total == result.written
     assert result.records == RECORDS
@@ -101,12 +101,7 @@ async def test_pages_mapped_during_a_write_go_out_together(server_url, tmp_path)
 
 async def test_rows_waiting_for_a_write_are_bounded(server_url, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(sync, "MAX_WAITING_ROWS", 100)  # about two pages of samples
-    spec = whoop_spec(server_url)
-    settings = Settings.from_env({"ENGINE_DATA_DIR": str(tmp_path), "ENGINE_VENDORS_DIR": "vendors"})
-    async with Engine(settings, specs={"whoop": spec}) as engine:
-        sizes = await _slow_first_write(engine, 0.5)
-        result = await sync_service(engine).run_window(spec, USER, "sleep", _window(), caller=_token_caller())
-        total = await _stored(engine)
+    sizes, result, total = await _window_with_slow_first_write(server_url, tmp_path, 0.5)
     assert sum(sizes) == total == result.written
     # The fetch waited for the slow write instead of piling up the other ~450 rows: a write
     # holds at most the bound plus the page that crossed it (a page here is ~64 rows).
