@@ -8,8 +8,7 @@ its ids without each call passing them:
         log.info("fetched")        # -> {"msg": "fetched", "trace_id": "...", "job_id": ..., ...}
 
 `configure_logging("json" | "text" | None)` installs the handler (None: JSON unless stderr is a
-terminal). `TraceMiddleware` gives each HTTP request a trace id (the caller's `X-Request-Id` when
-it is a sane token) and echoes it in the response.
+terminal). HTTP requests get their trace id at the API's edge (`engine.api.edge`).
 """
 
 from __future__ import annotations
@@ -48,6 +47,11 @@ _SECRET_IN_TEXT = re.compile(
 )
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _TRACE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def is_trace_id(text: str) -> bool:
+    """Whether a caller's request id is sane enough to log and echo as our trace id."""
+    return bool(_TRACE_ID.match(text))
 
 
 def new_trace_id() -> str:
@@ -166,27 +170,3 @@ def configure_logging(log_format: str | None = None, level: int | str = logging.
         server_log.handlers.clear()
         server_log.propagate = True
     return handler
-
-
-class TraceMiddleware:
-    """ASGI middleware: a trace id per HTTP request, in the log context and the response's
-    `X-Request-Id` header."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope.get("type") != "http":
-            await self.app(scope, receive, send)
-            return
-        given = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-request-id"), "")
-        trace_id = given if _TRACE_ID.match(given) else new_trace_id()
-
-        async def send_with_id(message: dict[str, Any]) -> None:
-            if message.get("type") == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
-                message = {**message, "headers": [*headers, (b"x-request-id", trace_id.encode())]}
-            await send(message)
-
-        with log_context(trace_id=trace_id):
-            await self.app(scope, receive, send_with_id)

@@ -4,12 +4,10 @@ traceback, never a secret."""
 from __future__ import annotations
 
 import logging
-import traceback
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import BadRequest, Conflict, EngineError, Unavailable
 from engine.store.errors import (
@@ -69,35 +67,3 @@ EXCEPTION_HANDLERS = {
     StoreError: store_error,
     HTTPException: http_error,
 }
-
-
-class CatchAllMiddleware:
-    """The last line of defence: an unexpected exception becomes a JSON 500. The log line names
-    the exception type and the frames, not its message (which could quote a URL with a token)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:  # noqa: BLE001 -- turn anything into a clean 500
-            frames = " <- ".join(
-                f"{frame.filename}:{frame.lineno} in {frame.name}"
-                for frame in reversed(traceback.extract_tb(exc.__traceback__)))
-            log.error("unhandled %s on %s %s at %s", type(exc).__name__, scope.get("method"),
-                      scope.get("path"), frames)
-            if not started:
-                response = error_response(EngineError("an internal error occurred", code="internal_error"))
-                await response(scope, receive, send)

@@ -130,13 +130,14 @@ class SqliteDatabase:
         if self._closed:
             raise StoreUnavailable("store is closed")
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
         with self._groups_lock:
             group = self._groups.get(operation)
             fresh = group is None or group.loop is not loop
             if fresh:
                 group = self._groups[operation] = _Group(loop)
-            index = len(group.items)
             group.items.append(item)
+            group.futures.append(future)
         if fresh:
             taken = group
 
@@ -146,8 +147,8 @@ class SqliteDatabase:
                         del self._groups[operation]
                 return operation(conn, taken.items)
 
-            self._writes.put((run, group.done, loop))
-        return (await asyncio.shield(group.done))[index]
+            self._writes.put((run, group, loop))
+        return await future
 
     async def read(self, operation: Operation[T]) -> T:
         """Run `operation(conn)` on the reader connection (sees every committed write)."""
@@ -303,14 +304,31 @@ class SqliteDatabase:
 
 
 class _Group:
-    """Items waiting for one call of a group operation, and that call's outcome."""
+    """Items waiting for one call of a group operation, and their callers' futures. The writer
+    settles it like a future: the call's results go one to each caller, its error to all."""
 
-    __slots__ = ("done", "items", "loop")
+    __slots__ = ("futures", "items", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.items: list[Any] = []
-        self.done: asyncio.Future[list[Any]] = loop.create_future()
+        self.futures: list[asyncio.Future[Any]] = []
+
+    def done(self) -> bool:
+        return all(future.done() for future in self.futures)
+
+    def set_result(self, results: list[Any]) -> None:
+        if len(results) != len(self.futures):
+            self.set_exception(StoreError(f"a grouped write gave {len(results)} results for {len(self.futures)} items"))
+            return
+        for future, result in zip(self.futures, results, strict=True):
+            if not future.done():  # a caller that stopped waiting leaves a cancelled future
+                future.set_result(result)
+
+    def set_exception(self, error: BaseException) -> None:
+        for future in self.futures:
+            if not future.done():
+                future.set_exception(error)
 
 
 def _as_store_error(error: Exception) -> Exception:
