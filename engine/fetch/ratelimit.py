@@ -170,8 +170,10 @@ class RateGovernor:
         come back."""
         lease = self._leases.get(user_id)
         if lease is not None and lease.slots > 0:
-            lease.slots -= 1
             wait_s = lease.ready_at - self.clock()
+            if wait_s > max_wait_s:
+                raise self._exhausted(wait_s)
+            lease.slots -= 1
         else:
             requests = self.requests_for(user_id)
             size = lease_size(requests)
@@ -180,17 +182,17 @@ class RateGovernor:
             now = self.clock()
             grant = await self.store.acquire_budget(requests, max_wait_s=max_wait_s, now=now)
             if not grant.granted:
-                raise BudgetExhausted(
-                    f"{self.spec.id} rate budget exhausted; next slot in {grant.wait_s:.0f}s",
-                    vendor=self.spec.id,
-                    retry_after=grant.wait_s,
-                )
+                raise self._exhausted(grant.wait_s)
             wait_s = grant.wait_s
             if size > 1:
                 self._leases[user_id] = _Lease(size - 1, ready_at=now + wait_s)
         if wait_s > 0:
             await self.sleep(wait_s)
         return max(0.0, wait_s)
+
+    def _exhausted(self, wait_s: float) -> BudgetExhausted:
+        return BudgetExhausted(f"{self.spec.id} rate budget exhausted; next slot in {wait_s:.0f}s",
+                               vendor=self.spec.id, retry_after=wait_s)
 
     async def feedback(self, headers: Mapping[str, str], status: int, user_id: str | None) -> float | None:
         """Apply the response's rate-limit headers; returns the block in seconds, if any."""

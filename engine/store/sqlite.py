@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -80,38 +80,41 @@ def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
-# Rows per upsert statement. One multi-row statement instead of `executemany` is one hand-back of
-# the interpreter lock per chunk instead of one per row: the writer thread otherwise waits for a
-# busy event loop to give the lock back after every row.
-_UPSERT_CHUNK = 256
+# Rows per multi-row statement. One statement instead of `executemany` is one hand-back of the
+# interpreter lock per chunk instead of one per row: the writer thread otherwise waits for a busy
+# event loop to give the lock back after every row.
+_ROWS_PER_STATEMENT = 256
+
+_SAMPLE_UPSERT = (
+    f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES {{values}} "
+    "ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET "
+    "timestamp_us = excluded.timestamp_us, end_us = excluded.end_us, "
+    "deleted = excluded.deleted, "
+    "vendor_updated_us = COALESCE(excluded.vendor_updated_us, samples.vendor_updated_us), "
+    "resource = excluded.resource, vendor_record_id = excluded.vendor_record_id, "
+    "payload = excluded.payload, stored_at = excluded.stored_at "
+    # Latest vendor version wins; a version-less write never resurrects a tombstone.
+    "WHERE samples.vendor_updated_us IS NULL "
+    "OR excluded.vendor_updated_us >= samples.vendor_updated_us "
+    "OR (excluded.vendor_updated_us IS NULL AND samples.deleted = 0)"
+)
 
 
-@functools.lru_cache(maxsize=_UPSERT_CHUNK)
-def _sample_upsert_sql(rows: int) -> str:
-    values = ", ".join([f"({_placeholders(13)})"] * rows)
-    return (
-        f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES {values} "
-        "ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET "
-        "timestamp_us = excluded.timestamp_us, end_us = excluded.end_us, "
-        "deleted = excluded.deleted, "
-        "vendor_updated_us = COALESCE(excluded.vendor_updated_us, samples.vendor_updated_us), "
-        "resource = excluded.resource, vendor_record_id = excluded.vendor_record_id, "
-        "payload = excluded.payload, stored_at = excluded.stored_at "
-        # Latest vendor version wins; a version-less write never resurrects a tombstone.
-        "WHERE samples.vendor_updated_us IS NULL "
-        "OR excluded.vendor_updated_us >= samples.vendor_updated_us "
-        "OR (excluded.vendor_updated_us IS NULL AND samples.deleted = 0)"
-    )
+@functools.lru_cache(maxsize=1024)
+def _value_rows(width: int, count: int) -> str:
+    return ", ".join([f"({_placeholders(width)})"] * count)
+
+
+def _statements(sql: str, width: int, rows: list[tuple[Any, ...]]) -> Iterator[tuple[str, list[Any]]]:
+    """`sql` (with a `{values}` slot) and its parameters for each chunk of `rows`."""
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start:start + _ROWS_PER_STATEMENT]
+        yield sql.format(values=_value_rows(width, len(chunk))), list(chain.from_iterable(chunk))
 
 
 def _insert_returning(conn: sqlite3.Connection, sql: str, width: int, rows: list[tuple[Any, ...]]) -> list[Any]:
-    """Run a multi-row INSERT ... RETURNING (`sql` with a `{values}` slot) over `rows` in chunks."""
-    returned: list[Any] = []
-    for start in range(0, len(rows), _UPSERT_CHUNK):
-        chunk = rows[start:start + _UPSERT_CHUNK]
-        values = ", ".join([f"({_placeholders(width)})"] * len(chunk))
-        returned += conn.execute(sql.format(values=values), list(chain.from_iterable(chunk))).fetchall()
-    return returned
+    return [row for statement, params in _statements(sql, width, rows)
+            for row in conn.execute(statement, params).fetchall()]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -525,7 +528,7 @@ class SqliteStore(Store):
                   "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
             15, [row.job_row for row in with_jobs if row.job_row is not None])}
         for row in fresh:
-            outcomes[id(row)] = RecordResult(created=False, job_id=None)
+            outcomes[id(row)] = RecordResult(created=False, job_id=None)  # already in the inbox
         for row in new_rows:
             job_id = row.job_id
             if job_id is not None and job_id not in inserted:
@@ -876,11 +879,8 @@ class SqliteStore(Store):
             return UpsertResult(written=0, skipped=0)
 
         def op(conn: sqlite3.Connection) -> int:
-            written = 0
-            for start in range(0, len(rows), _UPSERT_CHUNK):
-                chunk = rows[start:start + _UPSERT_CHUNK]
-                written += conn.execute(_sample_upsert_sql(len(chunk)), list(chain.from_iterable(chunk))).rowcount
-            return written
+            return sum(conn.execute(statement, params).rowcount
+                       for statement, params in _statements(_SAMPLE_UPSERT, 13, rows))
 
         written = await self._db.write(op)
         return UpsertResult(written=written, skipped=len(rows) - written)

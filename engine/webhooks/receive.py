@@ -9,6 +9,7 @@ again later.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -122,7 +123,7 @@ class WebhookReceiver:
             items = self._inbox_items(spec, events, users, now)
             # The connections the delivery speaks for: their last_webhook_at, in the same write.
             activity = [key for key in sorted({(spec.id, user_id) for user_id in users.values()})
-                        if now - self._activity_stamped.get(key, -ACTIVITY_RESOLUTION_S) >= ACTIVITY_RESOLUTION_S]
+                        if now - self._activity_stamped.get(key, -math.inf) >= ACTIVITY_RESOLUTION_S]
             results = await self.store.record_events(items, webhook_from=activity) if items else []
         except StoreError:
             log.warning("webhook for %s not stored: store unavailable", spec.id)

@@ -168,6 +168,11 @@ async def test_a_generous_budget_is_reserved_a_lease_at_a_time(budget_store):
     await governor.acquire("u1")
     # after a block the gate restarts without its burst (1,000/s): 100 slots need 99 ms more
     assert counting.reservations[-1] == 100 and slept == [pytest.approx(3.099)]
-    # a request spending the same lease before that moment waits for it too
+    # a request spending the same lease before that moment waits for it too, unless that is
+    # longer than it may wait: then it is told when to come back and spends nothing
     await governor.acquire("u1")
     assert slept == [pytest.approx(3.099), pytest.approx(3.099)]
+    with pytest.raises(BudgetExhausted) as info:
+        await governor.acquire("u1", max_wait_s=1)
+    assert info.value.retry_after == pytest.approx(3.099)
+    assert counting.reservations[-1] == 100 and len(counting.reservations) == 4

@@ -55,6 +55,19 @@ async def test_same_upsert_twice_leaves_the_same_rows(store: Store) -> None:
     assert after[0].timestamp_utc == T0 and after[0].payload["bpm"] == 60
 
 
+async def test_a_large_upsert_keeps_the_latest_version_of_a_sample_given_twice(store: Store) -> None:
+    # 600 samples (more than one statement's worth on SQLite), one of them twice in the same call:
+    # newer version first, then an older one that must not overwrite it.
+    batch = [sample(f"r{i}", minutes=i, version=T0) for i in range(600)]
+    batch.insert(300, sample("r7", minutes=7, version=T0 + timedelta(hours=1), bpm=99))
+    batch.append(sample("r7", minutes=7, version=T0 - timedelta(hours=1), bpm=11))
+    result = await store.upsert_samples(batch)
+    assert (result.written, result.skipped) == (601, 1)  # r7 stored, replaced by the newer, stale skipped
+    rows = await all_samples(store)
+    assert len(rows) == 600
+    assert next(s for s in rows if s.dedup_id == "r7:7").payload["bpm"] == 99
+
+
 async def test_latest_vendor_version_wins_whatever_the_arrival_order(store: Store) -> None:
     old, new = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
     await store.upsert_samples([sample("r1", version=new, bpm=70)])
