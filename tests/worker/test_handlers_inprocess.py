@@ -49,3 +49,13 @@ async def test_in_process_worker_runs_jobs(tmp_path):
 async def test_no_worker_leaves_jobs_queued(tmp_path):
     engine = Engine(settings(tmp_path, ENGINE_NO_WORKER="1"))
     assert await run_with_lifespan(engine, 0.5) == "queued"  # nothing claimed it
+
+
+async def test_the_running_app_keeps_its_start_up_objects_out_of_collections(tmp_path):
+    import gc
+
+    engine = Engine(settings(tmp_path, ENGINE_NO_WORKER="1"))
+    app = create_app(engine)
+    async with app.router.lifespan_context(app):
+        assert gc.get_freeze_count() > 0  # specs, store and app were frozen once open
+    assert gc.get_freeze_count() == 0  # and handed back to the collector when the app stops
