@@ -13,14 +13,13 @@ terminal). HTTP requests get their trace id at the API's edge (`engine.api.edge`
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
 import random
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TextIO
 
@@ -60,15 +59,23 @@ def new_trace_id() -> str:
     return f"{random.getrandbits(64):016x}"
 
 
-@contextlib.contextmanager
-def log_context(**fields: Any) -> Iterator[None]:
-    """Add `fields` (None values are skipped) to every log line written inside the block."""
-    merged = {**_context.get(), **{k: v for k, v in fields.items() if v is not None}}
-    token = _context.set(merged)
-    try:
-        yield
-    finally:
-        _context.reset(token)
+class log_context:
+    """Add `fields` (None values are skipped) to every log line written inside the block. A class
+    rather than a generator-based context manager: it wraps every request and job."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, **fields: Any) -> None:
+        self._fields = fields
+        self._token: contextvars.Token[Mapping[str, Any]] | None = None
+
+    def __enter__(self) -> None:
+        added = {k: v for k, v in self._fields.items() if v is not None}
+        self._token = _context.set({**_context.get(), **added})
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _context.reset(self._token)
 
 
 def redact_text(text: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -97,6 +98,17 @@ async def read_capped(declared: str | None, receive: Receive, limit: int) -> byt
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def dump_answer(content: Any) -> bytes:
+    """Compact JSON; orjson writes the same bytes for the plain dicts answers are made of, and
+    anything it would write differently (non-finite numbers, odd keys) takes the stdlib's path."""
+    if type(content) is dict and all(type(v) in (str, int) for v in content.values()):
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            pass
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
 async def send_answer(send: Send, answer: Answer) -> None:
     content: Any = answer.json
     if isinstance(content, dict) and "error" in content and answer.status >= 400:
@@ -104,7 +116,7 @@ async def send_answer(send: Send, answer: Answer) -> None:
     body = b""
     headers = []
     if content is not None:
-        body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        body = dump_answer(content)
         headers.append((b"content-type", b"application/json"))
     headers.append((b"content-length", str(len(body)).encode()))
     headers += [(name.lower().encode("latin-1"), value.encode("latin-1"))

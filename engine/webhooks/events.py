@@ -82,6 +82,11 @@ def _event(vendor: str, extractor: EventExtractor, item: Any) -> WebhookEvent:
 
 def scalar_text(value: Any) -> str | None:
     """Ids and types as text: 123, 123.0 and "123" are all "123"; anything else is no id."""
+    kind = type(value)
+    if kind is str:
+        return value if value.strip() else None
+    if kind is int:
+        return str(value)
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
