@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 
 from engine.api import connections, data, health, oauth, vendors, webhooks
 from engine.api.edge import RequestEdge
@@ -79,8 +79,10 @@ def create_app(
 
     # Public routes are matched first; anything else falls through to the key-checked group, so
     # an unknown path without the key answers 401 rather than revealing what exists.
+    public = public_routes(engine)
+    lane = [r for r in public if isinstance(r, Route) and isinstance(r.endpoint, webhooks.WebhookEndpoint)]
     routes: list[BaseRoute] = [
-        *public_routes(engine),
+        *public,
         *extra_public_routes,
         Mount(
             "",
@@ -90,7 +92,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestEdge)],
+        middleware=[Middleware(RequestEdge), Middleware(webhooks.WebhookLane, routes=lane)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )

@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.webhooks.handshake import Answer
 from engine.webhooks.receive import WebhookReceiver, WebhookRequest
@@ -69,6 +69,27 @@ class WebhookEndpoint:
         query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)) if query_string else {}
         request = WebhookRequest(method=method, headers=headers, query=query, body=body)
         await send_answer(send, await receiver.handle(vendor, request))
+
+
+class WebhookLane:
+    """Middleware sending webhook deliveries straight to their routes, ahead of the exception
+    middleware and the router, which they do not need (the route answers every failure itself).
+    The routes stay in the router too; a request they match only partly (another method) and
+    everything else passes through to it."""
+
+    def __init__(self, app: ASGIApp, routes: list[Route]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self.routes:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def webhook_routes(receiver: ReceiverSource) -> list[Route]:

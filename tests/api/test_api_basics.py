@@ -138,6 +138,11 @@ async def test_unknown_route_and_wrong_method_are_json(engine_and_client):
     assert response.status_code in (401, 405)
     response = await client.put("/v1/users/u/connections/whoop", headers=AUTH)
     assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    # the webhook lane takes only what its route allows; the rest falls through to the router,
+    # where, as for any path without a public route, the key-checked group answers
+    for method, path in (("PUT", "/v1/webhooks/whoop"), ("POST", "/v1/webhooks/whoop/extra")):
+        response = await client.request(method, path)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
 
 
 async def test_unexpected_errors_are_a_json_500_without_details(engine_and_client, caplog):
