@@ -491,14 +491,13 @@ class SqliteStore(Store):
         rows = []
         for event, job in items:
             check_event(event)
+            job_id = job_row = None
             if job is not None:
                 check_job(job)
-            job_id = None if job is None else new_id(at)
-            rows.append(_EventRow(
-                event, job, job_id, at,
-                inbox_event_values(event, dump_payload(event.payload), event.received_at or at, job_id),
-                None if job is None or job_id is None else job_values(job_id, job, at),
-            ))
+                job_id = new_id(at)
+                job_row = job_values(job_id, job, at)
+            inbox_row = inbox_event_values(event, dump_payload(event.payload), event.received_at or at, job_id)
+            rows.append(_EventRow(event, job, job_id, at, inbox_row, job_row))
         return await self._db.write_grouped(self._record_deliveries, _Delivery(rows, tuple(webhook_from), at))
 
     def _record_deliveries(self, conn: sqlite3.Connection, deliveries: list[_Delivery]) -> list[list[RecordResult]]:
@@ -521,15 +520,15 @@ class SqliteStore(Store):
             conn, f"INSERT INTO inbox_events ({INBOX_EVENT_COLUMNS}) VALUES {{values}} "
                   "ON CONFLICT (vendor, event_key) DO NOTHING RETURNING vendor, event_key",
             9, [row.values for row in fresh]))
-        new_rows = [row for row in fresh if (row.event.vendor, row.event.event_key) in created]
-        with_jobs = [row for row in new_rows if row.job_row is not None]
+        job_rows = [row.job_row for row in fresh
+                    if row.job_row is not None and (row.event.vendor, row.event.event_key) in created]
         inserted = {job_id for (job_id,) in _insert_returning(
             conn, f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES {{values}} "
-                  "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            15, [row.job_row for row in with_jobs if row.job_row is not None])}
+                  "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id", 15, job_rows)}
         for row in fresh:
-            outcomes[id(row)] = RecordResult(created=False, job_id=None)  # already in the inbox
-        for row in new_rows:
+            if (row.event.vendor, row.event.event_key) not in created:  # already in the inbox
+                outcomes[id(row)] = RecordResult(created=False, job_id=None)
+                continue
             job_id = row.job_id
             if job_id is not None and job_id not in inserted:
                 job_id = self._adopt_existing_job(conn, row)
