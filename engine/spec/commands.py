@@ -28,19 +28,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schema.set_defaults(handler=run_schema)
 
 
+def _check_one(path: Path, *, check_env: bool) -> Report:
+    """``check_file``, and should it ever raise, the failure as an issue of that file (so the
+    JSON output is still a list of located issues)."""
+    try:
+        return check_file(path, check_env=check_env)
+    except Exception as exc:  # noqa: BLE001 -- a checker bug reads as a clean, located error
+        issue = LocatedIssue((), "internal.error", f"internal error while checking: {type(exc).__name__}",
+                             None, str(path), 1, 1)
+        return Report(str(path), [issue])
+
+
 def _check_paths(paths: list[str], *, check_env: bool) -> list[Report]:
     reports: list[Report] = []
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            reports.append(check_file(path, check_env=check_env))
+            reports.append(_check_one(path, check_env=check_env))
             continue
         found = spec_files(path)
         if not found:
             issue = LocatedIssue((), "io.no_specs", f"no {' or '.join(SPEC_SUFFIXES)} files in this folder",
                                  None, raw, 0, 0)
             reports.append(Report(raw, [issue], io_error=True))
-        reports.extend(check_file(file, check_env=check_env) for file in found)
+        reports.extend(_check_one(file, check_env=check_env) for file in found)
     return reports
 
 

@@ -22,6 +22,9 @@ from engine.spec.errors import SpecIssue
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 200_000
+# Characters of scalar text once aliases are expanded: a file without aliases holds at most
+# MAX_BYTES of it, so only an alias bomb (one long string referenced over and over) reaches this.
+MAX_EXPANDED_CHARS = 2 * MAX_BYTES
 
 JsonPath = tuple[str | int, ...]
 
@@ -118,16 +121,20 @@ def decode(raw: bytes, name: str) -> str:
 
 def parse_document(text: str, name: str = "<spec>") -> Document:
     """Parse YAML text into a Document; the top level must be a mapping."""
-    _check_depth(text, name)
     try:
-        node = _compose(text)
+        node = _compose(text, name)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
-        raise DocumentError([LocatedIssue((), "yaml.syntax", message, None, name, line, col)])
+        raise DocumentError([LocatedIssue((), "yaml.syntax", message, None, name, line, col)]) from None
     except yaml.YAMLError as exc:
-        raise DocumentError([_file_issue(name, "yaml.syntax", f"invalid YAML: {exc}")])
+        raise DocumentError([_file_issue(name, "yaml.syntax", f"invalid YAML: {exc}")]) from None
+    except UnicodeError:  # text holding lone surrogates (never read from a file: decode rejects them)
+        raise DocumentError([_file_issue(name, "io.encoding", "not valid Unicode text")]) from None
+    except RecursionError:  # a last resort: the composers below stop at MAX_DEPTH first
+        raise DocumentError([_file_issue(
+            name, "yaml.too_deep", f"nested deeper than {MAX_DEPTH} levels")]) from None
     if node is None:
         raise DocumentError([_file_issue(name, "yaml.not_mapping", "empty document; a spec is a mapping")])
     if not isinstance(node, yaml.MappingNode):
@@ -136,7 +143,11 @@ def parse_document(text: str, name: str = "<spec>") -> Document:
             (), "yaml.not_mapping", f"the top level must be a mapping of keys, not {kind}", None,
             name, node.start_mark.line + 1, node.start_mark.column + 1)])
     builder = _Builder(name)
-    data = builder.build(node, (), 0)
+    try:
+        data = builder.build(node, (), 0)
+    except RecursionError:  # a last resort: the builder stops at MAX_DEPTH first
+        raise DocumentError([_file_issue(
+            name, "yaml.too_deep", f"nested deeper than {MAX_DEPTH} levels")]) from None
     if builder.issues:
         raise DocumentError(builder.issues)
     return Document(name, data, builder.positions, builder.key_positions)
@@ -146,22 +157,26 @@ def _file_issue(name: str, code: str, message: str) -> LocatedIssue:
     return LocatedIssue((), code, message, None, name, 1, 1)
 
 
+def _too_deep(name: str, mark: yaml.Mark) -> DocumentError:
+    return DocumentError([LocatedIssue(
+        (), "yaml.too_deep", f"nested deeper than {MAX_DEPTH} levels", None,
+        name, mark.line + 1, mark.column + 1)])
+
+
 def _check_depth(text: str, name: str) -> None:
-    """Reject deep nesting before composing (the composer recurses once per level)."""
+    """Reject deep nesting before libyaml composes (its composer recurses once per level).
+
+    A YAML error propagates: the document is then composed again in Python, whose own composer
+    counts the depth (the two parsers do not reject the same documents: libyaml refuses a
+    `%YAML 1.3` directive that PyYAML accepts)."""
     depth = 0
-    try:
-        for event in yaml.parse(text, Loader=yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    mark = event.start_mark
-                    raise DocumentError([LocatedIssue(
-                        (), "yaml.too_deep", f"nested deeper than {MAX_DEPTH} levels", None,
-                        name, mark.line + 1, mark.column + 1)])
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-    except yaml.YAMLError:
-        return  # reported with its position by the composer
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _too_deep(name, event.start_mark)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 # --- YAML 1.2 core schema resolution -----------------------------------------------------------
@@ -190,12 +205,29 @@ _Resolver12.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"),
 
 
 class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, _Resolver12):
-    def __init__(self, stream: str) -> None:
+    """PyYAML's reader, scanner, parser and composer with the YAML 1.2 resolver; the composer
+    refuses to nest deeper than MAX_DEPTH collections (it recurses once per level)."""
+
+    def __init__(self, stream: str, name: str = "<spec>") -> None:
         yaml.reader.Reader.__init__(self, stream)
         yaml.scanner.Scanner.__init__(self)
         yaml.parser.Parser.__init__(self)
         yaml.composer.Composer.__init__(self)
         _Resolver12.__init__(self)
+        self.name = name
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if not isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _too_deep(self.name, event.start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 if yaml.__with_libyaml__:
@@ -211,15 +243,21 @@ else:
     _FastLoader = None
 
 
-def _compose(text: str) -> yaml.Node | None:
-    """Compose with libyaml when present (10x faster start-up); a document it rejects is
-    composed again in Python so error messages stay the same everywhere."""
+def _compose(text: str, name: str) -> yaml.Node | None:
+    """Compose with libyaml when present (10x faster start-up), after counting the depth over
+    its events; a document it rejects is composed again in Python so error messages stay the
+    same everywhere."""
     if _FastLoader is not None:
         try:
+            _check_depth(text, name)
             return yaml.compose(text, Loader=_FastLoader)
         except yaml.YAMLError:
             pass
-    return yaml.compose(text, Loader=_Loader)
+    loader = _Loader(text, name)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -253,20 +291,31 @@ class _Builder:
         self.key_positions: dict[JsonPath, tuple[int, int]] = {}
         self.issues: list[LocatedIssue] = []
         self.nodes = 0
+        self.chars = 0
 
     def _issue(self, node: yaml.Node, path: JsonPath, code: str, message: str) -> None:
         mark = node.start_mark
         self.issues.append(LocatedIssue(path, code, message, None, self.name, mark.line + 1, mark.column + 1))
 
+    def _expansion_error(self, path: JsonPath, code: str, message: str) -> DocumentError:
+        # Aliased nodes carry their anchor's position; blame the top-level entry instead.
+        line, col = self.key_positions.get(path[:1], (1, 1))
+        return DocumentError([LocatedIssue(path[:1], code, message, None, self.name, line, col)])
+
+    def _count_chars(self, text: str, path: JsonPath) -> None:
+        self.chars += len(text)
+        if self.chars > MAX_EXPANDED_CHARS:
+            raise self._expansion_error(
+                path, "yaml.too_large_expanded",
+                f"more than {MAX_EXPANDED_CHARS} characters of text once aliases are expanded")
+
     def build(self, node: yaml.Node, path: JsonPath, depth: int) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            # Aliased nodes carry their anchor's position; blame the top-level entry instead.
-            line, col = self.key_positions.get(path[:1], (1, 1))
-            raise DocumentError([LocatedIssue(
-                path[:1], "yaml.too_many_nodes",
-                f"more than {MAX_NODES} nodes once aliases are expanded", None, self.name,
-                line, col)])
+            raise self._expansion_error(
+                path, "yaml.too_many_nodes", f"more than {MAX_NODES} nodes once aliases are expanded")
+        if isinstance(node, yaml.ScalarNode):
+            self._count_chars(node.value, path)
         if depth > MAX_DEPTH:  # reachable only through self-referencing aliases
             raise DocumentError([LocatedIssue(
                 path[:MAX_DEPTH // 8], "yaml.too_deep", f"nested deeper than {MAX_DEPTH} levels", None, self.name,
@@ -276,8 +325,11 @@ class _Builder:
             try:
                 return _scalar(node)
             except ValueError:
-                self._issue(node, path, "yaml.unsupported_tag",
-                            f"unsupported YAML tag {node.tag!r}; write plain values")
+                if node.tag == _INT:  # more digits than Python converts
+                    self._issue(node, path, "yaml.number_too_long", "integer has too many digits")
+                else:
+                    self._issue(node, path, "yaml.unsupported_tag",
+                                f"unsupported YAML tag {node.tag!r}; write plain values")
                 return None
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
@@ -291,6 +343,7 @@ class _Builder:
                 self._issue(key_node, path, "yaml.bad_key", "mapping keys must be plain text")
                 continue
             key = key_node.value
+            self._count_chars(key, path)
             child = (*path, key)
             key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in result:
