@@ -22,6 +22,13 @@ class RecordGone(VendorRejected):
     code = "vendor_record_gone"
 
 
+class AccessRefused(VendorRejected):
+    """The vendor answered 403: the token is valid but may not see this (withdrawn consent or
+    permission)."""
+
+    code = "vendor_access_refused"
+
+
 class VendorUnavailable(FetchError):
     """Retries on transient statuses or network errors ran out; a later job run may succeed."""
 

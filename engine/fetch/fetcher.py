@@ -20,6 +20,7 @@ import httpx2
 from engine.fetch.backoff import retry_delay
 from engine.fetch.classify import Outcome, classify
 from engine.fetch.errors import (
+    AccessRefused,
     HostNotAllowed,
     MalformedResponse,
     ReauthRequired,
@@ -32,7 +33,7 @@ from engine.fetch.pagination import PageRequest, Paginator
 from engine.fetch.ratelimit import RateGovernor
 from engine.fetch.windows import TimeWindow, reached_window_end, window_values
 from engine.http import RenderError, TemplateValues, build_request, is_api_url, spec_values
-from engine.spec.model import Request, Resource, Spec
+from engine.spec.model import ListEndpoint, Request, Resource, Spec
 from engine.spec.template import Template
 from engine.store.port import Store
 
@@ -102,12 +103,14 @@ class Fetcher:
     # ------------------------------------------------------------------ public
 
     async def pages(
-        self, caller: Caller, resource: Resource, window: TimeWindow | None
+        self, caller: Caller, resource: Resource, window: TimeWindow | None, *, changes: bool = False
     ) -> AsyncIterator[Page]:
-        """Every page of the resource's list endpoint for one window, in order."""
-        endpoint = resource.list
+        """Every page of the resource's list endpoint (or, with `changes`, its listing by when the
+        vendor received the records) for one window, in order."""
+        endpoint = resource.changes if changes else resource.list
         if endpoint is None:
-            raise VendorRejected(f"resource {resource.name!r} has no list endpoint", vendor=self.spec.id)
+            what = "changes" if changes else "list"
+            raise VendorRejected(f"resource {resource.name!r} has no {what} endpoint", vendor=self.spec.id)
         extra = window_values(window, endpoint.window) if window is not None else {}
         paginator = Paginator(endpoint.paginate)
         page: PageRequest | None = paginator.first()
@@ -123,7 +126,7 @@ class Fetcher:
             if endpoint.accepted_status and outcome.status == endpoint.accepted_status:
                 yield Page(page.number, [], outcome.body, accepted=True)
                 return  # the vendor will push this data later
-            records = self._records(resource, outcome.body)
+            records = self._records(resource, endpoint, outcome.body)
             yield Page(page.number, records, outcome.body)
             if window is not None and reached_window_end(records, window, endpoint.window):
                 return
@@ -162,6 +165,12 @@ class Fetcher:
             if isinstance(records, list):
                 return records
         return self._single(resource, body)
+
+    async def call(self, caller: Caller, request: Request) -> Any:
+        """One request made with the user's token (retried, budgeted, refreshed on 401 like any
+        fetch); the answer's body."""
+        outcome, _ = await self._send(caller, self._builder(caller, request, {}), ())
+        return outcome.body
 
     # ------------------------------------------------------------------ requests
 
@@ -220,7 +229,8 @@ class Fetcher:
                 token = await caller.token(force_refresh=True)
                 continue
             if outcome.kind == "rejected":
-                rejected = RecordGone if outcome.status in GONE_STATUSES else VendorRejected
+                rejected = (RecordGone if outcome.status in GONE_STATUSES
+                            else AccessRefused if outcome.status == 403 else VendorRejected)
                 raise rejected(
                     f"{self.spec.id} answered HTTP {outcome.status}: {outcome.message}",
                     vendor=self.spec.id,
@@ -269,16 +279,15 @@ class Fetcher:
 
     # ------------------------------------------------------------------ bodies
 
-    def _records(self, resource: Resource, body: Any) -> list[Any]:
-        assert resource.list is not None
+    def _records(self, resource: Resource, endpoint: ListEndpoint, body: Any) -> list[Any]:
         if body is None:
             return []
-        records = resource.list.records.search(body)
+        records = endpoint.records.search(body)
         if records is None:
             return []
         if not isinstance(records, list):
             raise MalformedResponse(
-                f"{resource.name}: {resource.list.records.text!r} is not an array in the response",
+                f"{resource.name}: {endpoint.records.text!r} is not an array in the response",
                 vendor=self.spec.id,
             )
         return records

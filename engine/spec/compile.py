@@ -19,6 +19,7 @@ from engine.spec.env import EnvSyntaxError, interpolate, is_single_reference
 from engine.spec.errors import SpecError, SpecIssue, closest
 from engine.spec.expr import Expr, ExprError
 from engine.spec.template import Template, TemplateError
+from engine.spec.trust import ACTING_ACTIONS, LEVELS, TrustLevel, derived_trust, weaker
 
 Path = tuple[str | int, ...]
 
@@ -45,12 +46,23 @@ def duration_seconds(text: str) -> int:
     return max(1, int(int(match.group(1)) * _UNIT_SECONDS[match.group(2)]))
 
 
+_CONFIRM_HINT = {
+    "ingest": "re-read the data instead of storing the body, e.g. "
+              "`confirm: {fetch: <resource>, by: id | window | callback_url | changes}`",
+    "delete": "`confirm: reread` (tombstone only what the vendor answers 404/410 for)",
+    "disconnect": "`confirm: token` (the vendor refuses a token refresh), `confirm: identity` (the "
+                  "vendor refuses the token on the identity request) or "
+                  "`confirm: {request: {path: …}, when: <expr on the answer>}`",
+}
+
+
 class _Compiler:
     def __init__(self, path: str, env: Mapping[str, str]) -> None:
         self.path = path
         self.env = env
         self.issues: list[SpecIssue] = []
         self.env_missing: list[str] = []
+        self.raw_spec: Mapping[str, Any] = {}
 
     # -- primitives -------------------------------------------------------------------------
 
@@ -312,16 +324,19 @@ class _Compiler:
             exprs["type"] = exprs["type"] or Expr("type")
             extractors.append(m.EventExtractor(**exprs, time_format=ev.get("time_format", "iso")))
         has_window = any(ev.get("window_start") and ev.get("window_end") for ev in extractors_raw)
+        verify = self.verify(raw["verify"], at + ("verify",))
+        trust = self.trust(raw["verify"], verify, at + ("verify",))
         routes: dict[str, tuple[m.Route, ...]] = {}
         for event_type, value in raw["on"].items():
             items = value if isinstance(value, list) else [value]
             compiled = []
             for i, route in enumerate(items):
                 rat = at + ("on", event_type) + ((i,) if isinstance(value, list) else ())
-                compiled.append(self.route(route, rat, resources, has_window=has_window))
+                compiled.append(self.route(route, rat, resources, has_window=has_window, trust=trust))
             routes[event_type] = tuple(compiled)
         return m.Webhooks(
-            verify=self.verify(raw["verify"], at + ("verify",)),
+            verify=verify,
+            trust=trust,
             events=tuple(extractors),
             routes=routes,
             handshakes=tuple(h for i, hr in enumerate(raw.get("handshakes", ()))
@@ -330,8 +345,92 @@ class _Compiler:
             max_body_bytes=raw.get("max_body_bytes", 262144),
         )
 
+    def trust(self, raw: Mapping[str, Any], verify: m.Verify, at: Path) -> TrustLevel:
+        derived = derived_trust(verify)
+        declared = raw.get("trust")
+        if declared is None:
+            return derived
+        if LEVELS.index(declared) > LEVELS.index(derived):
+            self.issue(at + ("trust",), "verify.trust_stronger",
+                       f"trust: {declared} is stronger than what this verify block proves ({derived}); "
+                       "a spec may only declare a weaker level")
+        return weaker(declared, derived)
+
     def route(self, raw: Mapping[str, Any], at: Path, resources: Mapping[str, Any], *,
-              has_window: bool = True) -> m.Route:
+              has_window: bool = True, trust: TrustLevel = "authenticated") -> m.Route:
+        route = self._route(raw, at, resources, has_window=has_window)
+        confirm = None
+        if "confirm" in raw:
+            confirm = self.confirm(raw["confirm"], at + ("confirm",), route, resources)
+        elif trust != "authenticated" and route.action in ACTING_ACTIONS:
+            why = ("verify: none checks nothing" if trust == "unauthenticated" else
+                   "webhooks.verify checks only a public value, such as a client id or a literal")
+            self.issue(at + (route.action,), "route.needs_confirm",
+                       f"{route.action} would act on a forged delivery ({why}); add a confirmation "
+                       f"step that asks the vendor first: {_CONFIRM_HINT[route.action]}")
+        return m.Route(action=route.action, resource=route.resource, by=route.by, when=route.when,
+                       confirm=confirm)
+
+    def confirm(self, raw: Any, at: Path, route: m.Route, resources: Mapping[str, Any]) -> m.Confirm | None:
+        action = route.action
+        if action == "delete":
+            if raw != "reread":
+                self.issue(at, "confirm.kind", f"a delete is confirmed by re-reading: {_CONFIRM_HINT['delete']}")
+                return None
+            res = resources.get(route.resource or "", {})
+            if route.by == "id" and "get" not in res:
+                self.issue(at, "confirm.no_get", f"confirm: reread by id needs resources.{route.resource}.get")
+            if route.by == "window":
+                self.issue(at, "confirm.reread_window",
+                           "a delete by window cannot be confirmed record by record; route the event "
+                           f"as `fetch: {route.resource}, by: window` instead (a re-read stores what "
+                           "the vendor still has)")
+            return m.Confirm(kind="reread", resource=route.resource, by=route.by)
+        if action == "disconnect":
+            if raw == "token":
+                return m.Confirm(kind="token")
+            if raw == "identity":
+                identity = self.raw_spec.get("auth", {}).get("identity", {})
+                if "request" not in identity:
+                    self.issue(at, "confirm.no_identity_request",
+                               "confirm: identity needs auth.identity.request; use confirm: token, or "
+                               "confirm: {request: …, when: …}")
+                    return None
+                return m.Confirm(kind="request",
+                                 request=self.request(identity["request"], ("auth", "identity", "request")))
+            if isinstance(raw, Mapping) and "request" in raw:
+                return m.Confirm(kind="request", request=self.request(raw["request"], at + ("request",)),
+                                 when=self.expr(raw.get("when"), at + ("when",)))
+            self.issue(at, "confirm.kind", f"a disconnect is confirmed at the vendor: {_CONFIRM_HINT['disconnect']}")
+            return None
+        if action == "ingest":
+            if not (isinstance(raw, Mapping) and "fetch" in raw):
+                self.issue(at, "confirm.kind", f"inline data is confirmed by re-reading it: {_CONFIRM_HINT['ingest']}")
+                return None
+            name, by = raw["fetch"], raw.get("by", "id")
+            res = resources.get(name)
+            if res is None:
+                self.issue(at + ("fetch",), "route.unknown_resource",
+                           f"fetch: {name!r} is not a resource of this spec", closest(name, sorted(resources)))
+                return None
+            needs = {"id": ("get", "get"), "changes": ("changes", "changes"),
+                     "callback_url": ("get", "get or list"), "window": ("list", "list.window")}[by]
+            if by == "window":
+                present = "window" in res.get("list", {})
+            elif by == "callback_url":
+                present = "get" in res or "list" in res
+            else:
+                present = needs[0] in res
+            if not present:
+                self.issue(at + ("by",), "confirm.no_endpoint",
+                           f"confirm by {by} needs resources.{name}.{needs[1]}")
+            lookback = duration_seconds(raw["lookback"]) if "lookback" in raw else 86400
+            return m.Confirm(kind="fetch", resource=name, by=by, lookback_s=lookback)
+        self.issue(at, "confirm.not_needed", f"{action} reads from the vendor already; it needs no confirm step")
+        return None
+
+    def _route(self, raw: Mapping[str, Any], at: Path, resources: Mapping[str, Any], *,
+               has_window: bool = True) -> m.Route:
         when = self.expr(raw.get("when"), at + ("when",))
         for action in ("fetch", "delete", "ingest"):
             if action not in raw:
@@ -473,26 +572,38 @@ class _Compiler:
                        if (e := self.expr(v, at + ("meta", k))) is not None),
         )
 
+    def list_endpoint(self, lr: Mapping[str, Any], lat: Path) -> m.ListEndpoint:
+        window = None
+        if "window" in lr:
+            w = lr["window"]
+            window = m.Window(max_s=duration_seconds(w["max"]), format=w.get("format", "iso"),
+                              end_inclusive=w.get("end_inclusive", False),
+                              sorted_by=self.expr(w.get("sorted_by"), lat + ("window", "sorted_by")))
+        return m.ListEndpoint(
+            request=self.request(lr["request"], lat + ("request",)),
+            records=self.expr(lr["records"], lat + ("records",)) or Expr("records"),
+            paginate=self.paginate(lr.get("paginate"), lat + ("paginate",)),
+            window=window,
+            horizon_s=duration_seconds(lr["horizon"]) if "horizon" in lr else m.DEFAULT_HORIZON_S,
+            accepted_status=lr.get("accepted_status"),
+        )
+
+    def whole_horizons_fit(self, resources: Mapping[str, m.Resource]) -> None:
+        """A sync of every resource over its whole history horizon must fit in one sync request
+        (`MAX_SYNC_WINDOWS`), so a sync clamped to the horizons is never refused for its size."""
+        counts = {name: _horizon_windows(r.list) for name, r in resources.items() if r.list is not None}
+        total = sum(counts.values())
+        if total > m.MAX_SYNC_WINDOWS:
+            name = max(counts, key=lambda n: counts[n])
+            self.issue(("resources", name, "list"), "sync.too_many_windows",
+                       f"a sync over every resource's whole history horizon would need {total} windows "
+                       f"({name}: {counts[name]}), more than the {m.MAX_SYNC_WINDOWS} one sync may queue; "
+                       f"give resources.{name}.list a shorter `horizon` or a longer `window.max`")
+
     def resource(self, name: str, raw: Mapping[str, Any]) -> m.Resource:
         at: Path = ("resources", name)
-        list_ep = None
-        if "list" in raw:
-            lr = raw["list"]
-            lat = at + ("list",)
-            window = None
-            if "window" in lr:
-                w = lr["window"]
-                window = m.Window(max_s=duration_seconds(w["max"]), format=w.get("format", "iso"),
-                                  end_inclusive=w.get("end_inclusive", False),
-                                  sorted_by=self.expr(w.get("sorted_by"), lat + ("window", "sorted_by")))
-            list_ep = m.ListEndpoint(
-                request=self.request(lr["request"], lat + ("request",)),
-                records=self.expr(lr["records"], lat + ("records",)) or Expr("records"),
-                paginate=self.paginate(lr.get("paginate"), lat + ("paginate",)),
-                window=window,
-                horizon_s=duration_seconds(lr["horizon"]) if "horizon" in lr else None,
-                accepted_status=lr.get("accepted_status"),
-            )
+        list_ep = self.list_endpoint(raw["list"], at + ("list",)) if "list" in raw else None
+        changes = self.list_endpoint(raw["changes"], at + ("changes",)) if "changes" in raw else None
         get_ep = None
         if "get" in raw:
             gr = raw["get"]
@@ -506,12 +617,14 @@ class _Compiler:
                                    record=self.expr(gr.get("record"), gat + ("record",)), id_from=id_from)
         samples = tuple(s for i, sr in enumerate(raw.get("samples", ()))
                         if (s := self.sample(sr, at + ("samples", i))) is not None)
-        return m.Resource(name=name, list=list_ep, get=get_ep,
+        return m.Resource(name=name, list=list_ep, get=get_ep, changes=changes,
                           poll_s=duration_seconds(raw["poll"]) if "poll" in raw else None, samples=samples)
 
     def spec(self, raw: Mapping[str, Any]) -> m.Spec:
+        self.raw_spec = raw
         resources_raw = raw.get("resources", {})
         resources = {name: self.resource(name, r) for name, r in resources_raw.items()}
+        self.whole_horizons_fit(resources)
         return m.Spec(
             id=raw["id"],
             name=raw["name"],
@@ -525,6 +638,17 @@ class _Compiler:
             initial_sync_days=raw.get("sync", {}).get("initial_days", 30),
             env_missing=tuple(dict.fromkeys(self.env_missing)),
         )
+
+
+def _horizon_windows(endpoint: m.ListEndpoint) -> int:
+    """The most windows a sync over the endpoint's whole horizon can need (a date window's range
+    is widened to whole days, which may add a day)."""
+    window = endpoint.window
+    if window is None:
+        return 1
+    if window.format == "date":
+        return -(-(endpoint.horizon_s + 86400) // (max(1, window.max_s // 86400) * 86400))
+    return -(-endpoint.horizon_s // window.max_s)
 
 
 def compile_spec(raw: Mapping[str, Any], *, path: str = "<spec>", env: Mapping[str, str] | None = None) -> m.Spec:

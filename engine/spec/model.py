@@ -220,11 +220,31 @@ class EventExtractor:
 
 
 @dataclass(frozen=True, slots=True)
+class Confirm:
+    """How a route asks the vendor before acting on a delivery that is not authenticated.
+
+    `fetch`: re-read the data with the user's token instead of storing the body (by id, window,
+    callback URL, or the resource's `changes` listing around the delivery's arrival); `reread`: a
+    delete re-reads the record and tombstones only what the vendor answers 404/410 for;
+    `token`: a disconnect holds once the vendor refuses a refresh of the user's token;
+    `request`: a disconnect holds once the vendor refuses the user's token on `request`, or its
+    answer matches `when`."""
+
+    kind: Literal["fetch", "reread", "token", "request"]
+    resource: str | None = None
+    by: Literal["id", "window", "callback_url", "changes"] = "id"
+    lookback_s: int = 86400
+    request: Request | None = None
+    when: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     action: Literal["fetch", "delete", "ingest", "disconnect", "ignore"]
     resource: str | None = None
     by: Literal["id", "window", "callback_url"] = "id"
     when: Expr | None = None
+    confirm: Confirm | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +255,8 @@ class Webhooks:
     handshakes: tuple[Handshake, ...] = ()
     body: Literal["json", "form"] = "json"
     max_body_bytes: int = 262144
+    # How far a delivery can be believed (derived from `verify`, lowered by `verify.trust`).
+    trust: Literal["authenticated", "weak", "unauthenticated"] = "authenticated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,13 +303,21 @@ class Window:
     sorted_by: Expr | None = None  # the record's time, for lists read oldest first from a start
 
 
+# A list endpoint whose spec names no `horizon` is read back at most this far (two years): every
+# sync of it is clamped to the last DEFAULT_HORIZON_S seconds. One sync request may queue at most
+# MAX_SYNC_WINDOWS windows; a spec whose resources would need more for their whole horizons does
+# not compile, so a sync clamped to the horizons always fits.
+DEFAULT_HORIZON_S = 730 * 86400
+MAX_SYNC_WINDOWS = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class ListEndpoint:
     request: Request
     records: Expr
     paginate: Paginate
     window: Window | None = None
-    horizon_s: int | None = None
+    horizon_s: int = DEFAULT_HORIZON_S  # how far back the vendor keeps data (the effective horizon)
     accepted_status: int | None = None
 
 
@@ -347,6 +377,7 @@ class Resource:
     get: GetEndpoint | None
     poll_s: int | None
     samples: tuple[SampleMapping, ...]
+    changes: ListEndpoint | None = None  # records by when the vendor received them
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,14 +193,18 @@ class _Runner:
             entry["window"] = {"start": event.window_start, "end": event.window_end}
         routes = []
         for job in routing.jobs:
-            route: dict[str, Any] = {"action": job.route.action}
-            if job.route.resource:
-                route["resource"] = job.route.resource
+            payload = job.payload  # what the job will do: a confirm step replaces the route's action
+            action, resource, by = payload["action"], payload.get("resource"), payload.get("by")
+            route: dict[str, Any] = {"action": action}
+            if resource:
+                route["resource"] = resource
             # A delete names its scope only when it is not the event's object id.
-            if job.route.action == "fetch" or (job.route.action == "delete" and job.route.by != "id"):
-                route["by"] = job.route.by
-            if job.route.action == "ingest":
-                route["samples"] = self.inline_samples(job.route.resource, event.data)
+            if action == "fetch" or (action == "delete" and by != "id"):
+                route["by"] = by
+            if payload.get("confirm"):
+                route["confirm"] = payload["confirm"]
+            if action == "ingest":
+                route["samples"] = self.inline_samples(resource, event.data)
             routes.append(route)
         entry["routes"] = routes
         if routing.note:

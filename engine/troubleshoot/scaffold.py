@@ -51,7 +51,10 @@ limits:
 
 webhooks:
   body: json
-  # How the vendor signs deliveries; `engine sign` and `engine verify` read this block.
+  # How the vendor signs deliveries; `engine sign` and `engine verify` read this block. A key
+  # only the vendor and the engine know makes deliveries authenticated; a vendor that signs
+  # nothing (`type: none`) or sends a public value (a client id) may only trigger reads, and its
+  # delete/disconnect/ingest routes need a `confirm` step (e.g. `confirm: reread`).
   verify:
     type: hmac
     algorithm: sha256

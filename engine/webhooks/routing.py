@@ -2,6 +2,10 @@
 
 Every event is kept in the inbox; only routed events get a job. An unknown event type, an
 `ignore` route or a `when` that does not hold leaves the event stored without a job.
+
+A delivery that is not authenticated (see `engine.spec.trust`) is a hint, never a fact: its
+ingest, delete and disconnect routes become their `confirm` steps, which only read from the
+vendor with the user's token; what its body carries is never put in a job.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from engine.spec.model import Route, Spec
+from engine.spec.trust import ACTING_ACTIONS
 from engine.webhooks.events import WebhookEvent
 
 JOB_KIND = "webhook_event"
@@ -37,18 +42,29 @@ def route_event(spec: Spec, event: WebhookEvent, *, received_at: float) -> Routi
         return RoutingResult([], "unknown event type")
     jobs: list[RoutedJob] = []
     notes: list[str] = []
-    for route in routes:
+    trust = webhooks.trust
+    for index, route in enumerate(routes):
         if route.when is not None and not _truthy(route.when.search(event.item)):
             continue
         if route.action == "ignore":
             notes.append("ignored by the spec")
             continue
-        if route.action == "fetch" and route.by == "callback_url":
+        payload = job_payload(event, route, received_at)
+        if trust != "authenticated" and route.action in ACTING_ACTIONS:
+            confirming = _confirming(payload, route, index)
+            if confirming is None:
+                notes.append(f"{route.action} from a {trust} delivery has no confirmation step")
+                continue
+            payload = confirming
+        if payload["action"] == "fetch" and payload["by"] == "callback_url":
             problem = callback_problem(event.callback_url, spec.api.hosts)
             if problem:
                 notes.append(problem)
                 continue
-        jobs.append(RoutedJob(route, job_payload(event, route, received_at)))
+        payload["trust"] = trust
+        if trust != "authenticated":
+            payload["data"] = None
+        jobs.append(RoutedJob(route, payload))
     note = None if jobs else ("; ".join(notes) or "no route matched")
     return RoutingResult(jobs, note)
 
@@ -72,6 +88,18 @@ def job_payload(event: WebhookEvent, route: Route, received_at: float) -> dict[s
         "data": event.data,
         "received_at": received_at,
     }
+
+
+def _confirming(payload: dict[str, Any], route: Route, index: int) -> dict[str, Any] | None:
+    """The job a route's confirm step makes of an unauthenticated event: nothing from the body."""
+    confirm = route.confirm
+    if confirm is None:
+        return None
+    payload = {**payload, "data": None, "confirm": confirm.kind, "route_index": index}
+    if confirm.kind == "fetch":
+        payload.update(action="fetch", resource=confirm.resource, by=confirm.by,
+                       lookback_s=confirm.lookback_s)
+    return payload
 
 
 def callback_problem(url: str | None, hosts: frozenset[str]) -> str | None:

@@ -1,8 +1,9 @@
 """The engine's job handlers: webhook events, sync windows, polls, initial syncs, token refresh.
 
-A handler turns engine errors into the runner's two signals: `PermanentJobError` when running the
-job again cannot help (the vendor refused the request, the connection is gone or needs consent)
-and `RetryLater` when the vendor said when to come back. Anything else is retried with backoff and
+A handler turns engine errors into the runner's signals: `PermanentJobError` when running the
+job again cannot help (the vendor refused the request, the connection is gone or needs consent),
+`RetryLater` when the vendor said when to come back and `Reschedule` when the job only waits for
+the app's rate budget (no attempt is used). Anything else is retried with backoff and
 dead-lettered, with its last error, once the attempts are used up.
 """
 
@@ -16,15 +17,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.errors import EngineError, NotFound, TokenError, Unavailable
-from engine.fetch.errors import FetchError, RecordGone
+from engine.fetch.errors import BudgetExhausted, FetchError, RecordGone
 from engine.fetch.windows import TimeWindow, as_utc, plan_windows
 from engine.mapping.timefmt import time_parser
 from engine.spec.model import Spec
+from engine.spec.trust import ACTING_ACTIONS, is_authenticated
 from engine.store.port import Connection, Job, JobSpec
 from engine.subscriptions.renewals import RENEW_JOB, handle_renew
+from engine.worker.confirm import (
+    confirmed_disconnect,
+    fetch_changes,
+    job_trust,
+    reread_delete,
+    route_confirm,
+)
 from engine.worker.deliveries import await_delivery, delivered
-from engine.worker.runner import REGISTRY, HandlerRegistry, PermanentJobError, RetryLater
-from engine.worker.sync import POLL_JOB, SYNC_WINDOW_JOB, StoreResult, sync_service
+from engine.worker.runner import (
+    REGISTRY,
+    HandlerRegistry,
+    PermanentJobError,
+    Reschedule,
+    RetryLater,
+)
+from engine.worker.sync import POLL_JOB, SYNC_WINDOW_JOB, StoreResult, SyncService, sync_service
 
 log = logging.getLogger("engine.worker")
 
@@ -65,6 +80,11 @@ def translating_errors(handler: JobHandler) -> JobHandler:
             await handler(job, engine)
         except (PermanentJobError, RetryLater):
             raise
+        except BudgetExhausted as error:
+            # Waiting for the app's rate budget is not a failure: back to the queue for the slot,
+            # without using an attempt.
+            log.info("job waits for the rate budget", extra={**context, "error": error.message})
+            raise Reschedule(error.message, error.retry_after or 1.0) from None
         except FetchError as error:
             if error.retryable:
                 log.warning("job attempt failed", extra={**context, "error": error.message})
@@ -151,10 +171,23 @@ async def handle_webhook_event(job: Job, engine: Any) -> None:
     spec = _spec(engine, job)
     service = sync_service(engine)
     action = job.payload.get("action")
+    authenticated = is_authenticated(job_trust(spec, job))
+    confirm = None if authenticated else route_confirm(spec, job)
+    if not authenticated and action in ACTING_ACTIONS and (confirm is None or confirm.kind == "fetch"):
+        raise PermanentJobError(f"{action} from a delivery that is not authenticated needs a "
+                                "confirmation step")
     if action == "disconnect":
         connection = await _connection_for_event(engine, spec, job)
+        reason = "the delivery is authenticated"
+        if confirm is not None:
+            reason = await confirmed_disconnect(engine, spec, connection, confirm, service)
+            if reason is None:
+                log.info("vendor did not confirm the reported deauthorization; connection kept",
+                         extra={"vendor": spec.id, "user": connection.user_id, "job_id": job.id})
+                return
         await engine.store.purge_tokens(spec.id, connection.user_id, status="revoked")
-        log.info("vendor reported a deauthorization", extra={"vendor": spec.id, "user": connection.user_id})
+        log.info("vendor reported a deauthorization",
+                 extra={"vendor": spec.id, "user": connection.user_id, "reason": reason})
         return
     resource = _payload_str(job, "resource")
     service.resource(spec, resource)
@@ -162,7 +195,15 @@ async def handle_webhook_event(job: Job, engine: Any) -> None:
     user_id = connection.user_id
     result = StoreResult(0, 0, 0)
     if action == "delete":
-        if (job.payload.get("by") or "id") == "window":
+        if confirm is not None:
+            outcome = await reread_delete(service, spec, resource, user_id, _payload_str(job, "object_id"))
+            if isinstance(outcome, StoreResult):
+                log.info("delete not confirmed: the vendor still has the record",
+                         extra={"vendor": spec.id, "user": user_id, "resource": resource, "job_id": job.id})
+                await delivered(engine, spec, user_id, resource, outcome.span, outcome.records)
+                return
+            marked = outcome
+        elif (job.payload.get("by") or "id") == "window":
             marked = await service.tombstone_window(
                 spec, resource, user_id, _instant_inclusive(_event_window(spec, job.payload.get("window"))),
                 stored_before=_received_at(job))
@@ -175,40 +216,49 @@ async def handle_webhook_event(job: Job, engine: Any) -> None:
         records = _inline_records(spec, resource, job.payload.get("data"))
         result = await service.store_records(spec, resource, user_id, records)
     elif action == "fetch":
-        by = job.payload.get("by") or "id"
-        caller = await service.caller(spec, user_id)
-        fetcher = service.fetcher(spec)
-        if by == "id":
-            object_id = _payload_str(job, "object_id")
-            try:
-                records = await fetcher.get(caller, spec.resources[resource], object_id)
-            except RecordGone:
-                # The object was deleted before we fetched it: the event is settled by a tombstone.
-                marked = await service.tombstone(spec, resource, user_id, object_id)
-                log.info("record gone at the vendor; tombstoned",
-                         extra={"vendor": spec.id, "user": user_id, "resource": resource,
-                                "samples": marked, "job_id": job.id, "event_id": job.payload.get("event_id")})
-                return
-            result = await service.store_records(spec, resource, user_id, records)
-        elif by == "callback_url":
-            records = await fetcher.get_url(caller, spec.resources[resource], _payload_str(job, "callback_url"))
-            result = await service.store_records(spec, resource, user_id, records)
-        elif by == "window":
-            event_window = _event_window(spec, job.payload.get("window"))
-            endpoint = spec.resources[resource].list
-            for window in plan_windows(event_window.start, event_window.end, endpoint.window if endpoint else None):
-                part = await service.run_window(spec, user_id, resource, window, caller=caller,
-                                                advance_cursor=False)
-                result = StoreResult(result.records + part.records, result.written + part.written,
-                                     result.warnings + part.warnings)
-        else:
-            raise PermanentJobError(f"unknown fetch mode {by!r}")
+        result = await _fetch_for_event(engine, service, spec, resource, user_id, job)
+        if result is None:
+            return
     else:
         raise PermanentJobError(f"unknown event action {action!r}")
     await delivered(engine, spec, user_id, resource, result.span, result.records)
     log.info("event stored", extra={"vendor": spec.id, "user": user_id, "resource": resource,
                                     "records": result.records, "samples": result.written, "job_id": job.id,
                                     "event_id": job.payload.get("event_id")})
+
+
+async def _fetch_for_event(engine: Any, service: SyncService, spec: Spec, resource: str, user_id: str,
+                           job: Job) -> StoreResult | None:
+    """Read what the event points at; None when the record was gone and has been tombstoned."""
+    by = job.payload.get("by") or "id"
+    if by == "changes":
+        return await fetch_changes(service, spec, resource, user_id, job)
+    caller = await service.caller(spec, user_id)
+    fetcher = service.fetcher(spec)
+    if by == "id":
+        object_id = _payload_str(job, "object_id")
+        try:
+            records = await fetcher.get(caller, spec.resources[resource], object_id)
+        except RecordGone:
+            # The object was deleted before we fetched it: the event is settled by a tombstone.
+            marked = await service.tombstone(spec, resource, user_id, object_id)
+            log.info("record gone at the vendor; tombstoned",
+                     extra={"vendor": spec.id, "user": user_id, "resource": resource,
+                            "samples": marked, "job_id": job.id, "event_id": job.payload.get("event_id")})
+            return None
+        return await service.store_records(spec, resource, user_id, records)
+    if by == "callback_url":
+        records = await fetcher.get_url(caller, spec.resources[resource], _payload_str(job, "callback_url"))
+        return await service.store_records(spec, resource, user_id, records)
+    if by == "window":
+        event_window = _event_window(spec, job.payload.get("window"))
+        endpoint = spec.resources[resource].list
+        result = StoreResult(0, 0, 0)
+        for window in plan_windows(event_window.start, event_window.end, endpoint.window if endpoint else None):
+            result = result.plus(await service.run_window(spec, user_id, resource, window, caller=caller,
+                                                          advance_cursor=False))
+        return result
+    raise PermanentJobError(f"unknown fetch mode {by!r}")
 
 
 # --------------------------------------------------------------------------- syncs
@@ -240,6 +290,8 @@ async def handle_sync_window(job: Job, engine: Any) -> None:
     except PermanentJobError as error:
         await _count_failed_window(job, engine, str(error))
         raise
+    except Reschedule:
+        raise  # not a failure: the window runs again for the budget's slot
     except Exception as error:
         if job.attempts >= job.max_attempts:  # the store dead-letters this one
             await _count_failed_window(job, engine, f"{type(error).__name__}: {error}")

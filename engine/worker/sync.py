@@ -13,15 +13,15 @@ import logging
 import secrets
 import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.errors import BadRequest, ConnectionNotFound, TokenError
 from engine.fetch.fetcher import Caller, Fetcher
-from engine.fetch.windows import TimeWindow, as_utc, plan_windows
+from engine.fetch.windows import TimeWindow, as_utc, count_windows, plan_windows
 from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
-from engine.spec.model import Resource, Spec
+from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS, Resource, Spec
 from engine.store.port import JobSpec, SampleRecord, Store, Sync
 
 log = logging.getLogger("engine.sync")
@@ -39,6 +39,13 @@ class StoreResult:
     warnings: int
     accepted: bool = False  # the vendor accepted the window for later delivery by push
     span: tuple[datetime, datetime] | None = None  # earliest and latest sample time stored
+
+    def plus(self, other: StoreResult) -> StoreResult:
+        spans = [s for s in (self.span, other.span) if s is not None]
+        return StoreResult(
+            self.records + other.records, self.written + other.written,
+            self.warnings + other.warnings, self.accepted or other.accepted,
+            (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +66,25 @@ def _merged(pages: list[_MappedPage]) -> _MappedPage:
 class SyncPlan:
     sync: Sync
     windows: dict[str, int]  # resource -> window count
-    since: dict[str, datetime]  # resource -> effective start (after the horizon clip)
+    since: dict[str, datetime]  # resource -> effective start (after the horizon clamp)
     until: datetime
+    clamped: dict[str, datetime] = field(default_factory=dict)  # resources whose start was clamped
+    requested_since: datetime | None = None
+
+
+def horizon_text(seconds: int) -> str:
+    return f"{seconds // 86400}d" if seconds % 86400 == 0 else f"{seconds}s"
+
+
+def _clamp_detail(since: datetime, clamped: dict[str, datetime], spec: Spec) -> dict[str, Any]:
+    """What a sync's answer says about a range clamped to the history horizons."""
+    resources = {}
+    for name, start in clamped.items():
+        endpoint = spec.resources[name].list
+        resources[name] = {"since": start.isoformat(),
+                           "horizon": horizon_text(endpoint.horizon_s if endpoint else DEFAULT_HORIZON_S)}
+    return {"since": min(clamped.values()).isoformat(), "reason": "history_horizon",
+            "requested_since": since.isoformat(), "resources": resources}
 
 
 def _utc_now(engine: Any) -> datetime:
@@ -163,9 +187,10 @@ class SyncService:
 
     async def run_window(
         self, spec: Spec, user_id: str, resource_name: str, window: TimeWindow | None,
-        *, caller: Caller | None = None, advance_cursor: bool = True,
+        *, caller: Caller | None = None, advance_cursor: bool = True, changes: bool = False,
     ) -> StoreResult:
-        """Fetch every page of one window, storing each page as it arrives."""
+        """Fetch every page of one window (of the resource's `changes` listing with `changes`),
+        storing each page as it arrives."""
         resource = self.resource(spec, resource_name)
         caller = caller or await self.caller(spec, user_id)
         fetcher = self.fetcher(spec)
@@ -179,7 +204,7 @@ class SyncService:
         waiting: list[_MappedPage] = []
         waiting_rows = 0
         try:
-            async for page in fetcher.pages(caller, resource, window):
+            async for page in fetcher.pages(caller, resource, window, changes=changes):
                 accepted = accepted or page.accepted
                 mapped = self._map(spec, resource_name, user_id, page.records)
                 waiting.append(mapped)
@@ -200,8 +225,10 @@ class SyncService:
                 await asyncio.gather(writing, return_exceptions=True)
         if advance_cursor and window is not None and not accepted:
             await self.advance_cursor(spec, user_id, resource_name, window.end)
-        return StoreResult(sum(s.records for s in stored), sum(s.written for s in stored),
-                           sum(s.warnings for s in stored), accepted=accepted)
+        total = StoreResult(0, 0, 0, accepted=accepted)
+        for part in stored:
+            total = total.plus(part)
+        return total
 
     async def advance_cursor(self, spec: Spec, user_id: str, resource: str, stored_until: datetime) -> None:
         mark = min(as_utc(stored_until), _utc_now(self.engine))
@@ -244,10 +271,12 @@ class SyncService:
 
     @staticmethod
     def _horizon_clip(resource: Resource, since: datetime, now: datetime) -> tuple[datetime, bool]:
-        horizon = resource.list.horizon_s if resource.list is not None else None
-        if horizon is None:
+        """`since`, or the start of the resource's history horizon when `since` is older."""
+        horizon = (resource.list.horizon_s if resource.list is not None else None) or DEFAULT_HORIZON_S
+        try:
+            floor = now - timedelta(seconds=horizon)
+        except OverflowError:  # a horizon reaching before year 1 clamps nothing
             return since, False
-        floor = now - timedelta(seconds=horizon)
         return (floor, True) if since < floor else (since, False)
 
     async def plan(
@@ -260,7 +289,9 @@ class SyncService:
         resources: Sequence[str] | None = None,
     ) -> SyncPlan:
         """Split the range into windows per resource (within each resource's history horizon),
-        record a sync and enqueue one job per window."""
+        record a sync and enqueue one job per window. A start older than a resource's horizon is
+        clamped to it (the plan and the sync's detail say so); a plan of more than
+        `MAX_SYNC_WINDOWS` windows is refused."""
         spec = self.engine.spec(vendor)
         connection = await self.store.get_connection(spec.id, user_id)
         if connection is None:
@@ -278,19 +309,29 @@ class SyncService:
             if self.resource(spec, name).list is None:
                 raise BadRequest(f"{spec.id} resource {name!r} cannot be listed, so it cannot be synced",
                                  vendor=spec.id)
+        starts: dict[str, datetime] = {}
+        clamped: dict[str, datetime] = {}
+        total = 0
+        for name in names:
+            resource = spec.resources[name]
+            assert resource.list is not None
+            start, was_clamped = self._horizon_clip(resource, since, now)
+            starts[name] = start
+            if was_clamped:
+                clamped[name] = start
+            total += count_windows(start, until, resource.list.window)
+        if total > MAX_SYNC_WINDOWS:
+            raise BadRequest(f"this sync would queue {total} windows; one sync may queue at most "
+                             f"{MAX_SYNC_WINDOWS}: ask for a shorter range or fewer resources",
+                             code="sync_too_large", vendor=spec.id)
         jobs: list[JobSpec] = []
         counts: dict[str, int] = {}
-        starts: dict[str, datetime] = {}
-        clipped: list[str] = []
         sync_id = "sync_" + secrets.token_hex(10)
         for name in names:
             resource = spec.resources[name]
             assert resource.list is not None
-            start, was_clipped = self._horizon_clip(resource, since, now)
-            if was_clipped:
-                clipped.append(f"{name} from {start.date().isoformat()}")
-            windows = plan_windows(start, until, resource.list.window) if start < until else []
-            counts[name], starts[name] = len(windows), start
+            windows = plan_windows(starts[name], until, resource.list.window)
+            counts[name] = len(windows)
             for index, window in enumerate(windows):
                 jobs.append(JobSpec(
                     kind=SYNC_WINDOW_JOB,
@@ -300,17 +341,21 @@ class SyncService:
                     vendor=spec.id, user_id=user_id,
                 ))
         note = None
-        if clipped:
-            note = ("the range reaches past what the vendor keeps; clipped: " + ", ".join(clipped))
+        detail: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat(), "resources": counts}
+        if clamped:
+            detail["clamped"] = _clamp_detail(since, clamped, spec)
+            note = (f"since {since.date().isoformat()} is older than the history horizon; synced from "
+                    + ", ".join(f"{start.date().isoformat()} for {name} "
+                                f"(horizon {detail['clamped']['resources'][name]['horizon']})"
+                                for name, start in clamped.items()))
         sync = await self.store.create_sync(
-            sync_id, spec.id, user_id, windows_total=len(jobs), clipped_note=note,
-            detail={"since": since.isoformat(), "until": until.isoformat(), "resources": counts},
+            sync_id, spec.id, user_id, windows_total=len(jobs), clipped_note=note, detail=detail,
         )
         if jobs:
             await self.store.enqueue_many(jobs)
         log.info("sync planned", extra={"vendor": spec.id, "user": user_id, "sync_id": sync_id,
                                         "windows": len(jobs)})
-        return SyncPlan(sync, counts, starts, until)
+        return SyncPlan(sync, counts, starts, until, clamped, since)
 
     async def plan_initial(self, vendor: str, user_id: str) -> SyncPlan:
         spec = self.engine.spec(vendor)

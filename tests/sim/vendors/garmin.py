@@ -153,4 +153,11 @@ async def _backfill(ctx: Ctx) -> Response:
     if request in ctx.state.backfills:
         raise HttpError(409, "duplicate backfill request")
     ctx.state.backfills.append(request)
+    # Backfilled summaries are delivered later like newly received ones: the pull API lists them
+    # under the upload time of that delivery (assumed; Garmin documents the delivery, not the
+    # upload time the pull then shows).
+    now = ctx.state.now()
+    for record in ctx.state.raw_records("garmin", kind, user.key):
+        if start <= record.start < end:
+            record.uploaded = max(record.uploaded, now)
     return Response(status_code=202)
