@@ -12,6 +12,10 @@ lease of several requests, spent here in memory: a backfill against a generous b
 not wait for a durable write before every request. A lease holds no more than `LEASE_HORIZON_S`
 of any budget's sustained rate and no more than its burst, so the slots reserved but unspent when
 a worker stops are a sliver of the budget; vendor feedback drops every lease.
+
+Waiting in place for a slot ends early when the worker stops (`end_budget_waits_on`): the wait
+raises `BudgetExhausted` with the time left, so the job goes back to the queue for its slot and the
+worker exits without waiting for it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
@@ -33,6 +39,20 @@ from engine.store.port import BudgetRequest, Store
 _GATE_RATE = 1000.0
 LEASE_HORIZON_S = 0.1
 MAX_LEASE = 100
+
+# Set while a worker runs a job: once the event is set, no budget wait starts or goes on.
+_WAITS_END: ContextVar[asyncio.Event | None] = ContextVar("budget_waits_end", default=None)
+
+
+@contextmanager
+def end_budget_waits_on(event: asyncio.Event | None) -> Iterator[None]:
+    """Within the block (and in tasks created in it), a budget wait in place ends with
+    `BudgetExhausted` as soon as `event` is set (a worker shutting down)."""
+    token = _WAITS_END.set(event)
+    try:
+        yield
+    finally:
+        _WAITS_END.reset(token)
 
 
 def lease_size(requests: list[BudgetRequest]) -> int:
@@ -187,8 +207,33 @@ class RateGovernor:
             if size > 1:
                 self._leases[user_id] = _Lease(size - 1, ready_at=now + wait_s)
         if wait_s > 0:
-            await self.sleep(wait_s)
+            await self._wait(wait_s)
         return max(0.0, wait_s)
+
+    async def _wait(self, wait_s: float) -> None:
+        """Sleep until the slot, unless the worker stops first (then `BudgetExhausted`)."""
+        stop = _WAITS_END.get()
+        if stop is None:
+            await self.sleep(wait_s)
+            return
+        ready_at = self.clock() + wait_s
+        if not stop.is_set():
+            sleeping = asyncio.ensure_future(self.sleep(wait_s))
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sleeping, stopping):
+                    if not task.done():
+                        task.cancel()
+                        with suppress(asyncio.CancelledError):
+                            await task
+            if sleeping.done() and not sleeping.cancelled():
+                sleeping.result()
+                return
+        left = max(0.0, ready_at - self.clock())
+        raise BudgetExhausted(f"{self.spec.id} rate budget: stopping while waiting for a slot; "
+                              f"next slot in {left:.0f}s", vendor=self.spec.id, retry_after=left)
 
     def _exhausted(self, wait_s: float) -> BudgetExhausted:
         return BudgetExhausted(f"{self.spec.id} rate budget exhausted; next slot in {wait_s:.0f}s",

@@ -49,18 +49,37 @@ def _ceil_day(value: datetime) -> datetime:
     return floored if floored == value else floored + _DAY
 
 
+def _bounds(since: datetime, until: datetime, window: Window | None) -> tuple[datetime, datetime]:
+    start, end = as_utc(since), as_utc(until)
+    if end > start and window is not None and window.format == "date":
+        start, end = _floor_day(start), _ceil_day(end)
+    return start, end
+
+
+def _span(window: Window) -> timedelta:
+    if window.format == "date":
+        return max(_DAY, timedelta(days=window.max_s // 86400))
+    return timedelta(seconds=window.max_s)
+
+
+def count_windows(since: datetime, until: datetime, window: Window | None) -> int:
+    """How many windows `plan_windows` makes for ``[since, until)``, without making them."""
+    start, end = _bounds(since, until, window)
+    if end <= start:
+        return 0
+    if window is None:
+        return 1
+    return -((start - end) // _span(window))
+
+
 def plan_windows(since: datetime, until: datetime, window: Window | None) -> list[TimeWindow]:
     """The windows covering ``[since, until)`` in order; one window when the spec sets no span."""
-    start, end = as_utc(since), as_utc(until)
+    start, end = _bounds(since, until, window)
     if end <= start:
         return []
-    if window is not None and window.format == "date":
-        start, end = _floor_day(start), _ceil_day(end)
     if window is None:
         return [TimeWindow(start, end)]
-    span = timedelta(seconds=window.max_s)
-    if window.format == "date":
-        span = max(_DAY, timedelta(days=window.max_s // 86400))
+    span = _span(window)
     windows: list[TimeWindow] = []
     cursor = start
     while cursor < end:

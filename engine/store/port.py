@@ -115,7 +115,7 @@ class Job:
     kind: str
     payload: Mapping[str, Any]
     state: str
-    attempts: int  # how many times it has been claimed, this claim included
+    attempts: int  # attempts used: claims, this one included, less those given back by `release`
     max_attempts: int
     run_at: float
     lease_owner: str | None
@@ -603,6 +603,15 @@ class Store(abc.ABC):
         """Record a failed attempt with its error. `permanent` → state `failed`; attempts exhausted
         → `dead`; otherwise `queued` again at `retry_at` (default now). Returns the new state, or
         None when this worker no longer holds the job."""
+
+    @abc.abstractmethod
+    async def release(
+        self, job_id: str, worker_id: str, *, run_at: float | None = None, now: float | None = None
+    ) -> bool:
+        """Put a job this worker holds back in the queue at `run_at` (default now) without using
+        an attempt: the claim's attempt is given back and `last_error` is kept. For waits that are
+        not failures (a rate budget's next slot, a worker shutting down). False when this worker no
+        longer holds the job."""
 
     @abc.abstractmethod
     async def get_job(self, job_id: str) -> Job | None: ...

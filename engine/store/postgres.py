@@ -581,6 +581,18 @@ class PostgresStore(Store):
         )
         return None if row is None else row[0]
 
+    async def release(
+        self, job_id: str, worker_id: str, *, run_at: float | None = None, now: float | None = None
+    ) -> bool:
+        at = self._now(now)
+        changed = await self._write_count(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, "
+            "attempts = GREATEST(attempts - 1, 0), run_at = %s, updated_at = %s "
+            "WHERE id = %s AND lease_owner = %s AND state = 'running'",
+            (at if run_at is None else run_at, at, job_id, worker_id),
+        )
+        return changed == 1
+
     async def get_job(self, job_id: str) -> Job | None:
         row = await self._read_one(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,))
         return None if row is None else job_from_row(row)

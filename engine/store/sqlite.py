@@ -712,6 +712,22 @@ class SqliteStore(Store):
 
         return await self._db.write(op)
 
+    async def release(
+        self, job_id: str, worker_id: str, *, run_at: float | None = None, now: float | None = None
+    ) -> bool:
+        at = self._now(now)
+        return await self._db.write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, "
+                    "attempts = MAX(attempts - 1, 0), run_at = ?, updated_at = ? "
+                    "WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                    (at if run_at is None else run_at, at, job_id, worker_id),
+                ).rowcount
+                == 1
+            )
+        )
+
     async def get_job(self, job_id: str) -> Job | None:
         row = await self._db.read(
             lambda conn: conn.execute(

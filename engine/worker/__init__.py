@@ -4,6 +4,7 @@ from engine.worker.runner import (
     REGISTRY,
     HandlerRegistry,
     PermanentJobError,
+    Reschedule,
     RetryLater,
     Worker,
     WorkerConfig,
@@ -12,6 +13,6 @@ from engine.worker.runner import (
 )
 
 __all__ = [
-    "REGISTRY", "HandlerRegistry", "PermanentJobError", "RetryLater", "Worker", "WorkerConfig",
-    "backoff_delay", "register_handler",
+    "REGISTRY", "HandlerRegistry", "PermanentJobError", "Reschedule", "RetryLater", "Worker",
+    "WorkerConfig", "backoff_delay", "register_handler",
 ]

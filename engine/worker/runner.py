@@ -5,6 +5,11 @@ took the job after a stall) the handler is cancelled and nothing is acked. A fai
 retried after a full-jitter exponential backoff; the store dead-letters the job, with its last
 error, once its attempts are used up. A worker killed mid-job loses nothing: the lease expires and
 another worker claims the job again.
+
+Attempts count failures only. A handler that must wait for something else (the rate budget's next
+slot) raises `Reschedule`: the job goes back to the queue for that moment and the store gives the
+claim's attempt back. When the worker stops, a job waiting in place for a budget slot stops
+waiting and is rescheduled the same way, so the worker exits without waiting for the slot.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from engine.fetch.ratelimit import end_budget_waits_on
 from engine.logs import log_context, new_trace_id
 from engine.store.errors import StoreError
 from engine.store.port import Job, Store
@@ -43,6 +49,11 @@ class RetryLater(Exception):
     def __init__(self, message: str, delay_s: float) -> None:
         super().__init__(message)
         self.delay_s = max(0.0, delay_s)
+
+
+class Reschedule(RetryLater):
+    """Raised by a handler whose job must wait for something that is not a failure (the rate
+    budget's next slot): the job runs again after `delay_s` without using an attempt."""
 
 
 class HandlerRegistry:
@@ -120,12 +131,13 @@ class Worker:
             kinds = [k for k in kinds if k in self.config.kinds]
         return kinds
 
-    async def run_once(self) -> bool:
-        """Claim and run at most one job; False when none was due."""
+    async def run_once(self, stop: asyncio.Event | None = None) -> bool:
+        """Claim and run at most one job; False when none was due. Once `stop` is set, a budget
+        wait in the job ends and the job is rescheduled for its slot."""
         job = await self.store.claim(self.worker_id, lease_s=self.config.lease_s, kinds=self._kinds())
         if job is None:
             return False
-        await self._run(job)
+        await self._run(job, stop)
         return True
 
     async def run(self, stop: asyncio.Event | None = None, *, max_jobs: int | None = None) -> int:
@@ -142,7 +154,7 @@ class Worker:
                     if max_jobs is not None and done >= max_jobs:
                         return
                 try:
-                    ran = await self.run_once()
+                    ran = await self.run_once(stop)
                 except StoreError as error:
                     log.warning("worker %s: store unavailable (%s); retrying", self.worker_id, error)
                     ran = False
@@ -158,7 +170,7 @@ class Worker:
         await asyncio.gather(*(lane() for _ in range(max(1, self.config.concurrency))))
         return done
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, stop: asyncio.Event | None = None) -> None:
         handler = self.registry.get(job.kind)
         if handler is None:  # claimed by kind, so only if the registry changed meanwhile
             await self._fail(job, f"no handler for job kind {job.kind!r}", retry_in=self.config.lease_s)
@@ -166,7 +178,8 @@ class Worker:
         payload = job.payload
         # The task copies the context as it is created: every line the handler logs carries these.
         with log_context(job_id=job.id, vendor=job.vendor, user=job.user_id,
-                         event_id=payload.get("event_id"), trace_id=payload.get("trace_id") or new_trace_id()):
+                         event_id=payload.get("event_id"), trace_id=payload.get("trace_id") or new_trace_id()), \
+                end_budget_waits_on(stop):
             task = asyncio.create_task(handler(job, self.engine))
         try:
             lost = await self._watch(job, task)
@@ -182,6 +195,10 @@ class Worker:
             return
         if isinstance(error, PermanentJobError):
             await self.store.fail(job.id, self.worker_id, _describe(error), permanent=True)
+        elif isinstance(error, Reschedule):
+            await self.store.release(job.id, self.worker_id, run_at=self._clock() + error.delay_s)
+            log.info("job %s (%s) waits %.0fs without using an attempt: %s", job.id, job.kind,
+                     error.delay_s, error)
         elif isinstance(error, RetryLater):
             await self._fail(job, _describe(error), retry_in=error.delay_s)
         else:

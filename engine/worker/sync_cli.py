@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import TextIO
 
 from engine.logs import LOG_FORMATS, configure_logging
+from engine.spec.model import MAX_SYNC_WINDOWS
 from engine.store.port import Sync
 from engine.worker.runner import REGISTRY, Worker, WorkerConfig
 from engine.worker.sync import SYNC_WINDOW_JOB, sync_service
@@ -34,8 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sync", help="backfill one connection from the command line, with a progress bar",
         description="Plan windows per resource within the vendor's history horizon, queue them and "
-        "run them in this process until the sync is done. Store and vendors come from the same "
-        "environment as `engine serve`.")
+        "run them in this process until the sync is done. A start older than a resource's horizon "
+        "(the spec's `horizon`, two years when it names none) is clamped to it, and said so; one "
+        f"sync queues at most {MAX_SYNC_WINDOWS} windows. Store and vendors come from the same environment as "
+        "`engine serve`.")
     parser.add_argument("vendor", metavar="VENDOR", help="vendor id (a spec id in the vendors directory)")
     parser.add_argument("user", metavar="USER", help="the app's user id of the connection")
     parser.add_argument("--since", required=True, metavar="DATE",
@@ -99,8 +102,8 @@ async def _sync(vendor: str, user: str, since: datetime, until: datetime | None,
         windows = ", ".join(f"{name} {count}" for name, count in plan.windows.items()) or "none"
         print(f"engine sync: {sync.sync_id}: {sync.windows_total} window(s) ({windows}) "
               f"until {plan.until.isoformat(timespec='seconds')}", file=sys.stderr)
-        if sync.clipped_note:
-            print(f"engine sync: note: {sync.clipped_note}", file=sys.stderr)
+        if sync.clipped_note:  # the range was clamped to the vendor's history horizon
+            print(f"engine sync: clamped: {sync.clipped_note}", file=sys.stderr)
         sync = await _work_until_done(engine, sync, progress)
     finally:
         await engine.close()
