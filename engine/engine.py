@@ -27,6 +27,7 @@ from engine.auth.flows import OAuth
 from engine.auth.return_to import parse_allowlist
 from engine.errors import EngineError, VendorNotConfigured, VendorNotFound
 from engine.http import create_http_client
+from engine.spec.catalogue import SHIPPED_VENDORS_DIR
 from engine.spec.errors import SpecError
 from engine.spec.loader import load_specs_dir
 from engine.spec.model import Spec
@@ -55,11 +56,17 @@ def _split_list(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
+def default_vendors_dir() -> Path:
+    """`./vendors` when there is one (a project's own specs), else the specs the package ships."""
+    local = Path("vendors")
+    return local if local.is_dir() else SHIPPED_VENDORS_DIR
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the engine reads from its environment, with the defaults of a local run."""
 
-    vendors_dir: Path = Path("vendors")
+    vendors_dir: Path = field(default_factory=default_vendors_dir)
     only: tuple[str, ...] = ()
     data_dir: Path = Path(".engine")
     database_url: str | None = None
@@ -73,7 +80,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = dict(os.environ if env is None else env)
         settings = cls(
-            vendors_dir=Path(env.get("ENGINE_VENDORS_DIR") or "vendors"),
+            vendors_dir=Path(env["ENGINE_VENDORS_DIR"]) if env.get("ENGINE_VENDORS_DIR")
+            else default_vendors_dir(),
             only=_split_list(env.get("ENGINE_ONLY")),
             data_dir=Path(env.get("ENGINE_DATA_DIR") or ".engine"),
             database_url=env.get("ENGINE_DATABASE_URL") or None,

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import engine
-
-REPO_ROOT = Path(engine.__file__).resolve().parents[1]
-SCHEMAS_DIR = REPO_ROOT / "schemas"
+# The package's own copies (in a checkout: links to the top-level schemas/ and vendors/).
+SHIPPED = Path(str(resources.files("engine.shipped")))
+SCHEMAS_DIR = SHIPPED / "schemas"
+SHIPPED_VENDORS_DIR = SHIPPED / "vendors"
 
 
 def schema_path(name: str) -> Path:
