@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from engine.store.crypto import TokenCipher, load_secret_keys
+from engine.store.crypto import SECRET_KEY_FILE, TokenCipher, load_secret_keys
 from engine.store.errors import (
     ConnectionConflict,
     DecryptionError,
@@ -120,6 +120,7 @@ async def open_store(
             f"unsupported {DATABASE_URL_ENV} scheme {scheme!r}; expected sqlite:// or postgresql://"
         )
     from engine.store.sqlite import open_sqlite_store
+    from engine.store.sqlite_db import PRIVATE_DIR_MODE, log_tightened, secure_data_dir
 
     data_dir = Path(data_dir)
     path = sqlite_path_from_url(url, data_dir)
@@ -128,8 +129,10 @@ async def open_store(
     if synchronous is None:
         raise StoreConfigError("SQLite option synchronous must be 'full' or 'normal'")
     try:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        # an existing data directory from before owner-only modes: tightened, and said so
+        log_tightened(secure_data_dir(data_dir, (DEFAULT_DB_FILE, SECRET_KEY_FILE)))
     except OSError as error:
         raise StoreConfigError(f"cannot create data directory: {error}") from None
     keys = (

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import secrets
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from engine.store.errors import DecryptionError, SecretKeyError
+
+log = logging.getLogger("engine.store")
 
 SECRET_KEY_ENV = "ENGINE_SECRET_KEY"
 SECRET_KEY_FILE = "secret.key"
@@ -140,11 +144,12 @@ def load_secret_keys(
 
 
 def _read_or_create_key_file(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the data directory, owner-only
     if not path.exists():
         _create_key_file(path)
-    if path.stat().st_mode & 0o077:
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
         os.chmod(path, 0o600)
+        log.warning("tightened permissions to owner-only (files 0600): %s", path)
     text = path.read_text(encoding="utf-8").strip()
     if len(text) < MIN_SECRET_LENGTH:
         raise SecretKeyError(

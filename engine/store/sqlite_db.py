@@ -15,8 +15,11 @@ transaction, and a busy timeout while another process holds the write lock.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +38,72 @@ GroupOperation = Callable[[sqlite3.Connection, list[Item]], list[T]]
 _MAX_BATCH = 256
 _CHECKPOINT_PAGES = 10_000
 _STOP = object()
+
+log = logging.getLogger("engine.store")
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+# The database's companions: SQLite gives each the permissions of the database file it belongs to.
+DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def private_mode(path: Path, mode: int) -> bool:
+    """Drop the group and other bits of `path` (a file ends at most `mode`, 0600; a directory
+    0700); symlinks are not followed. True when the mode changed."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(info.st_mode) or not stat.S_IMODE(info.st_mode) & 0o077:
+        return False
+    try:
+        os.chmod(path, stat.S_IMODE(info.st_mode) & mode)
+    except PermissionError as error:  # another user's file: say so, the engine may still use it
+        log.warning("cannot make %s owner-only: %s", path, error.strerror)
+        return False
+    return True
+
+
+def secure_database_files(path: Path) -> list[Path]:
+    """Create the database file 0600 if it does not exist yet (its WAL, SHM and journal files then
+    start 0600 too), and tighten the files of an existing one; returns the files tightened."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
+    except OSError:
+        return []  # SQLite, opening it next, reports why the file cannot be made
+    tightened = []
+    for suffix in DATABASE_SUFFIXES:
+        candidate = path.with_name(path.name + suffix)
+        if private_mode(candidate, PRIVATE_FILE_MODE):
+            tightened.append(candidate)
+    return tightened
+
+
+def secure_data_dir(directory: Path, names: tuple[str, ...]) -> list[Path]:
+    """Make the data directory 0700 and the engine's files in it (those named `names`, with their
+    SQLite companions) 0600; returns what was tightened. A shared directory (sticky bit, like
+    /tmp) keeps its mode: it is not the engine's to change."""
+    tightened = []
+    info = directory.stat()
+    if info.st_mode & stat.S_ISVTX:
+        log.warning("the data directory %s is a shared directory (sticky bit); its permissions are "
+                    "left as they are: give the engine a directory of its own", directory)
+    elif private_mode(directory, PRIVATE_DIR_MODE):
+        tightened.append(directory)
+    for name in names:
+        for suffix in DATABASE_SUFFIXES:
+            candidate = directory / (name + suffix)
+            if private_mode(candidate, PRIVATE_FILE_MODE):
+                tightened.append(candidate)
+    return tightened
+
+
+def log_tightened(paths: list[Path]) -> None:
+    if paths:
+        log.warning("tightened permissions to owner-only (directories 0700, files 0600): %s",
+                    ", ".join(str(p) for p in paths))
 
 
 def _connect(path: Path, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
@@ -74,6 +143,7 @@ class SqliteDatabase:
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
+        log_tightened(secure_database_files(self.path))
         try:
             self._writer = await loop.run_in_executor(
                 None, _connect, self.path, self._busy_timeout_ms, self._synchronous
@@ -93,6 +163,7 @@ class SqliteDatabase:
             target=self._write_loop, name="sqlite-write", daemon=True
         )
         self._writer_thread.start()
+        log_tightened(secure_database_files(self.path))  # files another process made meanwhile
 
     async def close(self) -> None:
         if self._closed:
