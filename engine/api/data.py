@@ -33,22 +33,38 @@ DEFAULT_PAGE = 100
 MAX_TYPES = 32
 
 
+# Instants the API takes: from the Unix epoch to well before the end of the calendar, so whatever
+# the engine adds to one (a window, a margin) or converts it to (epoch seconds, micros) stays a
+# valid time.
+MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def parse_instant(value: Any, name: str) -> datetime:
-    """RFC 3339 with an offset, or a plain YYYY-MM-DD date (midnight UTC)."""
+    """RFC 3339 with an offset, or a plain YYYY-MM-DD date (midnight UTC), between
+    `MIN_INSTANT` and `MAX_INSTANT`; anything else is a 400 naming the field."""
     if not isinstance(value, str) or not value or len(value) > 64:
         raise BadRequest(f"{name} must be an RFC 3339 time or a YYYY-MM-DD date", code="invalid_time")
     text = value.strip()
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+            parsed = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        else:
+            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text)
     except ValueError:
         raise BadRequest(f"{name} {text[:40]!r} is not an RFC 3339 time or a YYYY-MM-DD date",
                          code="invalid_time") from None
     if parsed.tzinfo is None:
         raise BadRequest(f"{name} must carry a UTC offset (e.g. Z)", code="invalid_time")
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        parsed = None
+    if parsed is None or not MIN_INSTANT <= parsed < MAX_INSTANT:
+        raise BadRequest(f"{name} {text[:40]!r} is out of range: it must be from {iso_utc(MIN_INSTANT)} "
+                         f"to before {iso_utc(MAX_INSTANT)}", code="invalid_time")
+    return parsed
 
 
 def describe_sync(sync: Sync) -> dict[str, Any]:

@@ -60,9 +60,9 @@ class WebhookEndpoint:
             try:
                 body = await read_capped(headers.get("content-length"), receive, receiver.body_limit(vendor))
             except BodyTooLarge:
-                return await send_answer(send, Answer(413, {"error": "body too large"}))
+                return await send_answer(send, Answer(413, error_body(413, "body too large")))
             except BadContentLength:
-                return await send_answer(send, Answer(400, {"error": "bad Content-Length"}))
+                return await send_answer(send, Answer(400, error_body(400, "bad Content-Length")))
             except ClientGone:
                 return None  # nobody is left to answer
         query_string = scope.get("query_string", b"")
@@ -130,10 +130,17 @@ def dump_answer(content: Any) -> bytes:
     return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """The API's one error shape, `{"error": {"code", "message"}}`, for a webhook answer."""
+    return {"error": {"code": _CODES.get(status, "rejected"), "message": message}}
+
+
 async def send_answer(send: Send, answer: Answer) -> None:
     content: Any = answer.json
-    if isinstance(content, dict) and "error" in content and answer.status >= 400:
-        content = {"code": _CODES.get(answer.status, "rejected"), "message": content["error"]}
+    # The receive pipeline writes a failure as `{"error": "<message>"}`; it leaves as the API's
+    # error shape. (A spec-declared acknowledgement would be sent as written; none exists yet.)
+    if answer.status >= 400 and isinstance(content, dict) and isinstance(content.get("error"), str):
+        content = error_body(answer.status, content["error"])
     body = b""
     headers = []
     if content is not None:

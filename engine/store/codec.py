@@ -121,13 +121,28 @@ def encode_sample_cursor(timestamp_us: int, row_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
+_MAX_CURSOR_CHARS = 256
+# A cursor's instant is a sample time in micros: within what `to_micros` gives for years 1 to
+# 9999, which also keeps it a 64-bit integer for SQLite and Postgres.
+_MIN_CURSOR_US = -62_135_596_800_000_000
+_MAX_CURSOR_US = 253_402_300_800_000_000
+
+
 def decode_sample_cursor(cursor: str) -> tuple[int, str]:
     try:
+        if len(cursor) > _MAX_CURSOR_CHARS:
+            raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         stamp, row_id = raw.split(":", 1)
         if not row_id or not all(c in "0123456789abcdef" for c in row_id):
             raise ValueError
-        return int(stamp), row_id
+        digits = stamp.removeprefix("-")
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+            raise ValueError
+        timestamp_us = int(stamp)
+        if not _MIN_CURSOR_US <= timestamp_us < _MAX_CURSOR_US:
+            raise ValueError
+        return timestamp_us, row_id
     except (ValueError, UnicodeDecodeError):
         raise InvalidCursor(
             "invalid cursor: pass back the next_cursor of a previous page"

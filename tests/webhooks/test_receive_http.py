@@ -84,7 +84,7 @@ async def test_whoop_rejections(specs, store, case):
     async with client(make_app(specs, store)) as http:
         response = await http.post("/v1/webhooks/whoop", content=sent, headers=headers)
     assert response.status_code in (400, 401)
-    assert response.json()["message"]
+    assert response.json()["error"]["code"] and response.json()["error"]["message"]
     assert await store.list_jobs() == []
 
 
@@ -153,7 +153,7 @@ async def test_unknown_vendor_unconfigured_vendor_and_methods(specs, store):
     async with client(make_app({**specs, "bare": unconfigured}, store)) as http:
         assert (await http.post("/v1/webhooks/nobody", content=b"{}")).status_code == 404
         missing = await http.post("/v1/webhooks/bare", content=body, headers=whoop_headers("x", body, now_ms()))
-        assert missing.status_code == 409 and "not configured" in missing.json()["message"]
+        assert missing.status_code == 409 and "not configured" in missing.json()["error"]["message"]
         assert (await http.head("/v1/webhooks/whoop")).status_code == 405
         assert (await http.get("/v1/webhooks/whoop")).status_code == 404
         assert (await http.put("/v1/webhooks/whoop")).status_code == 405
