@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from engine.api import connections, data, health, oauth, vendors, webhooks
 from engine.api.edge import RequestEdge
 from engine.api.errors import EXCEPTION_HANDLERS
-from engine.api.security import RequireApiKey
+from engine.api.security import RequireApiKey, Safeguards
 from engine.engine import Engine, Settings
 from engine.worker.handlers import install as install_handlers
 from engine.worker.scheduler import background_worker
@@ -92,7 +92,8 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestEdge), Middleware(webhooks.WebhookLane, routes=lane)],
+        middleware=[Middleware(Safeguards, engine=engine), Middleware(RequestEdge),
+                    Middleware(webhooks.WebhookLane, routes=lane)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )

@@ -1,4 +1,7 @@
-"""`engine serve`: run the HTTP API (and, unless --no-worker, the in-process worker)."""
+"""`engine serve`: run the HTTP API (and, unless --no-worker, the in-process worker).
+
+Without ENGINE_API_KEY it binds loopback addresses only; the app itself then also answers `/v1`
+to loopback clients only (`engine.api.security`), which covers a reverse proxy in front of it."""
 
 from __future__ import annotations
 
@@ -79,6 +82,7 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
     configure_logging(args.log_format, args.log_level.upper())
 
     from engine.api.app import create_app
+    from engine.api.security import protect_logs
     from engine.engine import ConfigError, Engine, Settings
 
     try:
@@ -87,6 +91,7 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
     except ConfigError as error:
         print(f"engine serve: error: {error.message}", file=sys.stderr)
         return 1
+    protect_logs(engine)  # before the server writes its first line
     if args.reload:  # the reloader re-imports the app in a child process, configured by env
         os.environ.update(env)
         uvicorn.run("engine.app:app", host=args.host, port=args.port, log_level=args.log_level,
