@@ -22,6 +22,7 @@ from jsonschema.exceptions import ValidationError
 
 from engine.spec.catalogue import load_json_schema
 from engine.spec.compile import compile_spec
+from engine.spec.defaults import apply_defaults
 from engine.spec.document import (
     Document,
     DocumentError,
@@ -67,7 +68,12 @@ def check_document(
     doc: Document, *, env: Mapping[str, str] | None = None, check_env: bool = False
 ) -> Report:
     environment = os.environ if env is None else env
+    defaulted = apply_defaults(doc)  # `defaults:` blocks merged in, values keeping their lines
+    if defaulted.document is None:
+        return Report(doc.path, _dedupe(defaulted.issues))
+    doc = defaulted.document
     refs, issues = env_references(doc)
+    issues.extend(defaulted.issues)
     if check_env:
         issues.extend(_unset_env_issues(doc, refs, environment))
     structural = schema_issues(doc)
@@ -81,7 +87,7 @@ def check_document(
         except Exception as exc:  # noqa: BLE001 -- a compiler bug must still read as a clean error
             issues.append(doc.issue((), "internal.error", f"internal error while compiling: "
                                     f"{type(exc).__name__}: {exc}"))
-    issues = _dedupe(_without_env_echoes(issues))
+    issues = _dedupe(_without_env_echoes(defaulted.written_at(issues)))
     return Report(doc.path, issues, None if issues else spec)
 
 

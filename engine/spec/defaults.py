@@ -1,0 +1,281 @@
+"""`defaults:` blocks: values many blocks of a spec share, written once and merged in as data.
+
+A spec may hold a top-level ``defaults:`` mapping and each resource a ``defaults:`` mapping of its
+own. They are merged into the document before anything else checks it, so the schema and the
+compiler see the spec as if every value had been written out in full; ``defaults`` keys are gone
+from the merged document.
+
+- ``defaults.list``, ``defaults.get``, ``defaults.changes``: merged into that block of every
+  resource that writes the block (``get: {}`` takes the whole default; a resource without a
+  ``get`` gets none).
+- ``defaults.samples``: merged into every sample mapping of every resource.
+- ``defaults.events``: merged into every event extractor under ``webhooks.events``.
+- ``resources.<name>.defaults.samples``: merged into that resource's sample mappings, over the
+  spec-level sample defaults.
+
+Merging: mappings merge key by key, recursively; the value the block writes wins; lists and
+scalars are replaced whole; a key the block writes as ``null`` removes the default for that key
+(a ``null`` with no default under it stays, as written). Keys keep the order the block wrote
+them in, followed by the keys the defaults add.
+
+Every merged value keeps the position where it was written: a value taken from a default is
+located at its line in ``defaults``, and an issue inside it is reported at the default's own
+JSON path (once, however many blocks took it). A default that no block takes is an error, as is
+an unknown key in a ``defaults`` block.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from engine.spec.document import Document, JsonPath, LocatedIssue
+from engine.spec.errors import closest
+
+SPEC_DEFAULT_KEYS = ("list", "get", "changes", "samples", "events")
+RESOURCE_DEFAULT_KEYS = ("samples",)
+BLOCK_KEYS = ("list", "get", "changes")
+
+
+@dataclass(slots=True)
+class Defaulted:
+    """The document with its defaults merged in (None when a ``defaults`` block is malformed)."""
+
+    document: Document | None
+    issues: list[LocatedIssue] = field(default_factory=list)
+    # Root of each value copied from a default (in the merged document) -> where it was written.
+    origins: dict[JsonPath, JsonPath] = field(default_factory=dict)
+
+    def written_at(self, issues: Iterable[LocatedIssue]) -> list[LocatedIssue]:
+        """Issues inside a copied default re-pathed to the default itself, where the author
+        wrote the value (their line and column already point there)."""
+        if not self.origins:
+            return list(issues)
+        return [replace(i, json_path=self.source(i.json_path)) for i in issues]
+
+    def source(self, path: JsonPath) -> JsonPath:
+        path = tuple(path)
+        for _ in range(4):  # a resource's sample defaults can take spec-level ones: two hops
+            for end in range(len(path), 0, -1):
+                origin = self.origins.get(path[:end])
+                if origin is not None:
+                    path = origin + path[end:]
+                    break
+            else:
+                return path
+        return path
+
+
+def apply_defaults(doc: Document) -> Defaulted:
+    """Merge the document's ``defaults`` blocks; a document without any is returned as it is."""
+    data = doc.data
+    resources = data.get("resources")
+    resource_defaults = isinstance(resources, dict) and any(
+        isinstance(r, dict) and "defaults" in r for r in resources.values())
+    if "defaults" not in data and not resource_defaults:
+        return Defaulted(doc)
+    merger = _Merger(doc)
+    issues = merger.check_shape()
+    if issues:
+        return Defaulted(None, issues)
+    merged = merger.merge_document()
+    document = Document(doc.path, merged, merger.positions, merger.key_positions)
+    return Defaulted(document, merger.unused(), merger.origins)
+
+
+class _Merger:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.positions = dict(doc.positions)
+        self.key_positions = dict(doc.key_positions)
+        self.origins: dict[JsonPath, JsonPath] = {}
+        self.used: set[JsonPath] = set()
+        resources = doc.data.get("resources")
+        self.resources: dict[str, Any] = resources if isinstance(resources, dict) else {}
+
+    # -- shape ----------------------------------------------------------------------------------
+
+    def check_shape(self) -> list[LocatedIssue]:
+        issues: list[LocatedIssue] = []
+        if "defaults" in self.doc.data:
+            issues += self._check_block(self.doc.data["defaults"], ("defaults",), SPEC_DEFAULT_KEYS)
+        for name, resource in self.resources.items():
+            if isinstance(resource, dict) and "defaults" in resource:
+                issues += self._check_block(resource["defaults"], ("resources", name, "defaults"),
+                                            RESOURCE_DEFAULT_KEYS)
+        return issues
+
+    def _check_block(self, block: Any, at: JsonPath, allowed: tuple[str, ...]) -> list[LocatedIssue]:
+        doc = self.doc
+        if not isinstance(block, dict):
+            return [doc.issue(at, "defaults.type", f"expected a mapping of {_or(allowed)}, got "
+                              f"{_kind(block)}")]
+        issues = []
+        for key, value in block.items():
+            if key not in allowed:
+                message = f"unknown key {key!r} in defaults"
+                suggestion = closest(str(key), allowed)
+                if allowed == RESOURCE_DEFAULT_KEYS and key in SPEC_DEFAULT_KEYS:
+                    message += (f"; a resource's defaults hold only samples (defaults for every "
+                                f"{key!r} block go in the top-level defaults)")
+                elif suggestion is None:
+                    message += f"; expected {_or(allowed)}"
+                issues.append(doc.issue((*at, key), "defaults.unknown_key", message,
+                                        suggestion, at_key=True))
+            elif not isinstance(value, dict):
+                what = "an event extractor" if key == "events" else (
+                    "a sample mapping" if key == "samples" else f"a {key!r} block")
+                issues.append(doc.issue((*at, key), "defaults.type",
+                                        f"expected the keys of {what} (a mapping), got {_kind(value)}"))
+        return issues
+
+    # -- merging --------------------------------------------------------------------------------
+
+    def merge_document(self) -> dict[str, Any]:
+        data = self.doc.data
+        spec_defaults: dict[str, Any] = data.get("defaults") or {}
+        merged = {key: value for key, value in data.items() if key != "defaults"}
+        if isinstance(data.get("resources"), dict):
+            merged["resources"] = {name: self._resource(name, resource, spec_defaults)
+                                   for name, resource in self.resources.items()}
+        if "events" in spec_defaults and isinstance(data.get("webhooks"), dict):
+            merged["webhooks"] = self._webhooks(data["webhooks"], spec_defaults["events"])
+        return merged
+
+    def _resource(self, name: str, resource: Any, spec_defaults: dict[str, Any]) -> Any:
+        if not isinstance(resource, dict):
+            return resource
+        at: JsonPath = ("resources", name)
+        out = {key: value for key, value in resource.items() if key != "defaults"}
+        for block in BLOCK_KEYS:
+            if block in spec_defaults and isinstance(out.get(block), dict):
+                out[block] = self.merge(spec_defaults[block], ("defaults", block), out[block],
+                                        (*at, block))
+                self.used.add(("defaults", block))
+        samples_defaults, samples_at, sources = self._sample_defaults(name, resource, spec_defaults)
+        samples = out.get("samples")
+        if samples_defaults is not None and isinstance(samples, list):
+            merged = []
+            for index, sample in enumerate(samples):
+                if isinstance(sample, dict):
+                    sample = self.merge(samples_defaults, samples_at, sample, (*at, "samples", index))
+                    self.used.update(sources)
+                merged.append(sample)
+            out["samples"] = merged
+        return out
+
+    def _sample_defaults(
+        self, name: str, resource: dict[str, Any], spec_defaults: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, JsonPath, list[JsonPath]]:
+        """The sample defaults of one resource: its own over the spec-level ones (merged the
+        same way, in place at the resource's `defaults.samples`)."""
+        spec_level = spec_defaults.get("samples")
+        own = (resource.get("defaults") or {}).get("samples")
+        own_at: JsonPath = ("resources", name, "defaults", "samples")
+        if own is None:
+            return spec_level, ("defaults", "samples"), [("defaults", "samples")]
+        if spec_level is None:
+            return own, own_at, [own_at]
+        return (self.merge(spec_level, ("defaults", "samples"), own, own_at), own_at,
+                [own_at, ("defaults", "samples")])
+
+    def _webhooks(self, webhooks: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+        at: JsonPath = ("webhooks", "events")
+        events = webhooks.get("events")
+        out = dict(webhooks)
+        if isinstance(events, dict):
+            out["events"] = self.merge(defaults, ("defaults", "events"), events, at)
+            self.used.add(("defaults", "events"))
+        elif isinstance(events, list):
+            merged = []
+            for index, extractor in enumerate(events):
+                if isinstance(extractor, dict):
+                    extractor = self.merge(defaults, ("defaults", "events"), extractor, (*at, index))
+                    self.used.add(("defaults", "events"))
+                merged.append(extractor)
+            out["events"] = merged
+        return out
+
+    def merge(self, default: dict[str, Any], default_at: JsonPath, target: dict[str, Any],
+              target_at: JsonPath) -> dict[str, Any]:
+        """``target`` with ``default`` merged under it; records where every added value was
+        written."""
+        out: dict[str, Any] = {}
+        for key, value in target.items():
+            if key in default:
+                if value is None:  # the block removes this default
+                    self._forget((*target_at, key))
+                    continue
+                taken = default[key]
+                if isinstance(taken, dict) and isinstance(value, dict):
+                    value = self.merge(taken, (*default_at, key), value, (*target_at, key))
+            out[key] = value
+        for key, taken in default.items():
+            if key not in target:
+                out[key] = copy.deepcopy(taken)
+                self._copy_positions(taken, (*default_at, key), (*target_at, key))
+                self.origins[(*target_at, key)] = (*default_at, key)
+        return out
+
+    def _copy_positions(self, value: Any, source: JsonPath, target: JsonPath) -> None:
+        for sub in _subpaths(value):
+            found = self.positions.get(source + sub)
+            if found is not None:
+                self.positions[target + sub] = found
+            found = self.key_positions.get(source + sub)
+            if found is not None:
+                self.key_positions[target + sub] = found
+
+    def _forget(self, path: JsonPath) -> None:
+        self.positions.pop(path, None)
+        self.key_positions.pop(path, None)
+
+    # -- defaults nothing takes -----------------------------------------------------------------
+
+    def unused(self) -> list[LocatedIssue]:
+        doc = self.doc
+        issues = []
+        for key in doc.data.get("defaults") or {}:
+            at = ("defaults", key)
+            if at in self.used:
+                continue
+            if key in BLOCK_KEYS:
+                why = (f"no resource writes a {key!r} block (a default only fills blocks a resource "
+                       f"writes, even as `{key}: {{}}`)")
+            elif key == "samples":
+                why = "no resource has samples"
+            else:
+                why = "the spec has no webhooks.events"
+            issues.append(doc.issue(at, "defaults.unused", f"this default is used nowhere: {why}",
+                                    at_key=True))
+        for name, resource in self.resources.items():
+            own = resource.get("defaults") if isinstance(resource, dict) else None
+            if own and "samples" in own and ("resources", name, "defaults", "samples") not in self.used:
+                issues.append(doc.issue(
+                    ("resources", name, "defaults", "samples"), "defaults.unused",
+                    f"this default is used nowhere: resource {name!r} has no samples", at_key=True))
+        return issues
+
+
+def _subpaths(value: Any, prefix: JsonPath = ()) -> Iterator[JsonPath]:
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _subpaths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _subpaths(child, (*prefix, index))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping" if isinstance(value, dict) else f"the single value {value!r}"
+
+
+def _or(words: tuple[str, ...]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
