@@ -124,12 +124,11 @@ async def engine_without_store(base_url: str) -> int:
 
 async def engine_with_store(base_url: str, data_dir: str) -> tuple[int, int]:
     from engine.engine import Engine, Settings
-    from engine.worker.sync import sync_service
 
     spec = whoop_spec(base_url)
     settings = Settings.from_env({"ENGINE_DATA_DIR": data_dir, "ENGINE_VENDORS_DIR": str(VENDORS)})
     async with Engine(settings, specs={"whoop": spec}) as engine:
-        result = await sync_service(engine).run_window(
+        result = await engine.sync.run_window(
             spec, USER, "sleep", _window(), caller=_token_caller(), advance_cursor=False)
     return result.records, result.written
 
@@ -192,14 +191,13 @@ def run(smoke: bool = False) -> list[Row]:
 async def engine_with_store_bounded(base_url: str, data_dir: str, limit_s: float) -> int:
     """The worker's window loop (fetch a page, map and upsert it), stopped after ``limit_s``."""
     from engine.engine import Engine, Settings
-    from engine.worker.sync import sync_service
 
     spec = whoop_spec(base_url)
     settings = Settings.from_env({"ENGINE_DATA_DIR": data_dir, "ENGINE_VENDORS_DIR": str(VENDORS)})
     records = 0
     deadline = time.monotonic() + limit_s
     async with Engine(settings, specs={"whoop": spec}) as engine:
-        service = sync_service(engine)
+        service = engine.sync
         fetcher = service.fetcher(spec)
         async for page in fetcher.pages(_token_caller(), spec.resources["sleep"], _window()):
             records += (await service.store_records(spec, "sleep", USER, page.records)).records

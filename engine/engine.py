@@ -1,6 +1,8 @@
-"""The composition root: specs, store, outbound HTTP client and OAuth flows in one object.
+"""The composition root: specs, store, outbound HTTP client, OAuth flows, job handlers and the
+sync service in one object, wired the same way whichever entry point opens it.
 
-The HTTP API, the command line and the worker all go through an `Engine`:
+The HTTP API, the command line, the worker and embedding applications all go through an `Engine`
+(opening it installs the hooks, e.g. a new connection's initial sync):
 
     async with Engine.from_env() as engine:
         request = await engine.oauth.authorization_url("vendor-id", "app-user-1")
@@ -12,22 +14,19 @@ operation on one vendor (OAuth, webhooks, fetch, backfill, rate limits) with typ
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
+from typing import Any, Self
 
 import httpx2
 
 from engine.auth.flows import OAuth
-from engine.auth.return_to import parse_allowlist
-from engine.errors import EngineError, VendorNotConfigured, VendorNotFound
+from engine.errors import VendorNotConfigured, VendorNotFound
 from engine.http import create_http_client
-from engine.spec.catalogue import SHIPPED_VENDORS_DIR
+from engine.python_api.connector import Connector
+from engine.settings import ConfigError, Settings
 from engine.spec.errors import SpecError
 from engine.spec.loader import load_specs_dir
 from engine.spec.model import Spec
@@ -36,76 +35,12 @@ from engine.store.crypto import load_secret_keys
 from engine.store.errors import StoreError
 from engine.store.port import Store
 from engine.subscriptions.per_user import install_user_subscriptions
+from engine.worker.handlers import HANDLERS, queue_initial_syncs
+from engine.worker.runner import HandlerRegistry, Worker, WorkerConfig
+from engine.worker.sync import SyncService
 
-if TYPE_CHECKING:
-    from engine.python_api.connector import Connector
-
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 CALLBACK_PATH = "/v1/oauth/{vendor}/callback"
 WEBHOOK_PATH = "/v1/webhooks/{vendor}"
-
-
-class ConfigError(EngineError):
-    """The engine cannot start as configured (bad spec, unusable store, bad setting)."""
-
-    code = "config_error"
-    status = 500
-
-
-def _split_list(raw: str | None) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
-
-
-def default_vendors_dir() -> Path:
-    """`./vendors` when there is one (a project's own specs), else the specs the package ships."""
-    local = Path("vendors")
-    return local if local.is_dir() else SHIPPED_VENDORS_DIR
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything the engine reads from its environment, with the defaults of a local run."""
-
-    vendors_dir: Path = field(default_factory=default_vendors_dir)
-    only: tuple[str, ...] = ()
-    data_dir: Path = Path(".engine")
-    database_url: str | None = None
-    public_url: str = DEFAULT_PUBLIC_URL
-    api_key: str | None = field(default=None, repr=False)
-    return_to_allowlist: frozenset[str] = frozenset()
-    initial_sync: bool = True  # queue the spec's initial sync for every new connection
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        env = dict(os.environ if env is None else env)
-        settings = cls(
-            vendors_dir=Path(env["ENGINE_VENDORS_DIR"]) if env.get("ENGINE_VENDORS_DIR")
-            else default_vendors_dir(),
-            only=_split_list(env.get("ENGINE_ONLY")),
-            data_dir=Path(env.get("ENGINE_DATA_DIR") or ".engine"),
-            database_url=env.get("ENGINE_DATABASE_URL") or None,
-            public_url=(env.get("ENGINE_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
-            api_key=env.get("ENGINE_API_KEY") or None,
-            return_to_allowlist=parse_allowlist(env.get("ENGINE_RETURN_TO_ALLOWLIST")),
-            initial_sync=env.get("ENGINE_INITIAL_SYNC", "1").strip().lower() not in ("0", "false", "no", "off"),
-            env=env,
-        )
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-
-    def check(self) -> None:
-        parts = urlsplit(self.public_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"ENGINE_PUBLIC_URL must be an absolute http(s) URL, got {self.public_url!r}")
-        if not self.uses_embedded_store:  # a shared store needs one key on every replica, up front
-            try:
-                load_secret_keys(self.env, self.data_dir, allow_generate=False)
-            except StoreError as error:
-                raise ConfigError(str(error)) from None
-
-    @property
-    def uses_embedded_store(self) -> bool:
-        return self.database_url is None or urlsplit(self.database_url).scheme.lower() == "sqlite"
 
 
 class Engine:
@@ -130,6 +65,9 @@ class Engine:
         self._owns_http = http is None
         self._oauth: OAuth | None = None
         self._secret_keys: tuple[str, ...] = ()
+        # Which handler runs each job kind: the engine's own, plus any an application adds.
+        self.handlers = HandlerRegistry(HANDLERS)
+        self.sync = SyncService(self)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Engine:
@@ -167,6 +105,7 @@ class Engine:
             clock=self.clock,
         )
         install_user_subscriptions(self._oauth, self._http, self.settings.env)
+        queue_initial_syncs(self)
         return self
 
     async def close(self) -> None:
@@ -240,11 +179,13 @@ class Engine:
     def webhook_url(self, vendor: str) -> str:
         return self.settings.public_url + WEBHOOK_PATH.format(vendor=vendor)
 
+    def worker(self, config: WorkerConfig | None = None, **options: Any) -> Worker:
+        """A job loop over this engine's store and handlers (`Worker` options pass through)."""
+        return Worker(self.store, self, registry=self.handlers, config=config, clock=self.clock, **options)
+
     def connector(self, vendor: str) -> Connector:
         """Every operation on one vendor for code that embeds the engine (see `Connector`):
         OAuth, webhooks, fetch, backfill and rate-limit status. Raises `VendorNotFound`."""
-        from engine.python_api.connector import Connector  # the facade sits above this module
-
         return Connector(self, vendor)
 
 

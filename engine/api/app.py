@@ -21,7 +21,6 @@ from engine.api.edge import RequestEdge
 from engine.api.errors import EXCEPTION_HANDLERS
 from engine.api.security import RequireApiKey, Safeguards
 from engine.engine import Engine, Settings
-from engine.worker.handlers import install as install_handlers
 from engine.worker.scheduler import background_worker
 
 
@@ -63,14 +62,13 @@ def create_app(
         opened_here = not engine.is_open
         if opened_here:
             await engine.open()
-        install_handlers(engine)
         # Everything loaded so far (specs, compiled mappings, the app) lives as long as the app:
         # keep it out of the cyclic collector's scans, whose full passes over it would otherwise
         # stall requests for milliseconds. Garbage is collected first so none of it is kept.
         gc.collect()
         gc.freeze()
         try:
-            async with background_worker(engine):
+            async with background_worker(engine, engine.handlers):
                 yield
         finally:
             gc.unfreeze()

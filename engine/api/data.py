@@ -24,7 +24,6 @@ from engine.api.connections import user_id_of
 from engine.errors import BadRequest, EngineError, NotFound
 from engine.instants import iso_utc
 from engine.store.port import JOB_STATES, Job, StoredSample, Sync
-from engine.worker.sync import sync_service
 
 log = logging.getLogger("engine.api")
 
@@ -120,7 +119,7 @@ async def start_sync(request: Request) -> JSONResponse:
         or not all(isinstance(r, str) and r for r in resources)
     ):
         raise BadRequest("resources must be a non-empty list of resource names", code="invalid_body")
-    plan = await sync_service(engine).plan(vendor, user_id, since=since, until=until, resources=resources)
+    plan = await engine.sync.plan(vendor, user_id, since=since, until=until, resources=resources)
     answer = describe_sync(plan.sync)
     answer["resources"] = {
         name: {"windows": count, "since": iso_utc(plan.since[name])}

@@ -10,9 +10,10 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from engine.auth.flows import AuthorizationRequest, Connected, Disconnected
+from engine.context import EngineContext
 from engine.errors import BadRequest, RateLimited, Unavailable, WebhookError
 from engine.fetch.errors import BudgetExhausted
 from engine.fetch.windows import as_utc, plan_windows
@@ -26,10 +27,7 @@ from engine.webhooks.events import TooManyEvents, WebhookEvent, extract_events
 from engine.webhooks.keys import SecretSource
 from engine.webhooks.receive import WebhookReceiver, WebhookRequest
 from engine.webhooks.verify import VerificationFailed, verify_delivery
-from engine.worker.sync import SyncPlan, sync_service
-
-if TYPE_CHECKING:
-    from engine.engine import Engine
+from engine.worker.sync import SyncPlan
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -86,7 +84,7 @@ def _engine_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T
 class Connector:
     """One vendor of an open `Engine`: `engine.connector("vendor-id")`."""
 
-    def __init__(self, engine: Engine, vendor: str) -> None:
+    def __init__(self, engine: EngineContext, vendor: str) -> None:
         self._engine = engine
         self._spec = engine.spec(vendor)  # VendorNotFound for an unknown id
 
@@ -209,7 +207,7 @@ class Connector:
         [`since`, `until`) (until defaults to now) across all windows and pages. Runs under the
         vendor's rate budgets, retries and token refresh; raises `VendorApiError` subclasses,
         `RateLimited` (with `retry_after`) or `TokenError`."""
-        service = sync_service(self._engine)
+        service = self._engine.sync
         spec_resource = service.resource(self._spec, resource)
         caller = await service.caller(self._spec, user_id)
         fetcher = service.fetcher(self._spec)
@@ -231,7 +229,7 @@ class Connector:
     def map(self, resource: str, records: Sequence[Any], *, user_id: str) -> MapResult:
         """Normalize vendor records to Synheart samples (`.samples`) with the spec's mappings;
         values that do not fit are dropped and reported in `.warnings`."""
-        service = sync_service(self._engine)
+        service = self._engine.sync
         service.resource(self._spec, resource)
         return service.mapper(self._spec, resource).map_records(records, user_id)
 
@@ -261,7 +259,7 @@ class Connector:
         """Plan and queue a backfill of [since, until) (clipped to what the vendor keeps), one job
         per resource window; a worker stores the samples. `.sync.sync_id` tracks progress
         (`await engine.store.get_sync(id)`)."""
-        return await sync_service(self._engine).plan(
+        return await self._engine.sync.plan(
             self.vendor, user_id, since=_aware(since, "since"),
             until=None if until is None else _aware(until, "until"), resources=resources)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.auth.vendor_calls import call
+from engine.context import EngineContext
 from engine.errors import BadRequest, VendorApiError
 from engine.http import response_json, spec_values
 from engine.instants import epoch_seconds
@@ -35,7 +36,7 @@ class CreateReport:
 class AppSubscriptionManager:
     """Works on an open engine (its specs, store, HTTP client, settings and URLs)."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: EngineContext) -> None:
         self.engine = engine
 
     # ------------------------------------------------------------------ parts

@@ -194,15 +194,15 @@ class _Runner:
         routes = []
         for job in routing.jobs:
             payload = job.payload  # what the job will do: a confirm step replaces the route's action
-            action, resource, by = payload["action"], payload.get("resource"), payload.get("by")
+            action, resource, by = payload.action, payload.resource, payload.by
             route: dict[str, Any] = {"action": action}
             if resource:
                 route["resource"] = resource
             # A delete names its scope only when it is not the event's object id.
             if action == "fetch" or (action == "delete" and by != "id"):
                 route["by"] = by
-            if payload.get("confirm"):
-                route["confirm"] = payload["confirm"]
+            if payload.confirm:
+                route["confirm"] = payload.confirm
             if action == "ingest":
                 route["samples"] = self.inline_samples(resource, event.data)
             routes.append(route)

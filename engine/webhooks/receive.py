@@ -12,9 +12,10 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from engine.jobs import JobKind, WebhookEventJob
 from engine.spec.model import Spec
 from engine.store.errors import StoreError
 from engine.store.port import InboxEvent, JobSpec, Store
@@ -28,7 +29,7 @@ from engine.webhooks.handshake import (
     post_handshake,
 )
 from engine.webhooks.keys import SecretSource, uses_stored_secrets
-from engine.webhooks.routing import JOB_KIND, route_event
+from engine.webhooks.routing import route_event
 from engine.webhooks.verify import VerificationFailed, verify_delivery
 
 log = logging.getLogger("engine.webhooks")
@@ -180,12 +181,13 @@ class WebhookReceiver:
                 items.append((extra, job))
         return items
 
-    def _job(self, spec: Spec, event: WebhookEvent, payload: dict[str, Any], user_id: str | None, index: int) -> JobSpec:
+    def _job(self, spec: Spec, event: WebhookEvent, payload: WebhookEventJob, user_id: str | None,
+             index: int) -> JobSpec:
         extra: dict[str, Any] = {}
         if self.job_max_attempts is not None:
             extra["max_attempts"] = self.job_max_attempts
         return JobSpec(
-            kind=JOB_KIND, payload={**payload, "user_id": user_id},
+            kind=JobKind.WEBHOOK_EVENT, payload=replace(payload, user_id=user_id).to_payload(),
             idempotency_key=f"webhook\x1f{spec.id}\x1f{event.key}\x1f{index}",
             vendor=spec.id, user_id=user_id, **extra,
         )

@@ -10,22 +10,22 @@ vendor with the user's token; what its body carries is never put in a job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from engine.jobs import WebhookEventJob
 from engine.spec.model import Route, Spec
 from engine.spec.trust import ACTING_ACTIONS
 from engine.webhooks.events import WebhookEvent
 
-JOB_KIND = "webhook_event"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @dataclass(frozen=True, slots=True)
 class RoutedJob:
     route: Route
-    payload: dict[str, Any]
+    payload: WebhookEventJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,56 +49,47 @@ def route_event(spec: Spec, event: WebhookEvent, *, received_at: float) -> Routi
         if route.action == "ignore":
             notes.append("ignored by the spec")
             continue
-        payload = job_payload(event, route, received_at)
+        payload = job_payload(event, route, received_at, trust)
         if trust != "authenticated" and route.action in ACTING_ACTIONS:
             confirming = _confirming(payload, route, index)
             if confirming is None:
                 notes.append(f"{route.action} from a {trust} delivery has no confirmation step")
                 continue
             payload = confirming
-        if payload["action"] == "fetch" and payload["by"] == "callback_url":
+        if payload.action == "fetch" and payload.by == "callback_url":
             problem = callback_problem(event.callback_url, spec.api.hosts)
             if problem:
                 notes.append(problem)
                 continue
-        payload["trust"] = trust
-        if trust != "authenticated":
-            payload["data"] = None
         jobs.append(RoutedJob(route, payload))
     note = None if jobs else ("; ".join(notes) or "no route matched")
     return RoutingResult(jobs, note)
 
 
-def job_payload(event: WebhookEvent, route: Route, received_at: float) -> dict[str, Any]:
+def job_payload(event: WebhookEvent, route: Route, received_at: float,
+                trust: str = "authenticated") -> WebhookEventJob:
     window = None
     if event.window_start or event.window_end:
         window = {"start": event.window_start, "end": event.window_end}
-    return {
-        "vendor": event.vendor,
-        "event_key": event.key,
-        "event_id": event.event_id,
-        "event_type": event.event_type,
-        "vendor_user_id": event.vendor_user_id,
-        "object_id": event.object_id,
-        "action": route.action,
-        "resource": route.resource,
-        "by": route.by,
-        "window": window,
-        "callback_url": event.callback_url,
-        "data": event.data,
-        "received_at": received_at,
-    }
+    return WebhookEventJob(
+        vendor=event.vendor, event_key=event.key, action=route.action, trust=trust,
+        received_at=received_at, event_id=event.event_id, event_type=event.event_type,
+        vendor_user_id=event.vendor_user_id, object_id=event.object_id, resource=route.resource,
+        by=route.by, window=window, callback_url=event.callback_url,
+        # What an unauthenticated body carries never reaches a job.
+        data=event.data if trust == "authenticated" else None,
+    )
 
 
-def _confirming(payload: dict[str, Any], route: Route, index: int) -> dict[str, Any] | None:
-    """The job a route's confirm step makes of an unauthenticated event: nothing from the body."""
+def _confirming(payload: WebhookEventJob, route: Route, index: int) -> WebhookEventJob | None:
+    """The job a route's confirm step makes of an unauthenticated event."""
     confirm = route.confirm
     if confirm is None:
         return None
-    payload = {**payload, "data": None, "confirm": confirm.kind, "route_index": index}
+    payload = replace(payload, confirm=confirm.kind, route_index=index)
     if confirm.kind == "fetch":
-        payload.update(action="fetch", resource=confirm.resource, by=confirm.by,
-                       lookback_s=confirm.lookback_s)
+        payload = replace(payload, action="fetch", resource=confirm.resource, by=confirm.by,
+                          lookback_s=confirm.lookback_s)
     return payload
 
 

@@ -1,18 +1,8 @@
 """Job runner: claims jobs from the store's queue and runs the handler registered for their kind."""
 
-from engine.worker.runner import (
-    REGISTRY,
-    HandlerRegistry,
-    PermanentJobError,
-    Reschedule,
-    RetryLater,
-    Worker,
-    WorkerConfig,
-    backoff_delay,
-    register_handler,
-)
+from engine.jobs import PermanentJobError, Reschedule, RetryLater
+from engine.worker.runner import HandlerRegistry, Worker, WorkerConfig
 
 __all__ = [
-    "REGISTRY", "HandlerRegistry", "PermanentJobError", "Reschedule", "RetryLater", "Worker",
-    "WorkerConfig", "backoff_delay", "register_handler",
+    "HandlerRegistry", "PermanentJobError", "Reschedule", "RetryLater", "Worker", "WorkerConfig",
 ]

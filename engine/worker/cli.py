@@ -9,12 +9,11 @@ import importlib
 import logging
 import signal
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from engine.logs import LOG_FORMATS, configure_logging
-from engine.worker.runner import REGISTRY, Worker, WorkerConfig
-
-# Modules that register the engine's own job handlers when imported.
-DEFAULT_HANDLER_MODULES: list[str] = ["engine.worker.handlers"]
+from engine.worker.runner import WorkerConfig
 
 log = logging.getLogger("engine.worker")
 
@@ -34,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--kind", action="append", dest="kinds", metavar="KIND",
                         help="only run jobs of this kind (repeatable)")
     parser.add_argument("--handlers", action="append", default=[], metavar="MODULE",
-                        help="import MODULE, which registers extra job handlers (repeatable)")
+                        help="import MODULE and run its HANDLERS ({kind: async fn(job, engine)}) too "
+                        "(repeatable)")
     parser.add_argument("--no-scheduler", action="store_true",
                         help="do not schedule polls and token refreshes from this process")
     parser.add_argument("--scheduler-tick", type=float, default=30.0, metavar="SECONDS",
@@ -49,20 +49,26 @@ def run_worker(args: argparse.Namespace) -> int:
         print("engine worker: --lease, --poll and --scheduler-tick must be positive, --concurrency at least 1",
               file=sys.stderr)
         return 2
-    for module in [*DEFAULT_HANDLER_MODULES, *args.handlers]:
+    extra: dict[str, Any] = {}
+    for name in args.handlers:
         try:
-            importlib.import_module(module)
-        except ImportError as error:
-            print(f"engine worker: cannot import handler module {module!r}: {error}", file=sys.stderr)
+            handlers = importlib.import_module(name).HANDLERS
+        except (ImportError, AttributeError) as error:
+            print(f"engine worker: cannot import HANDLERS from {name!r}: {error}", file=sys.stderr)
             return 2
+        if not isinstance(handlers, Mapping):
+            print(f"engine worker: {name}.HANDLERS must map job kinds to handlers", file=sys.stderr)
+            return 2
+        extra.update(handlers)
     configure_logging(args.log_format)
     config = WorkerConfig(lease_s=args.lease, poll_s=args.poll, concurrency=args.concurrency,
                           kinds=tuple(args.kinds) if args.kinds else None)
     tick_s = None if args.no_scheduler else args.scheduler_tick
-    return asyncio.run(_serve(config, args.max_jobs, tick_s))
+    return asyncio.run(_serve(config, args.max_jobs, tick_s, extra))
 
 
-async def _serve(config: WorkerConfig, max_jobs: int | None, scheduler_tick_s: float | None) -> int:
+async def _serve(config: WorkerConfig, max_jobs: int | None, scheduler_tick_s: float | None,
+                 extra_handlers: Mapping[str, Any]) -> int:
     from engine.engine import ConfigError, Engine  # the composition root sits above the worker
     from engine.worker.scheduler import Scheduler
 
@@ -76,7 +82,9 @@ async def _serve(config: WorkerConfig, max_jobs: int | None, scheduler_tick_s: f
         print(f"engine worker: error: {error.message}", file=sys.stderr)
         return 1
     try:
-        worker = Worker(engine.store, engine, registry=REGISTRY, config=config, clock=engine.clock)
+        for kind, handler in extra_handlers.items():
+            engine.handlers.register(kind, handler)
+        worker = engine.worker(config)
         kinds = ", ".join(worker.registry.kinds()) or "none"
         scheduling = "off" if scheduler_tick_s is None else f"every {scheduler_tick_s:g}s"
         log.info("worker %s started; job kinds: %s; scheduler %s", worker.worker_id, kinds, scheduling)

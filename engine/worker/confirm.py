@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from engine.context import EngineContext
 from engine.errors import TokenError
 from engine.fetch.errors import AccessRefused, ReauthRequired, RecordGone
 from engine.fetch.windows import plan_windows
+from engine.jobs import PermanentJobError, WebhookEventJob
 from engine.spec.model import Confirm, Spec
-from engine.spec.trust import LEVELS, weaker
-from engine.store.port import Connection, Job
-from engine.worker.runner import PermanentJobError
+from engine.spec.trust import LEVELS, TrustLevel, weaker
+from engine.store.port import Connection
 from engine.worker.sync import StoreResult, SyncService
 
 log = logging.getLogger("engine.worker")
@@ -28,26 +28,24 @@ log = logging.getLogger("engine.worker")
 ARRIVAL_SLACK_S = 60.0
 
 
-def job_trust(spec: Spec, job: Job) -> str:
+def job_trust(spec: Spec, event: WebhookEventJob) -> TrustLevel:
     """The weaker of what the job says and what the spec now derives: a spec whose verification
     was weakened since the event arrived does not let an older job act."""
     spec_level = spec.webhooks.trust if spec.webhooks is not None else "unauthenticated"
-    claimed = job.payload.get("trust", spec_level)
-    if claimed not in LEVELS:
-        claimed = "unauthenticated"
-    return weaker(claimed, spec_level)
+    claimed = event.trust or spec_level
+    return weaker(claimed if claimed in LEVELS else "unauthenticated", spec_level)  # type: ignore[arg-type]
 
 
-def route_confirm(spec: Spec, job: Job) -> Confirm | None:
+def route_confirm(spec: Spec, event: WebhookEventJob) -> Confirm | None:
     """The confirm step of the route that made the job (its event type and position)."""
-    routes = spec.webhooks.routes.get(str(job.payload.get("event_type") or "")) if spec.webhooks else None
-    index = job.payload.get("route_index")
-    if routes is None or not isinstance(index, int) or not 0 <= index < len(routes):
+    routes = spec.webhooks.routes.get(event.event_type or "") if spec.webhooks else None
+    index = event.route_index
+    if routes is None or index is None or not 0 <= index < len(routes):
         return None
     return routes[index].confirm
 
 
-async def confirmed_disconnect(engine: Any, spec: Spec, connection: Connection, confirm: Confirm,
+async def confirmed_disconnect(engine: EngineContext, spec: Spec, connection: Connection, confirm: Confirm,
                                service: SyncService) -> str | None:
     """Why the vendor confirms the user is gone, or None when it does not."""
     user_id = connection.user_id
@@ -84,12 +82,11 @@ async def reread_delete(service: SyncService, spec: Spec, resource: str, user_id
 
 
 async def fetch_changes(service: SyncService, spec: Spec, resource: str, user_id: str,
-                        job: Job) -> StoreResult:
+                        event: WebhookEventJob) -> StoreResult:
     """Re-read what the vendor received shortly before the delivery arrived (its `changes`
     listing), instead of storing what the delivery carried."""
-    received = job.payload.get("received_at")
-    lookback = job.payload.get("lookback_s")
-    if not isinstance(received, int | float) or not isinstance(lookback, int | float):
+    received, lookback = event.received_at, event.lookback_s
+    if received is None or lookback is None:
         raise PermanentJobError("a re-read by changes needs the delivery's arrival time")
     arrived = datetime.fromtimestamp(float(received), UTC)
     end = arrived + timedelta(seconds=ARRIVAL_SLACK_S)

@@ -21,12 +21,14 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from engine.fetch.backoff import full_jitter
 from engine.fetch.ratelimit import end_budget_waits_on
+from engine.jobs import PermanentJobError, Reschedule, RetryLater
 from engine.logs import log_context, new_trace_id
 from engine.store.errors import StoreError
 from engine.store.port import Job, Store
@@ -38,27 +40,13 @@ Handler = Callable[[Job, Any], Awaitable[None]]  # async fn(job, engine)
 _MAX_ERROR_CHARS = 2000
 
 
-class PermanentJobError(Exception):
-    """Raised by a handler when retrying cannot help (bad payload, revoked connection): the job
-    goes straight to `failed` with this message."""
-
-
-class RetryLater(Exception):
-    """Raised by a handler that knows when to try again (e.g. a vendor's Retry-After)."""
-
-    def __init__(self, message: str, delay_s: float) -> None:
-        super().__init__(message)
-        self.delay_s = max(0.0, delay_s)
-
-
-class Reschedule(RetryLater):
-    """Raised by a handler whose job must wait for something that is not a failure (the rate
-    budget's next slot): the job runs again after `delay_s` without using an attempt."""
-
-
 class HandlerRegistry:
-    def __init__(self) -> None:
+    """Which handler runs each job kind; every engine has its own (`Engine.handlers`)."""
+
+    def __init__(self, handlers: Mapping[str, Handler] | None = None) -> None:
         self._handlers: dict[str, Handler] = {}
+        for kind, handler in (handlers or {}).items():
+            self.register(kind, handler)
 
     def register(self, kind: str, handler: Handler) -> None:
         if not kind:
@@ -70,20 +58,6 @@ class HandlerRegistry:
 
     def kinds(self) -> list[str]:
         return sorted(self._handlers)
-
-
-REGISTRY = HandlerRegistry()
-
-
-def register_handler(kind: str, handler: Handler, *, registry: HandlerRegistry = REGISTRY) -> None:
-    """Make `handler(job, engine)` run every job of `kind`; a later registration replaces it."""
-    registry.register(kind, handler)
-
-
-def backoff_delay(attempt: int, *, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
-    """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
-    ceiling = min(cap_s, base_s * (2 ** min(max(attempt, 1) - 1, 62)))
-    return (rng or random).uniform(0.0, ceiling)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +85,7 @@ class Worker:
         store: Store,
         engine: Any = None,
         *,
-        registry: HandlerRegistry = REGISTRY,
+        registry: HandlerRegistry,
         config: WorkerConfig | None = None,
         worker_id: str | None = None,
         rng: random.Random | None = None,
@@ -202,8 +176,9 @@ class Worker:
         elif isinstance(error, RetryLater):
             await self._fail(job, _describe(error), retry_in=error.delay_s)
         else:
-            delay = backoff_delay(job.attempts, base_s=self.config.backoff_base_s,
-                                  cap_s=self.config.backoff_cap_s, rng=self._rng)
+            # `attempts` counts this claim too: the first retry is retry number 0.
+            delay = full_jitter(job.attempts - 1, self.config.backoff_base_s,
+                                self.config.backoff_cap_s, self._rng.random)
             await self._fail(job, _describe(error), retry_in=delay)
 
     async def _watch(self, job: Job, task: asyncio.Task[None]) -> bool:

@@ -13,13 +13,13 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Any
 
+from engine.context import EngineContext
+from engine.jobs import JobKind, PollJob, TokenRefreshJob
 from engine.store.port import Connection, JobSpec
 from engine.subscriptions.renewals import renewal_jobs
 from engine.worker.deliveries import close_overdue
-from engine.worker.handlers import TOKEN_REFRESH_JOB
-from engine.worker.sync import POLL_JOB
+from engine.worker.runner import HandlerRegistry, Worker
 
 log = logging.getLogger("engine.scheduler")
 
@@ -27,7 +27,7 @@ REFRESH_LEAD_S = 600.0  # refresh this long before a token expires
 
 
 class Scheduler:
-    def __init__(self, engine: Any, *, tick_s: float = 30.0, refresh_lead_s: float = REFRESH_LEAD_S) -> None:
+    def __init__(self, engine: EngineContext, *, tick_s: float = 30.0, refresh_lead_s: float = REFRESH_LEAD_S) -> None:
         self.engine = engine
         self.tick_s = tick_s
         self.refresh_lead_s = refresh_lead_s
@@ -44,17 +44,15 @@ class Scheduler:
                 continue  # the initial sync covers the first interval
             bucket = math.floor(now / resource.poll_s)
             jobs.append(JobSpec(
-                kind=POLL_JOB,
-                payload={"vendor": spec.id, "user_id": connection.user_id, "resource": name},
+                kind=JobKind.POLL, payload=PollJob(spec.id, connection.user_id, name).to_payload(),
                 idempotency_key=f"poll\x1f{spec.id}\x1f{connection.user_id}\x1f{name}\x1f{bucket}",
                 vendor=spec.id, user_id=connection.user_id, max_attempts=3,
             ))
         expires = connection.token_expires_at
         if connection.refresh_token and expires is not None and expires - now < self.refresh_lead_s:
             jobs.append(JobSpec(
-                kind=TOKEN_REFRESH_JOB,
-                payload={"vendor": spec.id, "user_id": connection.user_id,
-                         "token_version": connection.token_version},
+                kind=JobKind.TOKEN_REFRESH,
+                payload=TokenRefreshJob(spec.id, connection.user_id, connection.token_version).to_payload(),
                 idempotency_key=f"refresh\x1f{spec.id}\x1f{connection.user_id}\x1f{connection.token_version}",
                 vendor=spec.id, user_id=connection.user_id, max_attempts=3,
             ))
@@ -86,16 +84,15 @@ class Scheduler:
 
 
 @asynccontextmanager
-async def background_worker(engine: Any, *, tick_s: float = 30.0) -> AsyncIterator[None]:
+async def background_worker(engine: EngineContext, handlers: HandlerRegistry, *,
+                            tick_s: float = 30.0) -> AsyncIterator[None]:
     """Run the job loop and the scheduler inside the current process (what `engine serve` does
     unless ENGINE_NO_WORKER=1); both stop when the block exits."""
-    from engine.worker.runner import REGISTRY, Worker
-
     if engine.settings.env.get("ENGINE_NO_WORKER") == "1":
         yield
         return
     stop = asyncio.Event()
-    worker = Worker(engine.store, engine, registry=REGISTRY)
+    worker = Worker(engine.store, engine, registry=handlers, clock=engine.clock)
     tasks = [asyncio.create_task(worker.run(stop)), asyncio.create_task(Scheduler(engine, tick_s=tick_s).run(stop))]
     log.info("in-process worker started", extra={"worker_id": worker.worker_id})
     try:

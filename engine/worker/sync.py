@@ -11,23 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.context import EngineContext
 from engine.errors import BadRequest, ConnectionNotFound, TokenError
 from engine.fetch.fetcher import Caller, Fetcher
 from engine.fetch.windows import TimeWindow, as_utc, count_windows, plan_windows
+from engine.jobs import JobKind, SyncWindowJob
 from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS, Resource, Spec
 from engine.store.port import JobSpec, SampleRecord, Store, Sync
 
 log = logging.getLogger("engine.sync")
 
-SYNC_WINDOW_JOB = "sync_window"
-POLL_JOB = "sync_poll"
 MAX_POLL_OVERLAP_S = 86400  # a poll re-reads up to a day before its cursor (late vendor edits)
 MAX_WAITING_ROWS = 5000  # mapped rows held in memory while a write is in flight
 
@@ -87,14 +86,14 @@ def _clamp_detail(since: datetime, clamped: dict[str, datetime], spec: Spec) -> 
             "requested_since": since.isoformat(), "resources": resources}
 
 
-def _utc_now(engine: Any) -> datetime:
+def _utc_now(engine: EngineContext) -> datetime:
     return datetime.fromtimestamp(engine.clock(), UTC)
 
 
 class SyncService:
     """The worker's side of the engine: one per `Engine`, holding its fetchers and mappers."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: EngineContext) -> None:
         self.engine = engine
         self._fetchers: dict[str, Fetcher] = {}
         self._mappers: dict[tuple[str, str], ResourceMapper] = {}
@@ -333,10 +332,10 @@ class SyncService:
             windows = plan_windows(starts[name], until, resource.list.window)
             counts[name] = len(windows)
             for index, window in enumerate(windows):
+                job = SyncWindowJob(vendor=spec.id, user_id=user_id, resource=name,
+                                    window=window.to_payload(), sync_id=sync_id)
                 jobs.append(JobSpec(
-                    kind=SYNC_WINDOW_JOB,
-                    payload={"vendor": spec.id, "user_id": user_id, "resource": name,
-                             "window": window.to_payload(), "sync_id": sync_id},
+                    kind=JobKind.SYNC_WINDOW, payload=job.to_payload(),
                     idempotency_key=f"sync\x1f{sync_id}\x1f{name}\x1f{index}",
                     vendor=spec.id, user_id=user_id,
                 ))
@@ -362,14 +361,3 @@ class SyncService:
         days = spec.initial_sync_days
         now = _utc_now(self.engine)
         return await self.plan(vendor, user_id, since=now - timedelta(days=max(days, 0)), until=now)
-
-
-_services: weakref.WeakKeyDictionary[Any, SyncService] = weakref.WeakKeyDictionary()
-
-
-def sync_service(engine: Any) -> SyncService:
-    """The engine's `SyncService` (one per engine, created on first use)."""
-    service = _services.get(engine)
-    if service is None:
-        service = _services[engine] = SyncService(engine)
-    return service

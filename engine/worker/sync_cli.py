@@ -16,11 +16,11 @@ import time
 from datetime import UTC, date, datetime
 from typing import TextIO
 
+from engine.jobs import JobKind
 from engine.logs import LOG_FORMATS, configure_logging
 from engine.spec.model import MAX_SYNC_WINDOWS
 from engine.store.port import Sync
-from engine.worker.runner import REGISTRY, Worker, WorkerConfig
-from engine.worker.sync import SYNC_WINDOW_JOB, sync_service
+from engine.worker.runner import WorkerConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 IDLE_WAIT_S = 0.5  # nothing claimable: wait this long (other workers, retry backoff) before asking again
@@ -85,7 +85,6 @@ async def _sync(vendor: str, user: str, since: datetime, until: datetime | None,
                 resources: list[str] | None, progress: Progress) -> int:
     from engine.engine import Engine  # the composition root sits above the worker
     from engine.errors import EngineError
-    from engine.worker import handlers  # noqa: F401 -- registers the job handlers
 
     try:
         engine = await Engine.from_env().open()
@@ -94,7 +93,7 @@ async def _sync(vendor: str, user: str, since: datetime, until: datetime | None,
         return EXIT_FAILED
     try:
         try:
-            plan = await sync_service(engine).plan(vendor, user, since=since, until=until, resources=resources)
+            plan = await engine.sync.plan(vendor, user, since=since, until=until, resources=resources)
         except EngineError as error:
             print(f"engine sync: error: {error.message}", file=sys.stderr)
             return EXIT_FAILED
@@ -117,8 +116,7 @@ async def _sync(vendor: str, user: str, since: datetime, until: datetime | None,
 
 
 async def _work_until_done(engine, sync: Sync, progress: Progress) -> Sync:
-    worker = Worker(engine.store, engine, registry=REGISTRY, clock=engine.clock,
-                    config=WorkerConfig(kinds=(SYNC_WINDOW_JOB,), backoff_base_s=1.0, backoff_cap_s=30.0))
+    worker = engine.worker(WorkerConfig(kinds=(JobKind.SYNC_WINDOW,), backoff_base_s=1.0, backoff_cap_s=30.0))
     while True:
         current = await engine.store.get_sync(sync.sync_id)
         if current is None:  # removed meanwhile (the user's data was deleted)

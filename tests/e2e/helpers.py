@@ -11,8 +11,7 @@ import httpx2
 from engine.api.app import create_app
 from engine.api.webhooks import engine_webhook_routes
 from engine.engine import Engine, Settings
-from engine.worker.handlers import install
-from engine.worker.runner import REGISTRY, Worker, WorkerConfig
+from engine.worker.runner import WorkerConfig
 from tests.auth.harness import PUBLIC_URL
 from tests.webhooks.signers import whoop_headers
 
@@ -21,7 +20,6 @@ from tests.webhooks.signers import whoop_headers
 async def engine_app(env: dict[str, str], clock) -> AsyncIterator[tuple[Engine, httpx2.AsyncClient]]:
     engine = Engine(Settings.from_env(env), clock=clock)
     async with engine:
-        install(engine)  # the app's lifespan does this; the in-process transport skips lifespan
         app = create_app(engine, extra_public_routes=engine_webhook_routes(engine))
         async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=PUBLIC_URL) as client:
             yield engine, client
@@ -29,8 +27,7 @@ async def engine_app(env: dict[str, str], clock) -> AsyncIterator[tuple[Engine, 
 
 async def drain(engine: Engine, *, limit: int = 10_000) -> int:
     """Run queued jobs until none is due; returns how many ran."""
-    worker = Worker(engine.store, engine, registry=REGISTRY,
-                    config=WorkerConfig(lease_s=30, backoff_base_s=0.01, backoff_cap_s=0.05))
+    worker = engine.worker(WorkerConfig(lease_s=30, backoff_base_s=0.01, backoff_cap_s=0.05))
     ran = 0
     while ran < limit and await worker.run_once():
         ran += 1

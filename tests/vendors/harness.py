@@ -13,8 +13,7 @@ import httpx2
 
 from engine.api.app import create_app
 from engine.engine import Engine, Settings
-from engine.worker.handlers import install
-from engine.worker.runner import REGISTRY, Worker, WorkerConfig
+from engine.worker.runner import WorkerConfig
 from tests.auth.harness import API_KEY, PUBLIC_URL, SECRET_KEY, Clock, connect
 from tests.sim.app import Simulator
 from tests.sim.server import RunningSim, serve_in_thread
@@ -62,7 +61,6 @@ async def engine_app(sim: RunningSim, env: dict[str, str], clock: Clock
                      ) -> AsyncIterator[tuple[Engine, httpx2.AsyncClient]]:
     engine = Engine(Settings.from_env(env), clock=clock)
     async with engine:
-        install(engine)  # the app's lifespan does this; the in-process transport skips lifespan
         app = create_app(engine)
         transport = httpx2.ASGITransport(app=app)
         sim.state.outbound_transport = transport  # vendor handshakes reach the engine app
@@ -71,8 +69,7 @@ async def engine_app(sim: RunningSim, env: dict[str, str], clock: Clock
 
 
 async def drain(engine: Engine, *, limit: int = 2000) -> int:
-    worker = Worker(engine.store, engine, registry=REGISTRY,
-                    config=WorkerConfig(lease_s=30, backoff_base_s=0.01, backoff_cap_s=0.05))
+    worker = engine.worker(WorkerConfig(lease_s=30, backoff_base_s=0.01, backoff_cap_s=0.05))
     ran = 0
     while ran < limit and await worker.run_once():
         ran += 1

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from engine.fetch.ratelimit import RateGovernor
 from engine.spec.model import Budget
-from engine.worker import register_handler
 from engine.worker.handlers import translating_errors
 from tests.fetch.helpers import limits_spec
 
@@ -26,4 +25,4 @@ async def wait_for_budget(job, engine) -> None:
     (marks / "finished").write_text(str(job.attempts))
 
 
-register_handler("test_wait_for_budget", wait_for_budget)
+HANDLERS = {"test_wait_for_budget": wait_for_budget}

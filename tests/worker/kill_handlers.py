@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from engine.worker import register_handler
-
 
 async def hang_then_finish(job, engine) -> None:
     marks = Path(job.payload["marks"])
@@ -19,4 +17,4 @@ async def hang_then_finish(job, engine) -> None:
     (marks / "finished").write_text(str(job.attempts))
 
 
-register_handler("test_hang_then_finish", hang_then_finish)
+HANDLERS = {"test_hang_then_finish": hang_then_finish}

@@ -14,12 +14,12 @@ import pytest
 
 from engine.fetch.errors import BudgetExhausted
 from engine.fetch.ratelimit import RateGovernor
+from engine.jobs import JobKind
 from engine.spec.model import Budget
 from engine.store import JobSpec, open_store
 from engine.store.port import Job
 from engine.worker import HandlerRegistry, Reschedule, RetryLater, Worker, WorkerConfig, handlers
 from engine.worker.handlers import translating_errors
-from engine.worker.sync import SYNC_WINDOW_JOB
 from tests.fetch.helpers import limits_spec
 from tests.store.helpers import ManualClock
 
@@ -119,14 +119,14 @@ async def test_translating_errors_turns_budget_exhaustion_into_a_reschedule():
 
 def _job(attempts: int, max_attempts: int) -> Job:
     now = time.time()
-    return Job(id="job_1", kind=SYNC_WINDOW_JOB, state="running", attempts=attempts, max_attempts=max_attempts,
+    return Job(id="job_1", kind=JobKind.SYNC_WINDOW, state="running", attempts=attempts, max_attempts=max_attempts,
                payload={"vendor": "acme", "user_id": "u", "resource": "sleep", "sync_id": "sync_1",
                         "window": {"start": "2024-01-01T00:00:00+00:00", "end": "2024-01-31T00:00:00+00:00"}},
                run_at=now, lease_owner="w1", lease_expires_at=now + 30, last_error=None,
                idempotency_key=None, vendor="acme", user_id="u", created_at=now, updated_at=now)
 
 
-async def test_a_budget_wait_on_the_last_attempt_does_not_count_the_window_as_failed(monkeypatch):
+async def test_a_budget_wait_on_the_last_attempt_does_not_count_the_window_as_failed():
     updates: list[dict] = []
 
     class Store:
@@ -137,8 +137,7 @@ async def test_a_budget_wait_on_the_last_attempt_does_not_count_the_window_as_fa
         async def run_window(self, *args, **kwargs):
             raise BudgetExhausted("acme rate budget exhausted; next slot in 95s", vendor="acme", retry_after=95)
 
-    monkeypatch.setattr(handlers, "sync_service", lambda engine: Service())
-    engine = SimpleNamespace(spec=lambda vendor: SimpleNamespace(id=vendor), store=Store())
+    engine = SimpleNamespace(spec=lambda vendor: SimpleNamespace(id=vendor), store=Store(), sync=Service())
     with pytest.raises(Reschedule):
         await handlers.handle_sync_window(_job(attempts=8, max_attempts=8), engine)
     assert updates == []  # the sync's progress does not count a failed window

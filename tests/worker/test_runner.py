@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.fetch.backoff import full_jitter
 from engine.store import JobSpec, open_store
 from engine.worker import (
     HandlerRegistry,
@@ -16,7 +17,6 @@ from engine.worker import (
     RetryLater,
     Worker,
     WorkerConfig,
-    backoff_delay,
 )
 
 pytestmark = pytest.mark.anyio
@@ -183,6 +183,6 @@ def test_backoff_is_full_jitter_and_capped():
     rng = random.Random(7)
     for attempt in range(1, 30):
         ceiling = min(60.0, 1.0 * 2 ** (attempt - 1))
-        samples = [backoff_delay(attempt, base_s=1.0, cap_s=60.0, rng=rng) for _ in range(200)]
+        samples = [full_jitter(attempt - 1, 1.0, 60.0, rng.random) for _ in range(200)]
         assert all(0.0 <= s <= ceiling for s in samples)
         assert max(samples) > ceiling * 0.8 and min(samples) < ceiling * 0.2

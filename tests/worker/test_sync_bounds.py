@@ -14,7 +14,6 @@ import pytest
 
 from engine.cli import main
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS
-from engine.worker.sync import sync_service
 from tests.auth.harness import API_KEY, PUBLIC_URL, SECRET_KEY, Clock, connect
 from tests.e2e.helpers import engine_app
 from tests.sim.app import Simulator
@@ -74,7 +73,7 @@ def test_a_sync_since_year_one_is_clamped_to_the_horizon(env, sim, clock):
     async def run() -> None:
         async with engine_app(env, clock) as (engine, client):
             assert (await connect(client, "whoop", "user-1")).status_code == 200
-            plan = await sync_service(engine).plan(
+            plan = await engine.sync.plan(
                 "whoop", "user-1", since=datetime(1, 1, 1, tzinfo=UTC))
             floor = datetime.fromtimestamp(clock(), UTC) - timedelta(seconds=DEFAULT_HORIZON_S)
             assert plan.sync.windows_total == 4 * 25  # 730 days in 30-day windows, per resource

@@ -12,7 +12,6 @@ from bench.pull import USER, _token_caller, _window, page_server, whoop_spec
 from engine.engine import Engine, Settings
 from engine.store.errors import StoreUnavailable
 from engine.worker import sync
-from engine.worker.sync import sync_service
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +41,7 @@ async def test_every_page_is_stored_before_the_cursor_moves(server_url, tmp_path
             return await set_cursor(*args, **kwargs)
 
         store.set_cursor = watching_set_cursor  # type: ignore[method-assign]
-        result = await sync_service(engine).run_window(
+        result = await engine.sync.run_window(
             spec, USER, "sleep", _window(), caller=_token_caller())
         total = await _stored(engine)
     assert result.records == RECORDS and result.written == total > RECORDS
@@ -65,7 +64,7 @@ async def test_a_failed_page_write_fails_the_window_and_keeps_the_cursor(server_
 
         store.upsert_samples = failing_second_upsert  # type: ignore[method-assign]
         with pytest.raises(StoreUnavailable, match="disk gone"):
-            await sync_service(engine).run_window(spec, USER, "sleep", _window(), caller=_token_caller())
+            await engine.sync.run_window(spec, USER, "sleep", _window(), caller=_token_caller())
         assert await store.get_cursor("whoop", USER, "sleep") is None
         assert calls[0] == 2  # stopped at the failure, not at the end of the window
         assert await _stored(engine) > 0
@@ -88,7 +87,7 @@ async def _window_with_slow_first_write(server_url: str, tmp_path, seconds: floa
             return await upsert(rows, **kwargs)
 
         store.upsert_samples = slow_upsert  # type: ignore[method-assign]
-        result = await sync_service(engine).run_window(spec, USER, "sleep", _window(), caller=_token_caller())
+        result = await engine.sync.run_window(spec, USER, "sleep", _window(), caller=_token_caller())
         return sizes, result, await _stored(engine)
 
 
