@@ -10,13 +10,17 @@ from the merged document.
   ``get`` gets none).
 - ``defaults.samples``: merged into every sample mapping of every resource.
 - ``defaults.events``: merged into every event extractor under ``webhooks.events``.
+- ``defaults.subscriptions.create``, ``.subscribe``, ``.unsubscribe``: merged into every request
+  of ``subscriptions.app.create``, ``subscriptions.per_user.subscribe`` and ``.unsubscribe``.
 - ``resources.<name>.defaults.samples``: merged into that resource's sample mappings, over the
   spec-level sample defaults.
 
-Merging: mappings merge key by key, recursively; the value the block writes wins; lists and
-scalars are replaced whole; a key the block writes as ``null`` removes the default for that key
-(a ``null`` with no default under it stays, as written). Keys keep the order the block wrote
-them in, followed by the keys the defaults add.
+Merging is JSON Merge Patch (RFC 7386) with the block as the patch over its defaults: mappings
+merge key by key, recursively; the value the block writes wins; lists and scalars are replaced
+whole; a key the block writes as ``null`` removes the default for that key. One difference: a
+``null`` with no default under it stays, as written (a JSON body may mean it). Keys come in the
+defaults' order, then the block's own (the order matters where the vendor sees it: query
+parameters, JSON bodies).
 
 Every merged value keeps the position where it was written: a value taken from a default is
 located at its line in ``defaults``, and an issue inside it is reported at the default's own
@@ -34,9 +38,15 @@ from typing import Any
 from engine.spec.document import Document, JsonPath, LocatedIssue
 from engine.spec.errors import closest
 
-SPEC_DEFAULT_KEYS = ("list", "get", "changes", "samples", "events")
+SPEC_DEFAULT_KEYS = ("list", "get", "changes", "samples", "events", "subscriptions")
 RESOURCE_DEFAULT_KEYS = ("samples",)
 BLOCK_KEYS = ("list", "get", "changes")
+# defaults.subscriptions.<key> -> the list of requests it is merged into
+SUBSCRIPTION_LISTS: dict[str, tuple[str, str, str]] = {
+    "create": ("subscriptions", "app", "create"),
+    "subscribe": ("subscriptions", "per_user", "subscribe"),
+    "unsubscribe": ("subscriptions", "per_user", "unsubscribe"),
+}
 
 
 @dataclass(slots=True)
@@ -100,7 +110,11 @@ class _Merger:
     def check_shape(self) -> list[LocatedIssue]:
         issues: list[LocatedIssue] = []
         if "defaults" in self.doc.data:
-            issues += self._check_block(self.doc.data["defaults"], ("defaults",), SPEC_DEFAULT_KEYS)
+            top = self.doc.data["defaults"]
+            issues += self._check_block(top, ("defaults",), SPEC_DEFAULT_KEYS)
+            if not issues and "subscriptions" in top:
+                issues += self._check_block(top["subscriptions"], ("defaults", "subscriptions"),
+                                            tuple(SUBSCRIPTION_LISTS))
         for name, resource in self.resources.items():
             if isinstance(resource, dict) and "defaults" in resource:
                 issues += self._check_block(resource["defaults"], ("resources", name, "defaults"),
@@ -125,8 +139,9 @@ class _Merger:
                 issues.append(doc.issue((*at, key), "defaults.unknown_key", message,
                                         suggestion, at_key=True))
             elif not isinstance(value, dict):
-                what = "an event extractor" if key == "events" else (
-                    "a sample mapping" if key == "samples" else f"a {key!r} block")
+                what = {"events": "an event extractor", "samples": "a sample mapping",
+                        "subscriptions": "the subscription request lists"}.get(
+                    key, "a request" if key in SUBSCRIPTION_LISTS else f"a {key!r} block")
                 issues.append(doc.issue((*at, key), "defaults.type",
                                         f"expected the keys of {what} (a mapping), got {_kind(value)}"))
         return issues
@@ -142,6 +157,9 @@ class _Merger:
                                    for name, resource in self.resources.items()}
         if "events" in spec_defaults and isinstance(data.get("webhooks"), dict):
             merged["webhooks"] = self._webhooks(data["webhooks"], spec_defaults["events"])
+        if "subscriptions" in spec_defaults and isinstance(data.get("subscriptions"), dict):
+            merged["subscriptions"] = self._subscriptions(data["subscriptions"],
+                                                          spec_defaults["subscriptions"])
         return merged
 
     def _resource(self, name: str, resource: Any, spec_defaults: dict[str, Any]) -> Any:
@@ -198,25 +216,46 @@ class _Merger:
             out["events"] = merged
         return out
 
+    def _subscriptions(self, subscriptions: dict[str, Any],
+                       defaults: dict[str, Any]) -> dict[str, Any]:
+        out = dict(subscriptions)
+        for key, default in defaults.items():
+            _, group, name = at = SUBSCRIPTION_LISTS[key]
+            block = out.get(group)
+            requests = block.get(name) if isinstance(block, dict) else None
+            if not isinstance(requests, list):
+                continue
+            merged = []
+            for index, request in enumerate(requests):
+                if isinstance(request, dict):
+                    request = self.merge(default, ("defaults", "subscriptions", key), request,
+                                         (*at, index))
+                    self.used.add(("defaults", "subscriptions", key))
+                merged.append(request)
+            out[group] = {**block, name: merged}
+        return out
+
     def merge(self, default: dict[str, Any], default_at: JsonPath, target: dict[str, Any],
               target_at: JsonPath) -> dict[str, Any]:
-        """``target`` with ``default`` merged under it; records where every added value was
-        written."""
+        """``target`` merged over ``default`` (the defaults' keys first); records where every
+        value taken from the default was written."""
         out: dict[str, Any] = {}
-        for key, value in target.items():
-            if key in default:
-                if value is None:  # the block removes this default
-                    self._forget((*target_at, key))
-                    continue
-                taken = default[key]
-                if isinstance(taken, dict) and isinstance(value, dict):
-                    value = self.merge(taken, (*default_at, key), value, (*target_at, key))
-            out[key] = value
         for key, taken in default.items():
             if key not in target:
                 out[key] = copy.deepcopy(taken)
                 self._copy_positions(taken, (*default_at, key), (*target_at, key))
                 self.origins[(*target_at, key)] = (*default_at, key)
+                continue
+            value = target[key]
+            if value is None:  # the block removes this default
+                self._forget((*target_at, key))
+                continue
+            if isinstance(taken, dict) and isinstance(value, dict):
+                value = self.merge(taken, (*default_at, key), value, (*target_at, key))
+            out[key] = value
+        for key, value in target.items():
+            if key not in default:
+                out[key] = value
         return out
 
     def _copy_positions(self, value: Any, source: JsonPath, target: JsonPath) -> None:
@@ -237,8 +276,16 @@ class _Merger:
     def unused(self) -> list[LocatedIssue]:
         doc = self.doc
         issues = []
-        for key in doc.data.get("defaults") or {}:
+        spec_defaults = doc.data.get("defaults") or {}
+        for key in spec_defaults:
             at = ("defaults", key)
+            if key == "subscriptions":
+                for name, where in SUBSCRIPTION_LISTS.items():
+                    if name in spec_defaults[key] and (*at, name) not in self.used:
+                        issues.append(doc.issue(
+                            (*at, name), "defaults.unused", "this default is used nowhere: the "
+                            f"spec has no requests under {'.'.join(where)}", at_key=True))
+                continue
             if at in self.used:
                 continue
             if key in BLOCK_KEYS:

@@ -99,11 +99,11 @@ def test_mappings_merge_recursively_and_the_block_wins():
     sleep_list = data["resources"]["sleep"]["list"]
     assert sleep_list["request"] == {
         "path": "/v1/sleep",
-        # the block's own keys in its order (its value winning), then the keys the defaults add
-        "params": {"limit": 50, "tz": "utc", "start": "{window.start}", "end": "{window.end}"},
+        "params": {"start": "{window.start}", "end": "{window.end}", "limit": 50, "tz": "utc"},
         "ok_statuses": [200, 204],  # lists are replaced whole, not concatenated
     }
-    assert list(sleep_list["request"]["params"]) == ["limit", "tz", "start", "end"]
+    # the defaults' keys in their order (the block's value winning), then the block's own keys
+    assert list(sleep_list["request"]["params"]) == ["start", "end", "limit", "tz"]
     assert sleep_list["window"] == {"max": "7d", "format": "iso"}
     assert sleep_list["records"] == "data"
     hr_list = data["resources"]["heart_rate"]["list"]
@@ -210,6 +210,41 @@ def test_events_defaults_reach_every_extractor():
     assert merged(single)["webhooks"]["events"] == {
         "type": "kind", "id": "event_id", "user": "user_id", "data": "@"}
     assert check(single).ok
+
+
+def test_subscription_defaults_reach_every_request_of_their_list():
+    body = """\
+    defaults:
+      subscriptions:
+        subscribe:
+          method: POST
+          path: /notify
+          params: {action: subscribe, callbackurl: "{webhook_url}"}
+        unsubscribe: {method: POST, path: /notify, params: {action: revoke}}
+    subscriptions:
+      per_user:
+        subscribe:
+          - {params: {appli: 1}}
+          - {params: {appli: 2}, ok_statuses: [200, 409]}
+        unsubscribe:
+          - {params: {appli: 1, callbackurl: "{webhook_url}"}}
+    resources: {}
+    """
+    per_user = merged(body)["subscriptions"]["per_user"]
+    assert per_user["subscribe"][1] == {
+        "method": "POST", "path": "/notify", "ok_statuses": [200, 409],
+        "params": {"action": "subscribe", "callbackurl": "{webhook_url}", "appli": 2}}
+    assert list(per_user["unsubscribe"][0]["params"]) == ["action", "appli", "callbackurl"]
+    assert check(body).ok
+
+    unused = body.replace("unsubscribe:\n", "other:\n")  # the list, not the default
+    issues = check(unused).issues
+    assert ("defaults.unused", ("defaults", "subscriptions", "unsubscribe")) in [
+        (i.code, i.json_path) for i in issues]
+    misspelt = body.replace("unsubscribe: {method", "unsubscibe: {method")
+    (issue,) = check(misspelt).issues
+    assert (issue.code, issue.suggestion) == ("defaults.unknown_key", "unsubscribe")
+    assert (issue.line, issue.col) == line_of(misspelt, "unsubscibe:")
 
 
 def test_a_spec_without_defaults_is_left_as_it_is():
