@@ -1,7 +1,7 @@
 """Helpers shared by the route modules: the engine of the app, bounded JSON bodies.
 
 Every JSON body of the API is read by `read_json_object`: at most `MAX_JSON_BYTES`, UTF-8, and
-then the bounded reader webhook deliveries use too (`engine.webhooks.body.parse_json_text`: depth
+then the bounded reader webhook deliveries use too (`engine.webhooks.body.parse_json`: depth
 capped, no NaN or infinities, no unpaired surrogates), so a hostile body is a 400 or a 413.
 """
 
@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from engine.engine import Engine
 from engine.errors import BadRequest, EngineError
-from engine.webhooks.body import BodyError, parse_json_text
+from engine.webhooks.body import BodyError, parse_json
 
 MAX_JSON_BYTES = 64 * 1024
 
@@ -37,11 +37,7 @@ async def read_json_object(request: Request, *, optional: bool = False, limit: i
             return {}
         raise BadRequest("a JSON object body is required", code="invalid_body")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("the request body is not UTF-8 JSON", code="invalid_body") from None
-    try:
-        body = parse_json_text(text)
+        body = parse_json(raw)
     except BodyError as bad:
         raise BadRequest(f"the request {bad}", code="invalid_body") from None
     if not isinstance(body, dict):
