@@ -1,17 +1,23 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install test lint bench bench-smoke wrk
+.PHONY: install test test-fast lint bench bench-smoke wrk
 
 install:
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[dev]'
 
+# The whole suite on two workers (PostgreSQL started for the scale-out tests).
 test:
-	bash tests/run.sh
+	bash tests/run.sh -n 2
+
+# The inner loop: no PostgreSQL, no slow multi-process tests.
+test-fast:
+	$(PYTHON) -m pytest -n 2 -m "not slow and not postgres"
 
 lint:
-	ruff check engine tests
+	ruff check engine tests bench
+	mypy
 
 bench: wrk
 	$(PYTHON) -m bench.run

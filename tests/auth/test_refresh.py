@@ -96,8 +96,14 @@ async def test_invalid_grant_does_not_mark_when_tokens_changed_meanwhile(engine_
     sim.state.revoke_user("whoop", sim.state.default_user("whoop").key)
     sim.state.set_delay("whoop", 0.5, "/oauth/oauth2/token")
     clock.advance(before.token_expires_at - clock() + 1)
+    token_requests = len(sim.state.calls_to("whoop", "/oauth/oauth2/token"))
     refreshing = asyncio.create_task(engine.oauth.fresh_connection("whoop", "u1"))
-    await asyncio.sleep(0.2)  # the doomed refresh is in flight; the user connects again meanwhile
+    # The doomed refresh has reached the vendor (which answers after its delay); the user connects
+    # again meanwhile.
+    async with asyncio.timeout(5):
+        while len(sim.state.calls_to("whoop", "/oauth/oauth2/token")) == token_requests:
+            await asyncio.sleep(0.005)
+    assert not refreshing.done()
     reconnected = await engine.store.upsert_connection(
         "whoop", "u1", vendor_user_id=before.vendor_user_id, scopes=before.scopes,
         access_token="new-access", refresh_token="new-refresh", token_expires_at=clock() + 3600)

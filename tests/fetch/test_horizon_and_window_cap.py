@@ -13,6 +13,7 @@ from engine.fetch.windows import count_windows, plan_windows
 from engine.spec.compile import compile_spec
 from engine.spec.errors import SpecError
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS, Window
+from tests.examples import examples
 
 from .helpers import minimal_raw
 
@@ -63,7 +64,7 @@ WINDOWS = st.one_of(
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(window=WINDOWS, start=st.integers(0, 800 * 86400), length=st.integers(-86400, 900 * 86400))
 def test_counting_windows_agrees_with_planning_them(window, start, length):
     since = BASE + timedelta(seconds=start)

@@ -14,6 +14,7 @@ from engine.http import TemplateValues, build_request, spec_values
 from engine.spec.loader import load_spec
 from engine.spec.model import Request
 from engine.spec.template import Template
+from tests.examples import examples
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = load_spec(ROOT / "vendors" / "whoop.yaml", env={})
@@ -31,7 +32,7 @@ def _request(url: str | None, params: list[tuple[str, str]]) -> Request:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(url=st.sampled_from([None, "https://api.prod.whoop.com/developer/v2/x",
                             "https://api.prod.whoop.com/developer/v2/x?page=9&keep=1"]),
        params=st.lists(st.tuples(names, values), max_size=4),

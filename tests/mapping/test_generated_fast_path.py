@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from engine.mapping.compiler import compile_resource_mapper, page_records
 from engine.mapping.result import MapResult
 from engine.spec.loader import load_spec
+from tests.examples import examples
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +82,7 @@ def test_the_main_resources_have_a_fast_path() -> None:
 
 
 @pytest.mark.parametrize(("vendor", "resource"), CASES)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(data=st.data())
 def test_fast_path_equals_closures(vendor, resource, data) -> None:
     mapper, fixture = _compiled(vendor, resource)

@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.mapping.compiler import compile_resource_mapper
+from tests.examples import examples
 from tests.mapping.helpers import (
     VENDOR_IDS,
     assert_valid_samples,
@@ -33,7 +34,7 @@ def _mutate(record: dict, data: st.DataObject) -> dict:
     return mutated
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mutated_records_never_raise_and_stay_valid(data):
     mapper, vendor, name = data.draw(st.sampled_from(MAPPERS))
@@ -42,7 +43,7 @@ def test_mutated_records_never_raise_and_stay_valid(data):
     assert_valid_samples(result.samples)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(record=JSON)
 def test_arbitrary_json_never_raises(record):
     for mapper, _, _ in MAPPERS:

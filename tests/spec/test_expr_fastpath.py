@@ -10,6 +10,7 @@ from jmespath import exceptions as jmes_errors
 
 from engine.spec.expr import Expr
 from engine.spec.functions import OPTIONS
+from tests.examples import examples
 
 KEYS = ["a", "b", "c", "null"]
 
@@ -59,7 +60,7 @@ def _outcome(run, data):
         return "raised", type(error).__name__
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(text=_expressions(), data=st.one_of(documents, json_values))
 def test_fast_path_matches_the_interpreter(text: str, data: object) -> None:
     expr = Expr(text)

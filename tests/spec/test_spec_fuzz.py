@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from engine.cli import main
 from engine.spec.document import read_document
+from tests.examples import examples
 from tests.spec.helpers import VENDOR_SPECS
 
 SHIPPED = {path.name: read_document(path).data for path in VENDOR_SPECS}
@@ -129,7 +130,7 @@ def _validate_text(text: str, capsys, *, fmt: str = "json") -> int:
     return status
 
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @FUZZ
@@ -201,7 +202,7 @@ def alias_bombs(draw):
     return draw(st.sampled_from(_DIRECTIVES)) + base.rstrip() + "\n" + body + "\n"
 
 
-HOSTILE = settings(max_examples=60, deadline=None, suppress_health_check=[
+HOSTILE = settings(max_examples=examples(60), deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

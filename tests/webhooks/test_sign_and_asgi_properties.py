@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.store import open_store
+from tests.examples import examples
 from tests.webhooks.app_helpers import client, make_app
 from tests.webhooks.conftest import FITBIT_SECRET, OURA_SECRET, ROOT, SPEC_ENV, WHOOP_SECRET, load
 from tests.webhooks.signers import fitbit_headers, oura_headers, whoop_headers
@@ -48,7 +49,7 @@ def test_asgi_accepts_exactly_independently_signed_deliveries(tmp_path: Path):
     http = client(make_app(specs, store))
     counter = iter(range(10**9))
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=examples(300), deadline=None)
     @given(user=st.one_of(st.integers(0, 2**62), st.text(min_size=1, max_size=20)),
            skew_ms=st.integers(-299_000, 299_000), tamper=st.booleans())
     def check(user, skew_ms, tamper):

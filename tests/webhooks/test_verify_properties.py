@@ -15,11 +15,12 @@ from engine.spec.model import KvHeader, TimestampCheck, VerifyHmac
 from engine.spec.template import Template
 from engine.webhooks.keys import SecretSource
 from engine.webhooks.verify import VerificationFailed, verify_delivery
+from tests.examples import examples
 from tests.webhooks.conftest import load
 from tests.webhooks.signers import fitbit_headers, oura_headers, whoop_headers
 
 NOW = 1_750_000_000.0
-MANY = settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MANY = settings(max_examples=examples(10_000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 bodies = st.binary(max_size=256)
 secrets_ = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=","),
