@@ -30,7 +30,7 @@ from engine.fetch.errors import (
     VendorUnavailable,
 )
 from engine.fetch.pagination import PageRequest, Paginator
-from engine.fetch.ratelimit import RateGovernor
+from engine.fetch.ratelimit import RateGovernor, sleep_unless_stopping
 from engine.fetch.windows import TimeWindow, reached_window_end, window_values
 from engine.http import RenderError, TemplateValues, build_request, is_api_url, spec_values
 from engine.spec.model import ListEndpoint, Request, Resource, Spec
@@ -251,8 +251,11 @@ class Fetcher:
             log.info("fetch retry", extra={"vendor": self.spec.id, "user": caller.user_id,
                                            "status": outcome.status, "reason": outcome.message,
                                            "attempt": failures, "delay_s": round(delay, 3)})
-            if block_s is None:  # a Retry-After is already enforced by the budget rows
-                await self.sleep(delay)
+            # A Retry-After is already enforced by the budget rows; a worker that stops meanwhile
+            # hands the job back rather than sit out the pause.
+            if block_s is None and not await sleep_unless_stopping(self.sleep, delay):
+                raise error_type(f"{what}; stopping during the retry pause", vendor=self.spec.id,
+                                 retry_after=delay)
 
     async def _acquire(self, caller: Caller) -> None:
         waited = await self.governor.acquire(caller.user_id, max_wait_s=self.max_inline_wait_s)

@@ -55,6 +55,30 @@ def end_budget_waits_on(event: asyncio.Event | None) -> Iterator[None]:
         _WAITS_END.reset(token)
 
 
+async def sleep_unless_stopping(sleep: Callable[[float], Awaitable[None]], seconds: float) -> bool:
+    """Sleep, unless the worker running this job stops first; False when it stopped."""
+    stop = _WAITS_END.get()
+    if stop is None:
+        await sleep(seconds)
+        return True
+    if stop.is_set():
+        return False
+    sleeping = asyncio.ensure_future(sleep(seconds))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeping, stopping):
+            if not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+    if sleeping.done() and not sleeping.cancelled():
+        sleeping.result()
+        return True
+    return False
+
+
 def lease_size(requests: list[BudgetRequest]) -> int:
     """How many requests one reservation may cover: 1 unless every budget allows a burst and
     more than one request within `LEASE_HORIZON_S`."""
@@ -212,25 +236,9 @@ class RateGovernor:
 
     async def _wait(self, wait_s: float) -> None:
         """Sleep until the slot, unless the worker stops first (then `BudgetExhausted`)."""
-        stop = _WAITS_END.get()
-        if stop is None:
-            await self.sleep(wait_s)
-            return
         ready_at = self.clock() + wait_s
-        if not stop.is_set():
-            sleeping = asyncio.ensure_future(self.sleep(wait_s))
-            stopping = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (sleeping, stopping):
-                    if not task.done():
-                        task.cancel()
-                        with suppress(asyncio.CancelledError):
-                            await task
-            if sleeping.done() and not sleeping.cancelled():
-                sleeping.result()
-                return
+        if await sleep_unless_stopping(self.sleep, wait_s):
+            return
         left = max(0.0, ready_at - self.clock())
         raise BudgetExhausted(f"{self.spec.id} rate budget: stopping while waiting for a slot; "
                               f"next slot in {left:.0f}s", vendor=self.spec.id, retry_after=left)

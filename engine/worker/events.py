@@ -16,7 +16,7 @@ from engine.fetch.errors import RecordGone
 from engine.fetch.windows import TimeWindow, as_utc, plan_windows
 from engine.jobs import PermanentJobError, WebhookEventJob
 from engine.mapping.timefmt import time_parser
-from engine.spec.model import Spec
+from engine.spec.model import DEFAULT_HORIZON_S, ListEndpoint, Spec
 from engine.spec.trust import ACTING_ACTIONS, is_authenticated
 from engine.store.port import Connection, Job
 from engine.worker.confirm import (
@@ -81,7 +81,8 @@ async def handle_webhook_event(job: Job, engine: EngineContext) -> None:
         result: StoreResult | None = await service.store_records(
             spec, resource, user_id, _inline_records(spec, resource, event.data))
     elif event.action == "fetch":
-        result = await _fetch_for_event(service, spec, resource, user_id, event, logged)
+        now = datetime.fromtimestamp(engine.clock(), UTC)
+        result = await _fetch_for_event(service, spec, resource, user_id, event, logged, now)
     else:
         raise PermanentJobError(f"unknown event action {event.action!r}")
     if result is None:
@@ -91,7 +92,8 @@ async def handle_webhook_event(job: Job, engine: EngineContext) -> None:
 
 
 async def _fetch_for_event(service: SyncService, spec: Spec, resource: str, user_id: str,
-                           event: WebhookEventJob, logged: dict[str, Any]) -> StoreResult | None:
+                           event: WebhookEventJob, logged: dict[str, Any],
+                           now: datetime) -> StoreResult | None:
     """Read what the event points at; None when the record was gone and has been tombstoned."""
     by = event.by or "id"
     if by == "changes":
@@ -113,9 +115,12 @@ async def _fetch_for_event(service: SyncService, spec: Spec, resource: str, user
         return await service.store_records(spec, resource, user_id,
                                            await fetcher.get_url(caller, spec.resources[resource], url))
     if by == "window":
-        event_window = _event_window(spec, event.window)
         endpoint = spec.resources[resource].list
+        event_window = _within_history(_event_window(spec, event.window), endpoint, now)
         result = StoreResult(0, 0, 0)
+        if event_window is None:
+            log.info("event window outside the history horizon; nothing to read", extra=logged)
+            return result
         for window in plan_windows(event_window.start, event_window.end, endpoint.window if endpoint else None):
             result = result.plus(await service.run_window(spec, user_id, resource, window, caller=caller,
                                                           advance_cursor=False))
@@ -159,6 +164,15 @@ def _event_window(spec: Spec, raw: dict | None) -> TimeWindow:
             parsed += timedelta(days=1)  # an end date names a whole day
         bounds.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
     return TimeWindow(as_utc(bounds[0]), as_utc(bounds[1]))
+
+
+def _within_history(window: TimeWindow, endpoint: ListEndpoint | None, now: datetime) -> TimeWindow | None:
+    """The part of an event's range a re-read may cover: within the resource's history horizon and
+    not past tomorrow, so an event naming decades costs no more than a horizon's worth of reads."""
+    horizon_s = endpoint.horizon_s if endpoint is not None else DEFAULT_HORIZON_S
+    start = max(window.start, now - timedelta(seconds=horizon_s))
+    end = min(window.end, now + timedelta(days=1))
+    return TimeWindow(start, end) if end > start else None
 
 
 def _instant_inclusive(window: TimeWindow) -> TimeWindow:

@@ -215,3 +215,34 @@ async def test_callback_urls_are_pinned_to_api_hosts(sim, store, client):
     records = await fetcher.get_url(caller, spec.resources["sleep"],
                                     sim.url("whoop", f"/developer/v2/activity/sleep/{sleep['id']}"))
     assert records[0]["id"] == sleep["id"]
+
+
+@pytest.mark.anyio
+async def test_a_retry_pause_ends_when_the_worker_stops(sim, store, client):
+    """A 500 with no Retry-After waits out its backoff in place; a worker stopping meanwhile gets
+    the job back at once (as a retry later), rather than sitting out the pause."""
+    import asyncio
+
+    from engine.fetch.ratelimit import end_budget_waits_on
+
+    user = sim.state.add_user("whoop", days=2)
+    base = load_spec(ROOT / "vendors/whoop.yaml", env=sim.env())
+    slow = Retry(statuses=base.limits.retry.statuses, max_attempts=4, base_s=40.0, cap_s=40.0)
+    spec = replace(base, limits=replace(base.limits, retry=slow))
+    sim.state.inject("whoop", "/developer/v2/activity/sleep", "server_error", times=3)
+    fetcher = Fetcher(spec, client, store, rand=lambda: 1.0)  # the full 40 s pause
+    stop = asyncio.Event()
+
+    async def fetch() -> None:
+        with end_budget_waits_on(stop):
+            await fetch_all(fetcher, caller_for(sim, "whoop", user)[0], spec, "sleep", 2)
+
+    running = asyncio.create_task(fetch())
+    async with asyncio.timeout(10):
+        while not sim.state.calls_to("whoop", "/developer/v2/activity/sleep"):
+            await asyncio.sleep(0.01)
+    started = time.monotonic()
+    stop.set()
+    with pytest.raises(VendorUnavailable, match="stopping during the retry pause") as raised:
+        await asyncio.wait_for(running, 5)
+    assert time.monotonic() - started < 2 and raised.value.retry_after == 40.0

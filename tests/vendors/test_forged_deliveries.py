@@ -156,3 +156,15 @@ async def test_forged_garmin_push_stores_nothing_from_its_body(sim, clock, tmp_p
                  for s in await samples(client, "u1") if s["sample_type"] == "steps"}
         assert steps["real-1"] == 4321 and max(steps.values()) < 99_999
 
+
+
+async def test_a_notification_naming_decades_reads_at_most_the_history_horizon(sim, clock, tmp_path):
+    async with engine_app(sim, engine_env(sim, tmp_path, "withings"), clock) as (engine, client):
+        userid = int(await _connected(engine, client, sim, "withings"))
+        before = len(sim.state.calls_to("withings", "/measure"))
+        forged = withings_notification(userid=userid, appli=1, startdate=1, enddate=4_102_444_800)
+        await _deliver(client, forged, "withings")
+        assert await drain(engine) == 1
+        reads = len(sim.state.calls_to("withings", "/measure")) - before
+        horizon = engine.spec("withings").resources["measure"].list
+        assert horizon is not None and 1 <= reads <= horizon.horizon_s // (30 * 86400) + 2
