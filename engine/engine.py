@@ -25,11 +25,13 @@ import httpx2
 from engine.auth.flows import OAuth
 from engine.errors import VendorNotConfigured, VendorNotFound
 from engine.http import create_http_client
+from engine.logs import add_redactions
 from engine.python_api.connector import Connector
 from engine.settings import ConfigError, Settings
 from engine.spec.errors import SpecError
 from engine.spec.loader import load_specs_dir
 from engine.spec.model import Spec
+from engine.spec.secrets import spec_secrets
 from engine.store import open_store
 from engine.store.crypto import load_secret_keys
 from engine.store.errors import StoreError
@@ -106,7 +108,21 @@ class Engine:
         )
         install_user_subscriptions(self._oauth, self._http, self.settings.env)
         queue_initial_syncs(self)
+        self.protect_logs()
         return self
+
+    def protect_logs(self) -> None:
+        """Register the secrets of the specs and the settings with the log redaction: the query
+        parameters handshakes read, every secret a spec uses, the API key and the token keys.
+        Opening the engine does it; call it earlier to cover what is logged before."""
+        params: set[str] = set()
+        values: set[str] = {self.settings.api_key or "", self.settings.env.get("ENGINE_SECRET_KEY", "")}
+        for spec in self.specs.values():
+            spec_params, spec_values = spec_secrets(spec, self.settings.env)
+            params |= spec_params
+            values |= spec_values
+        values.discard("")
+        add_redactions(query_params=params, values=values)
 
     async def close(self) -> None:
         self._oauth = None

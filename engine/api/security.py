@@ -13,21 +13,17 @@ rule the API follows.
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import ipaddress
 import logging
-import re
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.api.errors import error_response
 from engine.errors import EngineError, Unauthorized
-from engine.logs import add_redactions, install_log_redaction
-from engine.spec.model import HandshakeQueryEcho, HandshakeVerifyCode, Spec
-from engine.spec.template import Template
+from engine.logs import install_log_redaction
+from engine.spec.secrets import spec_secrets
 
 if TYPE_CHECKING:
     from engine.engine import Engine
@@ -138,65 +134,9 @@ class Safeguards:
 
 # ---------------------------------------------------------------------------------------- logs
 
-# Names of env variables, fields, headers and parameters whose values are secret.
-_SECRET_NAME = re.compile(r"(token|secret|password|passwd|authorization|api[_-]?key|credential|"
-                          r"signature|verif|^code$|^key$|^value$|cookie)", re.IGNORECASE)
-_SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|KEY|CODE|CREDENTIAL|SIGNATURE)", re.IGNORECASE)
-_AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token)\s+", re.IGNORECASE)
-
-
 def protect_logs(engine: Engine) -> None:
-    """Register the engine's secrets with the log redaction: the query parameters its handshakes
-    read, every secret its specs use (client secrets, `{env:…}` and `${…}` values of keys, tokens
-    and verify codes), the API key and the token-encryption keys of the environment."""
-    params: set[str] = set()
-    values: set[str] = set()
-    env = engine.settings.env
-    for spec in engine.specs.values():
-        spec_params, spec_values = spec_secrets(spec, env)
-        params |= spec_params
-        values |= spec_values
-    values.add(engine.settings.api_key or "")
-    values.add(env.get("ENGINE_SECRET_KEY", ""))
-    add_redactions(query_params=params, values=values)
+    """Register the engine's secrets with the log redaction (see `Engine.protect_logs`)."""
+    engine.protect_logs()
 
 
-def spec_secrets(spec: Spec, env: Any) -> tuple[set[str], set[str]]:
-    """(query parameters carrying a handshake secret, secret values) of one spec."""
-    params: set[str] = set()
-    values: set[str] = {spec.auth.client_secret}
-    if spec.webhooks is not None:
-        for handshake in spec.webhooks.handshakes:
-            if isinstance(handshake, HandshakeQueryEcho):
-                params.add(handshake.token_param)
-            elif isinstance(handshake, HandshakeVerifyCode):
-                params.add(handshake.param)
-    for field, template in _templates(spec, ""):
-        secret_field = bool(_SECRET_NAME.search(field))
-        for name in template.names:
-            if name.startswith("env:") and (secret_field or _SECRET_ENV.search(name[4:])):
-                values.add(env.get(name[4:], ""))
-        if secret_field and not template.names and template.text:
-            # a `${NAME}` secret is already substituted into the template's text
-            values.add(template.text)
-            values.add(_AUTH_SCHEME.sub("", template.text))
-    values.discard("")
-    return params, values
-
-
-def _templates(value: Any, field: str) -> Iterator[tuple[str, Template]]:
-    """Every template of a compiled spec, with the name of the field, header or key it sits in."""
-    if isinstance(value, Template):
-        yield field, value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for item in dataclasses.fields(value):
-            yield from _templates(getattr(value, item.name), item.name)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _templates(item, str(key))
-    elif isinstance(value, (tuple, list)):
-        if len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], Template):
-            yield value[0], value[1]  # a (header or parameter name, template) pair
-            return
-        for item in value:
-            yield from _templates(item, field)
+__all__ = ["RequireApiKey", "Safeguards", "is_local_request", "protect_logs", "spec_secrets"]

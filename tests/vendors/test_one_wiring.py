@@ -48,3 +48,13 @@ def test_the_asgi_app_adds_no_wiring_of_its_own(sim, tmp_path):
         assert len(served.oauth._on_connected) == expected
         assert served.handlers.kinds() == embedded.handlers.kinds()
         assert set(served.handlers.kinds()) == {kind.value for kind in JobKind}
+
+
+async def test_an_opened_engine_redacts_its_secrets_without_the_web_app(sim, clock, tmp_path):
+    from engine.logs import redact_text
+
+    env = engine_env(sim, tmp_path, "strava")  # a worker or an embedding app opens just this
+    token = env["STRAVA_WEBHOOK_VERIFY_TOKEN"]
+    async with Engine(Settings.from_env(env), clock=clock):
+        line = redact_text(f"GET /v1/webhooks/strava?hub.verify_token={token}&x=1 secret {token}")
+    assert token not in line and env["STRAVA_CLIENT_SECRET"] not in redact_text(env["STRAVA_CLIENT_SECRET"])
