@@ -21,7 +21,8 @@ from engine.spec.errors import SpecIssue
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 64
-MAX_NODES = 200_000
+MAX_NODES = 200_000  # once aliases are expanded
+MAX_WRITTEN_NODES = 20_000  # as written (the largest shipped spec has under a thousand)
 # Characters of scalar text once aliases are expanded: a file without aliases holds at most
 # MAX_BYTES of it, so only an alias bomb (one long string referenced over and over) reaches this.
 MAX_EXPANDED_CHARS = 2 * MAX_BYTES
@@ -163,18 +164,32 @@ def _too_deep(name: str, mark: yaml.Mark) -> DocumentError:
         name, mark.line + 1, mark.column + 1)])
 
 
-def _check_depth(text: str, name: str) -> None:
-    """Reject deep nesting before libyaml composes (its composer recurses once per level).
+def _too_many_nodes(name: str, mark: yaml.Mark) -> DocumentError:
+    return DocumentError([LocatedIssue(
+        (), "yaml.too_many_nodes", f"more than {MAX_WRITTEN_NODES} nodes", None,
+        name, mark.line + 1, mark.column + 1)])
+
+
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.AliasEvent)
+
+
+def _check_shape(text: str, name: str) -> None:
+    """Reject deep nesting and more nodes than the builder takes before libyaml composes (its
+    composer recurses once per level, and a 2 MiB file of tiny nodes is a million of them).
 
     A YAML error propagates: the document is then composed again in Python, whose own composer
-    counts the depth (the two parsers do not reject the same documents: libyaml refuses a
+    counts the same (the two parsers do not reject the same documents: libyaml refuses a
     `%YAML 1.3` directive that PyYAML accepts)."""
-    depth = 0
+    depth = nodes = 0
     for event in yaml.parse(text, Loader=yaml.CSafeLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _too_deep(name, event.start_mark)
+        if isinstance(event, _NODE_EVENTS):
+            nodes += 1
+            if nodes > MAX_WRITTEN_NODES:
+                raise _too_many_nodes(name, event.start_mark)
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _too_deep(name, event.start_mark)
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
 
@@ -206,7 +221,8 @@ _Resolver12.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"),
 
 class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, _Resolver12):
     """PyYAML's reader, scanner, parser and composer with the YAML 1.2 resolver; the composer
-    refuses to nest deeper than MAX_DEPTH collections (it recurses once per level)."""
+    refuses to nest deeper than MAX_DEPTH collections (it recurses once per level) or to compose
+    more than MAX_WRITTEN_NODES nodes."""
 
     def __init__(self, stream: str, name: str = "<spec>") -> None:
         yaml.reader.Reader.__init__(self, stream)
@@ -216,9 +232,13 @@ class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml
         _Resolver12.__init__(self)
         self.name = name
         self.depth = 0
+        self.nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
+        self.nodes += 1
+        if self.nodes > MAX_WRITTEN_NODES:
+            raise _too_many_nodes(self.name, event.start_mark)
         if not isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             return super().compose_node(parent, index)
         self.depth += 1
@@ -244,12 +264,12 @@ else:
 
 
 def _compose(text: str, name: str) -> yaml.Node | None:
-    """Compose with libyaml when present (10x faster start-up), after counting the depth over
-    its events; a document it rejects is composed again in Python so error messages stay the
+    """Compose with libyaml when present (10x faster start-up), after counting depth and nodes
+    over its events; a document it rejects is composed again in Python so error messages stay the
     same everywhere."""
     if _FastLoader is not None:
         try:
-            _check_depth(text, name)
+            _check_shape(text, name)
             return yaml.compose(text, Loader=_FastLoader)
         except yaml.YAMLError:
             pass

@@ -1,8 +1,9 @@
 """Mutated and hostile specs never make `engine validate` crash or hang: every case ends in exit 0
 with no issue, or exit 1 with issues that each name the file, a line and a column; never a
 traceback, never longer than a liveness timeout. Hostile cases: nesting thousands of levels deep
-(flow, block, unclosed, behind directives only one of the two YAML parsers accepts) and alias bombs
-(billion laughs, one long string referenced over and over, self-referencing anchors)."""
+(flow, block, unclosed, behind directives only one of the two YAML parsers accepts), alias bombs
+(billion laughs, one long string referenced over and over, self-referencing anchors) and files
+of up to 2 MiB of tiny nodes."""
 
 from __future__ import annotations
 
@@ -202,6 +203,21 @@ def alias_bombs(draw):
     return draw(st.sampled_from(_DIRECTIVES)) + base.rstrip() + "\n" + body + "\n"
 
 
+@st.composite
+def wide_documents(draw):
+    """Up to a 2 MiB file of tiny nodes (a million of them in flow style), in any style, behind
+    any directive."""
+    count = draw(st.sampled_from([20_001, 100_000, 600_000, 990_000]))
+    style = draw(st.sampled_from(["flow", "block", "mapping"]))
+    if style == "flow":
+        body = "v: [" + ",".join(["1"] * count) + "]"
+    elif style == "block":
+        body = "v:\n" + "- 1\n" * (count // 2)
+    else:
+        body = "".join(f"k{i}: 1\n" for i in range(count // 8))
+    return draw(st.sampled_from(_DIRECTIVES)) + "id: x\n" + body + "\n"
+
+
 HOSTILE = settings(max_examples=examples(60), deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -216,6 +232,12 @@ def test_deeply_nested_specs_are_located_errors(text, fmt, capsys):
 @given(text=alias_bombs(), fmt=st.sampled_from(["json", "text"]))
 def test_alias_bombs_are_located_errors_in_time(text, fmt, capsys):
     _validate_text(text, capsys, fmt=fmt)
+
+
+@settings(HOSTILE, max_examples=15)
+@given(text=wide_documents())
+def test_wide_documents_are_located_errors_in_time(text, capsys):
+    assert _validate_text(text, capsys) == 1
 
 
 # The attacks as they were reported: each crashed or hung `engine validate` before the fix.
