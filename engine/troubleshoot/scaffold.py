@@ -72,6 +72,15 @@ webhooks:
 sync:
   initial_days: 30                   # backfilled when a user connects
 
+# What many blocks share is written once: every sample mapping below takes these (its own value
+# wins; `key: null` drops one). Lists, gets and webhook events take defaults too; see
+# docs/patterns.md, "Shared values".
+defaults:
+  samples:
+    record_id: id                    # the dedup key: a re-fetch replaces, never duplicates
+    tz_offset: timezone_offset
+    updated_at: updated_at           # the newest vendor version wins
+
 resources:
   sleep:
     list:
@@ -82,11 +91,8 @@ resources:
     get: {{request: {{path: "/v1/sleep/{{id}}"}}}}
     samples:
       - type: sleep_session
-        record_id: id
         start: start_time
         end: end_time
-        tz_offset: timezone_offset
-        updated_at: updated_at
         values:
           # Every value names its unit; the engine converts to the sample's canonical unit.
           asleep_s: {{path: total_sleep_minutes, unit: min}}
