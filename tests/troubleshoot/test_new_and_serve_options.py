@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.api import serve
-from engine.cli import build_parser
+from engine.cli import build_parser, serve
 from engine.troubleshoot.envfile import EnvFileError, read_env_file
 
 

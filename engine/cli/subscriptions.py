@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import sys
 
+from engine.engine import ConfigError, Engine
 from engine.errors import EngineError
 from engine.instants import iso_utc
 from engine.subscriptions.app import AppSubscriptionManager, SubscriptionInfo
@@ -44,8 +45,6 @@ def _print(verb: str, infos: list[SubscriptionInfo] | tuple[SubscriptionInfo, ..
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from engine.engine import ConfigError, Engine  # the composition root sits above this module
-
     try:
         engine = Engine.from_env(only=(args.vendor,))
         await engine.open()

@@ -1,8 +1,9 @@
-"""The ``engine`` command line.
+"""The ``engine`` command line: one module of this package per command (or small family).
 
 Each command module exposes ``register(subparsers)``, adding its subcommands with
 ``set_defaults(handler=fn)`` where ``fn(args) -> int`` is the exit status. To add commands, write
-such a module and list it in ``COMMAND_MODULES``.
+such a module and list it in ``COMMAND_MODULES``. The modules hold only command-line glue
+(arguments, output, exit statuses); what they run lives in the engine's layers below.
 """
 
 from __future__ import annotations
@@ -12,29 +13,40 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from engine import coverage as coverage_cli
-from engine.api import serve as serve_cli
+from engine.cli import (
+    connections,
+    coverage,
+    jobs,
+    limits,
+    new,
+    serve,
+    sign,
+    subscriptions,
+    sync,
+    test,
+    validate,
+    verify,
+    worker,
+)
+from engine.cli import map as map_
 from engine.logs import redact_text
-from engine.mapping import cli as mapping_cli
-from engine.spec import commands as spec_commands
-from engine.subscriptions import cli as subscriptions_cli
-from engine.testing import cli as testing_cli
-from engine.troubleshoot import cli as troubleshoot_cli
-from engine.webhooks import cli as webhooks_cli
-from engine.worker import cli as worker_cli
-from engine.worker import sync_cli
 
+# In the order `engine --help` lists them.
 COMMAND_MODULES: list[ModuleType] = [
-    spec_commands,
-    mapping_cli,
-    webhooks_cli,
-    worker_cli,
-    sync_cli,
-    serve_cli,
-    subscriptions_cli,
-    testing_cli,
-    coverage_cli,
-    troubleshoot_cli,
+    validate,  # validate, schema
+    map_,
+    sign,
+    worker,
+    sync,
+    serve,
+    subscriptions,
+    test,
+    coverage,
+    verify,
+    connections,
+    limits,
+    jobs,
+    new,
 ]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -68,7 +80,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 -- never a traceback for the user
         print(f"engine {args.command}: error: {type(exc).__name__}: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_INVALID
-
-
-if __name__ == "__main__":
-    sys.exit(main())

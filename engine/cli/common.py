@@ -1,4 +1,5 @@
-"""What the troubleshooting commands share: opening the engine, times and tables for humans."""
+"""What the commands that open the engine share (`engine connections | limits | jobs`): opening
+it the way `engine serve` does, and times and tables for humans."""
 
 from __future__ import annotations
 

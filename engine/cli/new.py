@@ -9,9 +9,9 @@ import re
 import sys
 from pathlib import Path
 
+from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from engine.spec.catalogue import schema_path
 from engine.testing.contract import run_contract
-from engine.troubleshoot.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from engine.troubleshoot.scaffold import EXAMPLE_EVENTS, EXAMPLE_PAGE, SPEC_TEMPLATE
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{1,31}$")

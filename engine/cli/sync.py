@@ -16,6 +16,8 @@ import time
 from datetime import UTC, date, datetime
 from typing import TextIO
 
+from engine.engine import Engine
+from engine.errors import EngineError
 from engine.jobs import JobKind
 from engine.logs import LOG_FORMATS, configure_logging
 from engine.spec.model import MAX_SYNC_WINDOWS
@@ -83,9 +85,6 @@ def run_sync(args: argparse.Namespace) -> int:
 
 async def _sync(vendor: str, user: str, since: datetime, until: datetime | None,
                 resources: list[str] | None, progress: Progress) -> int:
-    from engine.engine import Engine  # the composition root sits above the worker
-    from engine.errors import EngineError
-
     try:
         engine = await Engine.from_env().open()
     except EngineError as error:

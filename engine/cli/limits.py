@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from engine.cli.common import EXIT_OK, add_engine_options, run_with_engine, seconds, table
 from engine.engine import Engine
-from engine.troubleshoot.common import EXIT_OK, add_engine_options, run_with_engine, seconds, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -11,7 +11,9 @@ import os
 import sys
 from pathlib import Path
 
+from engine.engine import ConfigError, Engine, Settings
 from engine.logs import LOG_FORMATS, configure_logging
+from engine.troubleshoot.envfile import EnvFileError, read_env_file
 
 EXIT_USAGE = 2
 LOOPBACK_NAMES = {"localhost"}
@@ -55,8 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
     env = dict(os.environ if environ is None else environ)
     if args.env_file:
-        from engine.troubleshoot.envfile import EnvFileError, read_env_file
-
         try:
             env = {**read_env_file(args.env_file), **env}
         except (OSError, EnvFileError) as error:
@@ -77,13 +77,13 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
     if args.no_worker:
         env["ENGINE_NO_WORKER"] = "1"
 
+    # The web stack loads only here, so the other commands start without it.
     import uvicorn
 
     configure_logging(args.log_format, args.log_level.upper())
 
     from engine.api.app import create_app
     from engine.api.security import protect_logs
-    from engine.engine import ConfigError, Engine, Settings
 
     try:
         engine = Engine(Settings.from_env(env))

@@ -7,11 +7,7 @@ import json
 import sys
 from typing import Any
 
-from engine.engine import Engine
-from engine.errors import EngineError
-from engine.instants import iso_utc
-from engine.store.port import Connection
-from engine.troubleshoot.common import (
+from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -20,6 +16,10 @@ from engine.troubleshoot.common import (
     table,
     when,
 )
+from engine.engine import Engine
+from engine.errors import EngineError
+from engine.instants import iso_utc
+from engine.store.port import Connection
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -7,10 +7,7 @@ import json
 import sys
 from typing import Any
 
-from engine.engine import Engine
-from engine.instants import iso_utc
-from engine.store.port import JOB_STATES, Job
-from engine.troubleshoot.common import (
+from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_engine_options,
@@ -18,6 +15,9 @@ from engine.troubleshoot.common import (
     table,
     when,
 )
+from engine.engine import Engine
+from engine.instants import iso_utc
+from engine.store.port import JOB_STATES, Job
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -12,8 +12,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from engine.engine import ConfigError, Engine
 from engine.logs import LOG_FORMATS, configure_logging
 from engine.worker.runner import WorkerConfig
+from engine.worker.scheduler import Scheduler
 
 log = logging.getLogger("engine.worker")
 
@@ -69,9 +71,6 @@ def run_worker(args: argparse.Namespace) -> int:
 
 async def _serve(config: WorkerConfig, max_jobs: int | None, scheduler_tick_s: float | None,
                  extra_handlers: Mapping[str, Any]) -> int:
-    from engine.engine import ConfigError, Engine  # the composition root sits above the worker
-    from engine.worker.scheduler import Scheduler
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from engine.engine import ConfigError, Engine, Settings
 from engine.spec.document import DocumentError, read_document
 from engine.spec.errors import SpecError
 from engine.spec.loader import load_spec
 from engine.spec.model import Spec
 from engine.store.errors import StoreError
-from engine.troubleshoot.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from engine.troubleshoot.explain import Explanation, explain
 from engine.webhooks.keys import SecretSource
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from typing import Any, TextIO
 
 from engine.mapping.compiler import compile_resource_mapper, page_records
@@ -93,16 +92,3 @@ def run_map(args: argparse.Namespace, stdin: TextIO | None = None,
         print(f"engine map: warning: {warning}", file=stderr)
     return EXIT_OK
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="engine")
-    register(parser.add_subparsers(dest="command", required=True))
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
