@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.mapping.dedup import _escape
+from engine.mapping.sample_mapper import _DAY, SampleMapper, _record_id
 from engine.mapping.timefmt import canonical_utc_text, local_date, localize, rfc3339_utc
 from engine.mapping.values import (
     MISSING,
@@ -30,9 +31,6 @@ from engine.mapping.values import (
 )
 from engine.spec.expr import Expr
 from engine.spec.expr_python import HELPERS, Translator
-
-if TYPE_CHECKING:
-    from engine.mapping.compiler import SampleMapper
 
 FastMap = Callable[[list, str, list, Callable[[Any], None]], None]
 
@@ -464,8 +462,6 @@ def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
         *(["          del out[mark:]"] if several else []),
         "          slow(rec)",
     ]
-    from engine.mapping.compiler import _DAY, _record_id
-
     namespace: dict[str, Any] = {
         **HELPERS, **src.names,
         "_FB": _Fallback, "_U": _UNSET, "_EMPTY": _EMPTY, "_M": MISSING, "_Rejected": Rejected,

@@ -9,7 +9,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from engine.mapping.compiler import ResourceMapper, SampleMapper
+from engine.mapping.compiler import ResourceMapper
+from engine.mapping.sample_mapper import SampleMapper
 from engine.spec.catalogue import CATALOGUE, REPO_ROOT
 from engine.spec.expr import Expr
 from engine.spec.loader import load_spec

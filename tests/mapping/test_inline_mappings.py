@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.mapping.compiler import SampleMapper
 from engine.mapping.dedup import split_dedup_key
 from engine.mapping.result import MappingError
+from engine.mapping.sample_mapper import SampleMapper
 from engine.spec.catalogue import CATALOGUE
 from engine.spec.expr import Expr
 from engine.spec.model import SampleMapping, TimeField, ValueField
