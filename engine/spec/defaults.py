@@ -25,7 +25,8 @@ parameters, JSON bodies).
 Every merged value keeps the position where it was written: a value taken from a default is
 located at its line in ``defaults``, and an issue inside it is reported at the default's own
 JSON path (once, however many blocks took it). A default that no block takes is an error, as is
-an unknown key in a ``defaults`` block.
+an unknown key in a ``defaults`` block. The merged document is held to the reader's node cap
+(``MAX_NODES``): a few defaults taken by many blocks cannot blow it up.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.spec.document import Document, JsonPath, LocatedIssue
+from engine.spec.document import MAX_NODES, Document, JsonPath, LocatedIssue
 from engine.spec.errors import closest
 
 SPEC_DEFAULT_KEYS = ("list", "get", "changes", "samples", "events", "subscriptions")
@@ -90,14 +91,28 @@ def apply_defaults(doc: Document) -> Defaulted:
     issues = merger.check_shape()
     if issues:
         return Defaulted(None, issues)
-    merged = merger.merge_document()
+    try:
+        merged = merger.merge_document()
+    except _TooLarge:
+        at: JsonPath = ("defaults",) if "defaults" in data else next(
+            ("resources", name, "defaults") for name, r in resources.items()
+            if isinstance(r, dict) and "defaults" in r)
+        return Defaulted(None, [doc.issue(
+            at, "defaults.too_large",
+            f"the defaults expand the spec to more than {MAX_NODES} nodes once merged",
+            at_key=True)])
     document = Document(doc.path, merged, merger.positions, merger.key_positions)
     return Defaulted(document, merger.unused(), merger.origins)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class _Merger:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
+        self.budget = MAX_NODES - len(doc.positions)  # nodes the merge may still add
         self.positions = dict(doc.positions)
         self.key_positions = dict(doc.key_positions)
         self.origins: dict[JsonPath, JsonPath] = {}
@@ -242,8 +257,8 @@ class _Merger:
         out: dict[str, Any] = {}
         for key, taken in default.items():
             if key not in target:
-                out[key] = copy.deepcopy(taken)
                 self._copy_positions(taken, (*default_at, key), (*target_at, key))
+                out[key] = copy.deepcopy(taken)
                 self.origins[(*target_at, key)] = (*default_at, key)
                 continue
             value = target[key]
@@ -260,6 +275,9 @@ class _Merger:
 
     def _copy_positions(self, value: Any, source: JsonPath, target: JsonPath) -> None:
         for sub in _subpaths(value):
+            self.budget -= 1
+            if self.budget < 0:
+                raise _TooLarge
             found = self.positions.get(source + sub)
             if found is not None:
                 self.positions[target + sub] = found

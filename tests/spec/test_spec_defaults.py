@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -457,6 +458,20 @@ def test_a_default_no_block_takes_is_an_error():
     ]
     assert "get: {}" in issues[0].message
     assert (issues[0].line, issues[0].col) == line_of(body, "get:")
+
+
+def test_defaults_cannot_blow_the_spec_up():
+    """A few defaults taken by many blocks: the merged document is held to the reader's cap."""
+    meta = ", ".join(f"k{i}: v{i}" for i in range(1000))
+    sample = "      - {{type: heart_rate, timestamp: t{}, values: {{bpm: {{path: b, unit: bpm}}}}}}\n"
+    samples = "".join(sample.format(i) for i in range(300))
+    body = f"defaults:\n  samples:\n    meta: {{{meta}}}\nresources:\n  hr:\n" \
+           f"    list: {{request: {{path: /v1/hr}}, records: data}}\n    samples:\n{samples}"
+    started = time.monotonic()
+    (issue,) = check(body).issues
+    assert time.monotonic() - started < 10
+    assert issue.code == "defaults.too_large" and issue.json_path == ("defaults",)
+    assert (issue.line, issue.col) == line_of(body, "defaults:")
 
 
 # --- the schema and the command line -----------------------------------------------------------
