@@ -22,7 +22,7 @@ from engine.spec.errors import SpecIssue
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 200_000  # once aliases are expanded
-MAX_WRITTEN_NODES = 20_000  # as written (the largest shipped spec has under a thousand)
+MAX_WRITTEN_NODES = 10_000  # as written (the largest shipped spec has under a thousand)
 # Characters of scalar text once aliases are expanded: a file without aliases holds at most
 # MAX_BYTES of it, so only an alias bomb (one long string referenced over and over) reaches this.
 MAX_EXPANDED_CHARS = 2 * MAX_BYTES

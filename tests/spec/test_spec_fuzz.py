@@ -207,7 +207,7 @@ def alias_bombs(draw):
 def wide_documents(draw):
     """Up to a 2 MiB file of tiny nodes (a million of them in flow style), in any style, behind
     any directive."""
-    count = draw(st.sampled_from([20_001, 100_000, 600_000, 990_000]))
+    count = draw(st.sampled_from([10_001, 100_000, 600_000, 990_000]))
     style = draw(st.sampled_from(["flow", "block", "mapping"]))
     if style == "flow":
         body = "v: [" + ",".join(["1"] * count) + "]"
