@@ -19,8 +19,8 @@ Merging is JSON Merge Patch (RFC 7386) with the block as the patch over its defa
 merge key by key, recursively; the value the block writes wins; lists and scalars are replaced
 whole; a key the block writes as ``null`` removes the default for that key. One difference: a
 ``null`` with no default under it stays, as written (a JSON body may mean it). Keys come in the
-defaults' order, then the block's own (the order matters where the vendor sees it: query
-parameters, JSON bodies).
+defaults' order, then the block's own (the order is kept where it is seen: query parameters,
+JSON bodies, the values of a mapped sample).
 
 Every merged value keeps the position where it was written: a value taken from a default is
 located at its line in ``defaults``, and an issue inside it is reported at the default's own
@@ -136,7 +136,8 @@ class _Merger:
                                             RESOURCE_DEFAULT_KEYS)
         return issues
 
-    def _check_block(self, block: Any, at: JsonPath, allowed: tuple[str, ...]) -> list[LocatedIssue]:
+    def _check_block(self, block: Any, at: JsonPath,
+                     allowed: tuple[str, ...]) -> list[LocatedIssue]:
         doc = self.doc
         if not isinstance(block, dict):
             return [doc.issue(at, "defaults.type", f"expected a mapping of {_or(allowed)}, got "
@@ -157,8 +158,9 @@ class _Merger:
                 what = {"events": "an event extractor", "samples": "a sample mapping",
                         "subscriptions": "the subscription request lists"}.get(
                     key, "a request" if key in SUBSCRIPTION_LISTS else f"a {key!r} block")
-                issues.append(doc.issue((*at, key), "defaults.type",
-                                        f"expected the keys of {what} (a mapping), got {_kind(value)}"))
+                issues.append(doc.issue(
+                    (*at, key), "defaults.type",
+                    f"expected the keys of {what} (a mapping), got {_kind(value)}"))
         return issues
 
     # -- merging --------------------------------------------------------------------------------
@@ -193,7 +195,8 @@ class _Merger:
             merged = []
             for index, sample in enumerate(samples):
                 if isinstance(sample, dict):
-                    sample = self.merge(samples_defaults, samples_at, sample, (*at, "samples", index))
+                    sample = self.merge(samples_defaults, samples_at, sample,
+                                        (*at, "samples", index))
                     self.used.update(sources)
                 merged.append(sample)
             out["samples"] = merged
@@ -225,7 +228,8 @@ class _Merger:
             merged = []
             for index, extractor in enumerate(events):
                 if isinstance(extractor, dict):
-                    extractor = self.merge(defaults, ("defaults", "events"), extractor, (*at, index))
+                    extractor = self.merge(defaults, ("defaults", "events"), extractor,
+                                           (*at, index))
                     self.used.add(("defaults", "events"))
                 merged.append(extractor)
             out["events"] = merged
@@ -307,8 +311,8 @@ class _Merger:
             if at in self.used:
                 continue
             if key in BLOCK_KEYS:
-                why = (f"no resource writes a {key!r} block (a default only fills blocks a resource "
-                       f"writes, even as `{key}: {{}}`)")
+                why = (f"no resource writes a {key!r} block (a default only fills blocks a "
+                       f"resource writes, even as `{key}: {{}}`)")
             elif key == "samples":
                 why = "no resource has samples"
             else:
@@ -317,7 +321,8 @@ class _Merger:
                                     at_key=True))
         for name, resource in self.resources.items():
             own = resource.get("defaults") if isinstance(resource, dict) else None
-            if own and "samples" in own and ("resources", name, "defaults", "samples") not in self.used:
+            own_at = ("resources", name, "defaults", "samples")
+            if own and "samples" in own and own_at not in self.used:
                 issues.append(doc.issue(
                     ("resources", name, "defaults", "samples"), "defaults.unused",
                     f"this default is used nowhere: resource {name!r} has no samples", at_key=True))

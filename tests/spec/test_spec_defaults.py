@@ -109,7 +109,8 @@ def test_mappings_merge_recursively_and_the_block_wins():
     assert sleep_list["records"] == "data"
     hr_list = data["resources"]["heart_rate"]["list"]
     assert hr_list["records"] == "items"  # a scalar replaces the default
-    assert hr_list["request"]["params"] == {"start": "{window.start}", "end": "{window.end}", "limit": 25}
+    assert hr_list["request"]["params"] == {
+        "start": "{window.start}", "end": "{window.end}", "limit": 25}
 
 
 def test_defaults_fill_only_blocks_a_resource_writes():
@@ -334,7 +335,8 @@ def test_a_compile_error_in_a_default_is_located_at_the_default():
 
 
 def test_a_default_that_does_not_fit_one_taker_is_reported_at_the_default():
-    body = TWO_RESOURCES.replace("meta: {source: device_source}", "values: {context: {const: all_day}}")
+    body = TWO_RESOURCES.replace("meta: {source: device_source}",
+                                 "values: {context: {const: all_day}}")
     (issue,) = check(body).issues  # heart_rate has a context field, sleep_session has none
     assert issue.code == "sample.unknown_field" and "sleep_session" in issue.message
     assert issue.json_path == ("defaults", "samples", "values", "context")
@@ -463,7 +465,8 @@ def test_a_default_no_block_takes_is_an_error():
 def test_defaults_cannot_blow_the_spec_up():
     """A few defaults taken by many blocks: the merged document is held to the reader's cap."""
     meta = ", ".join(f"k{i}: v{i}" for i in range(1000))
-    sample = "      - {{type: heart_rate, timestamp: t{}, values: {{bpm: {{path: b, unit: bpm}}}}}}\n"
+    sample = "      - {{type: heart_rate, timestamp: t{}, values: {{bpm: {{path: b, unit: bpm}}}}}}"
+    sample += "\n"
     samples = "".join(sample.format(i) for i in range(300))
     body = f"defaults:\n  samples:\n    meta: {{{meta}}}\nresources:\n  hr:\n" \
            f"    list: {{request: {{path: /v1/hr}}, records: data}}\n    samples:\n{samples}"
@@ -482,7 +485,8 @@ def test_the_schema_describes_the_same_defaults_keys():
     assert tuple(schema["$defs"]["defaults"]["properties"]) == SPEC_DEFAULT_KEYS
     assert tuple(schema["$defs"]["resource_defaults"]["properties"]) == RESOURCE_DEFAULT_KEYS
     assert schema["properties"]["defaults"] == {"$ref": "#/$defs/defaults"}
-    assert schema["$defs"]["resource"]["properties"]["defaults"] == {"$ref": "#/$defs/resource_defaults"}
+    resource = schema["$defs"]["resource"]["properties"]
+    assert resource["defaults"] == {"$ref": "#/$defs/resource_defaults"}
 
 
 def test_validate_exit_codes_are_unchanged(tmp_path: Path, capsys, monkeypatch):
