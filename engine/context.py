@@ -1,11 +1,12 @@
 """What the worker, its handlers and the subscription managers see of the engine: the parts
 `Engine` gives them, as a protocol, so those layers sit below the composition root and import
-nothing from it."""
+nothing from it. The engine's sync service is added by `engine.worker.context.WorkerContext`:
+this module sits below the worker and imports nothing from it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import httpx2
 
@@ -13,9 +14,6 @@ from engine.auth.flows import OAuth
 from engine.settings import Settings
 from engine.spec.model import Spec
 from engine.store.port import Store
-
-if TYPE_CHECKING:
-    from engine.worker.sync import SyncService
 
 
 class EngineContext(Protocol):
@@ -33,9 +31,6 @@ class EngineContext(Protocol):
 
     @property
     def specs(self) -> Mapping[str, Spec]: ...
-
-    @property
-    def sync(self) -> SyncService: ...
 
     def spec(self, vendor: str) -> Spec: ...
 

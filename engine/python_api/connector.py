@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from engine.auth.flows import AuthorizationRequest, Connected, Disconnected
-from engine.context import EngineContext
 from engine.errors import BadRequest, RateLimited, Unavailable, WebhookError
 from engine.fetch.errors import BudgetExhausted
 from engine.fetch.windows import as_utc, plan_windows
@@ -27,6 +26,7 @@ from engine.webhooks.events import TooManyEvents, WebhookEvent, extract_events
 from engine.webhooks.keys import SecretSource
 from engine.webhooks.receive import WebhookReceiver, WebhookRequest
 from engine.webhooks.verify import VerificationFailed, verify_delivery
+from engine.worker.context import WorkerContext
 from engine.worker.sync import SyncPlan
 
 P = ParamSpec("P")
@@ -84,7 +84,7 @@ def _engine_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T
 class Connector:
     """One vendor of an open `Engine`: `engine.connector("vendor-id")`."""
 
-    def __init__(self, engine: EngineContext, vendor: str) -> None:
+    def __init__(self, engine: WorkerContext, vendor: str) -> None:
         self._engine = engine
         self._spec = engine.spec(vendor)  # VendorNotFound for an unknown id
 

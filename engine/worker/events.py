@@ -26,6 +26,7 @@ from engine.worker.confirm import (
     reread_delete,
     route_confirm,
 )
+from engine.worker.context import WorkerContext
 from engine.worker.deliveries import delivered
 from engine.worker.outcomes import spec_for, translating_errors
 from engine.worker.sync import StoreResult, SyncService
@@ -34,7 +35,7 @@ log = logging.getLogger("engine.worker")
 
 
 @translating_errors
-async def handle_webhook_event(job: Job, engine: EngineContext) -> None:
+async def handle_webhook_event(job: Job, engine: WorkerContext) -> None:
     event = WebhookEventJob.read(job.payload)
     spec = spec_for(engine, event.vendor)
     service = engine.sync

@@ -23,6 +23,7 @@ from engine.jobs import (
 from engine.spec.model import Spec
 from engine.store.port import Connection, Job, JobSpec
 from engine.subscriptions.app import AppSubscriptionManager
+from engine.worker.context import WorkerContext
 from engine.worker.deliveries import await_delivery
 from engine.worker.events import handle_webhook_event
 from engine.worker.outcomes import JobHandler, spec_for, translating_errors
@@ -31,7 +32,7 @@ log = logging.getLogger("engine.worker")
 
 
 @translating_errors
-async def _run_sync_window(job: Job, engine: EngineContext) -> None:
+async def _run_sync_window(job: Job, engine: WorkerContext) -> None:
     payload = SyncWindowJob.read(job.payload)
     spec = spec_for(engine, payload.vendor)
     try:
@@ -48,7 +49,7 @@ async def _run_sync_window(job: Job, engine: EngineContext) -> None:
                                      "job_id": job.id, "sync_id": payload.sync_id})
 
 
-async def handle_sync_window(job: Job, engine: EngineContext) -> None:
+async def handle_sync_window(job: Job, engine: WorkerContext) -> None:
     try:
         await _run_sync_window(job, engine)
     except PermanentJobError as error:
@@ -69,7 +70,7 @@ async def _count_failed_window(job: Job, engine: EngineContext, message: str) ->
 
 
 @translating_errors
-async def handle_poll(job: Job, engine: EngineContext) -> None:
+async def handle_poll(job: Job, engine: WorkerContext) -> None:
     payload = PollJob.read(job.payload)
     spec = spec_for(engine, payload.vendor)
     result = await engine.sync.run_poll(spec, payload.user_id, payload.resource)
@@ -78,7 +79,7 @@ async def handle_poll(job: Job, engine: EngineContext) -> None:
 
 
 @translating_errors
-async def handle_initial_sync(job: Job, engine: EngineContext) -> None:
+async def handle_initial_sync(job: Job, engine: WorkerContext) -> None:
     payload = InitialSyncJob.read(job.payload)
     spec = spec_for(engine, payload.vendor)
     if spec.initial_sync_days > 0:

@@ -16,10 +16,11 @@ from engine.fetch.errors import BudgetExhausted, FetchError
 from engine.jobs import PermanentJobError, Reschedule, RetryLater
 from engine.spec.model import Spec
 from engine.store.port import Job
+from engine.worker.context import WorkerContext
 
 log = logging.getLogger("engine.worker")
 
-JobHandler = Callable[[Job, EngineContext], Awaitable[None]]
+JobHandler = Callable[[Job, WorkerContext], Awaitable[None]]
 
 
 def spec_for(engine: EngineContext, vendor: str) -> Spec:
@@ -33,7 +34,7 @@ def translating_errors(handler: JobHandler) -> JobHandler:
     """Map engine errors onto the runner's retry semantics and log the outcome."""
 
     @functools.wraps(handler)
-    async def run(job: Job, engine: EngineContext) -> None:
+    async def run(job: Job, engine: WorkerContext) -> None:
         context = {"job_id": job.id, "kind": job.kind, "vendor": job.vendor, "user": job.user_id,
                    "event_id": job.payload.get("event_id")}
         try:
