@@ -95,7 +95,7 @@ def apply_defaults(doc: Document) -> Defaulted:
         merged = merger.merge_document()
     except _TooLarge:
         at: JsonPath = ("defaults",) if "defaults" in data else next(
-            ("resources", name, "defaults") for name, r in resources.items()
+            ("resources", name, "defaults") for name, r in merger.resources.items()
             if isinstance(r, dict) and "defaults" in r)
         return Defaulted(None, [doc.issue(
             at, "defaults.too_large",
@@ -241,9 +241,9 @@ class _Merger:
         for key, default in defaults.items():
             _, group, name = at = SUBSCRIPTION_LISTS[key]
             block = out.get(group)
-            requests = block.get(name) if isinstance(block, dict) else None
-            if not isinstance(requests, list):
+            if not isinstance(block, dict) or not isinstance(block.get(name), list):
                 continue
+            requests = block[name]
             merged = []
             for index, request in enumerate(requests):
                 if isinstance(request, dict):
