@@ -6,6 +6,10 @@
 
 Every operation reuses the engine's own flows (OAuth, webhook pipeline, fetcher, sync planner)
 and fails with the errors of `engine.errors`, the same codes the HTTP API answers with.
+
+`Engine.connector()` builds the `Connector`, so this package sits just below the composition
+root (`engine.engine`), above the worker: it sees the engine as the `WorkerContext` protocol
+and never imports `engine.engine` (tests/test_import_layers.py holds it to that).
 """
 
 from engine.python_api.connector import Connector, WebhookOutcome
