@@ -1,4 +1,5 @@
-"""Storage: the async port (`Store`) and its adapters, opened from a URL with `open_store`."""
+"""Storage: the async port (`Store`, the union of one interface per concern) and its SQLite and
+PostgreSQL adapters, opened from a URL with `open_store`."""
 
 from __future__ import annotations
 
@@ -20,22 +21,30 @@ from engine.store.errors import (
     StoreUnavailable,
 )
 from engine.store.port import (
+    AppStateStore,
     BudgetGrant,
     BudgetRequest,
     BudgetState,
+    BudgetStore,
     Connection,
+    ConnectionStore,
     EnqueueResult,
+    Housekeeping,
     InboxEvent,
     Job,
     JobSpec,
+    JobStore,
     Lease,
     OAuthState,
+    OAuthStateStore,
     RecordResult,
     SamplePage,
     SampleRecord,
+    SampleStore,
     Store,
     StoredSample,
     Sync,
+    SyncStore,
     UpsertResult,
 )
 
@@ -43,35 +52,14 @@ DATABASE_URL_ENV = "ENGINE_DATABASE_URL"
 DEFAULT_DB_FILE = "engine.db"
 
 __all__ = [
-    "BudgetGrant",
-    "BudgetRequest",
-    "BudgetState",
-    "Connection",
-    "ConnectionConflict",
-    "DecryptionError",
-    "EnqueueResult",
-    "InboxEvent",
-    "InvalidCursor",
-    "Job",
-    "JobSpec",
-    "Lease",
-    "LockTimeout",
-    "OAuthState",
-    "RecordResult",
-    "SamplePage",
-    "SampleRecord",
-    "SecretKeyError",
-    "Store",
-    "StoreConfigError",
-    "StoreError",
-    "StoreUnavailable",
-    "StoredSample",
-    "Sync",
-    "TokenCipher",
-    "UpsertResult",
-    "open_store",
+    "AppStateStore", "BudgetGrant", "BudgetRequest", "BudgetState", "BudgetStore", "Connection",
+    "ConnectionConflict", "ConnectionStore", "DecryptionError", "EnqueueResult", "Housekeeping",
+    "InboxEvent", "InvalidCursor", "Job", "JobSpec", "JobStore", "Lease", "LockTimeout",
+    "OAuthState", "OAuthStateStore", "RecordResult", "SamplePage", "SampleRecord", "SampleStore",
+    "SecretKeyError", "Store", "StoreConfigError", "StoreError", "StoreUnavailable",
+    "StoredSample", "Sync", "SyncStore", "TokenCipher", "UpsertResult", "open_store",
     "sqlite_path_from_url",
-]
+]  # fmt: skip
 
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 
@@ -119,8 +107,12 @@ async def open_store(
         raise StoreConfigError(
             f"unsupported {DATABASE_URL_ENV} scheme {scheme!r}; expected sqlite:// or postgresql://"
         )
-    from engine.store.sqlite import open_sqlite_store
-    from engine.store.sqlite_db import PRIVATE_DIR_MODE, log_tightened, secure_data_dir
+    from engine.store.sqlite_db import (
+        PRIVATE_DIR_MODE,
+        log_tightened,
+        open_sqlite_store,
+        secure_data_dir,
+    )
 
     data_dir = Path(data_dir)
     path = sqlite_path_from_url(url, data_dir)
@@ -149,8 +141,7 @@ async def _open_postgres(
     env: Mapping[str, str],
     clock: Callable[[], float],
 ) -> Store:
-    from engine.store.postgres import open_postgres_store
-    from engine.store.postgres_db import parse_postgres_url
+    from engine.store.postgres_db import open_postgres_store, parse_postgres_url
 
     options = parse_postgres_url(url)
     keys = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.store.port import BudgetRequest
+from engine.store.records import BudgetRequest
 
 
 @dataclass(frozen=True, slots=True)

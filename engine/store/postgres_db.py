@@ -1,7 +1,10 @@
-"""PostgreSQL plumbing: URL options, the connection pool, transactions with retry, migrations.
+"""The PostgreSQL adapter, for several engine replicas and workers: URL options, the connection
+pool, transactions with retry, migrations under an advisory lock, and the executor the store's SQL
+runs on (job claims with `FOR UPDATE SKIP LOCKED`, rows locked in key order: see `POSTGRES`).
 
-Every operation runs as one transaction on a pooled connection. Deadlocks and serialization
-failures are retried a few times (the whole transaction re-runs); a database that cannot be
+Every operation runs on a pooled connection: a single statement in autocommit, a body as one
+transaction. Deadlocks and serialization failures are retried a few times (the whole transaction
+re-runs); a database that cannot be
 reached, or a pool with no free connection within `pool_timeout`, surfaces as `StoreUnavailable`
 so callers answer 503 and try again later.
 """
@@ -21,8 +24,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from engine.store.crypto import TokenCipher
 from engine.store.errors import StoreConfigError, StoreError, StoreUnavailable
 from engine.store.migrate import SCHEMA_VERSION_DDL, load_migrations
+from engine.store.sql.dialect import Body, Dialect, GroupBody, Item, Params, Row, pyformat
+from engine.store.sql.store import SqlStore
 
 T = TypeVar("T")
 Operation = Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
@@ -191,3 +197,70 @@ class PostgresDatabase:
                     "INSERT INTO schema_version (version, name, applied_at) VALUES (%s, %s, %s)",
                     (migration.version, migration.name, time.time()),
                 )
+
+
+# ---------------------------------------------------------------------- the executor
+
+POSTGRES = Dialect("postgresql", greatest="GREATEST", row_locks=True, arrays=True,
+                   unique_violation=pg_errors.UniqueViolation)
+
+
+class _Tx:
+    """Statements on one pooled connection, in psycopg's placeholder style."""
+
+    __slots__ = ("conn",)
+    dialect = POSTGRES
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+
+    async def one(self, sql: str, params: Params = ()) -> Row | None:
+        return await (await self.conn.execute(pyformat(sql), params)).fetchone()
+
+    async def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return await (await self.conn.execute(pyformat(sql), params)).fetchall()
+
+    async def count(self, sql: str, params: Params = ()) -> int:
+        return (await self.conn.execute(pyformat(sql), params)).rowcount
+
+
+class PostgresExecutor:
+    """The concern modules' statements on PostgreSQL: single statements in autocommit, bodies as
+    one transaction each (re-run on deadlock or serialization failure), on pooled connections."""
+
+    dialect = POSTGRES
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    async def read_one(self, sql: str, params: Params = ()) -> Row | None:
+        return await self.db.run(lambda conn: _Tx(conn).one(sql, params), transaction=False)
+
+    async def read_all(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self.db.run(lambda conn: _Tx(conn).all(sql, params), transaction=False)
+
+    read_point = read_one
+
+    async def write(self, sql: str, params: Params = ()) -> int:
+        return await self.db.run(lambda conn: _Tx(conn).count(sql, params), transaction=False)
+
+    write_returning = read_all
+
+    async def transaction(self, body: Body[T]) -> T:
+        return await self.db.run(lambda conn: body(_Tx(conn)))
+
+    async def grouped(self, body: GroupBody[Item, T], item: Item) -> T:
+        return (await self.transaction(lambda tx: body(tx, [item])))[0]
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+async def open_postgres_store(
+    options: PostgresOptions, cipher: TokenCipher, *, clock: Callable[[], float] = time.time
+) -> SqlStore:
+    """Connect, apply pending migrations (once, even when replicas start together), open the
+    pool. Raises `StoreUnavailable` when the server cannot be reached."""
+    db = PostgresDatabase(options)
+    await db.open()
+    return SqlStore(PostgresExecutor(db), cipher, clock)

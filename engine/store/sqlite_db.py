@@ -1,4 +1,5 @@
-"""SQLite plumbing: one writer thread with group commit, one reader thread, migrations.
+"""The SQLite adapter: one writer thread with group commit, one reader thread, point reads on
+the caller's thread, migrations, owner-only files, and the executor the store's SQL runs on.
 
 The stdlib `sqlite3` module runs on two dedicated threads instead of through aiosqlite: a whole
 transaction is one hop to the thread rather than one hop per statement, and the writer commits
@@ -27,8 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engine.store.crypto import TokenCipher
 from engine.store.errors import StoreError, StoreUnavailable
 from engine.store.migrate import SCHEMA_VERSION_DDL, load_migrations
+from engine.store.sql.dialect import SQLITE, Body, GroupBody, Params, Row, run_to_end
+from engine.store.sql.store import SqlStore
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -205,7 +209,7 @@ class SqliteDatabase:
         with self._groups_lock:
             group = self._groups.get(operation)
             fresh = group is None or group.loop is not loop
-            if fresh:
+            if fresh or group is None:
                 group = self._groups[operation] = _Group(loop)
             group.items.append(item)
             group.futures.append(future)
@@ -439,3 +443,83 @@ def _settle(outcomes: list[Outcome]) -> None:
             future.set_exception(value)
         else:
             future.set_result(value)
+
+
+# ---------------------------------------------------------------------- the executor
+
+
+class _Tx:
+    """A transaction's statements, run at once on the writer thread's connection."""
+
+    __slots__ = ("conn",)
+    dialect = SQLITE
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def one(self, sql: str, params: Params = ()) -> Row | None:
+        rows = self.conn.execute(sql, params).fetchall()
+        return rows[0] if rows else None
+
+    async def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    async def count(self, sql: str, params: Params = ()) -> int:
+        return self.conn.execute(sql, params).rowcount
+
+
+class SqliteExecutor:
+    """The concern modules' statements on SQLite: reads on the reader thread (point reads on the
+    caller's), writes and transaction bodies on the writer thread, grouped bodies through its
+    group commit."""
+
+    dialect = SQLITE
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db = db
+        self._grouped: dict[Any, GroupOperation[Any, Any]] = {}  # body -> its group operation
+
+    async def read_one(self, sql: str, params: Params = ()) -> Row | None:
+        return await self.db.read(lambda conn: conn.execute(sql, params).fetchone())
+
+    async def read_all(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+
+    async def read_point(self, sql: str, params: Params = ()) -> Row | None:
+        return await self.db.read_point(lambda conn: conn.execute(sql, params).fetchone())
+
+    async def write(self, sql: str, params: Params = ()) -> int:
+        return await self.db.write(lambda conn: conn.execute(sql, params).rowcount)
+
+    async def write_returning(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self.db.write(lambda conn: conn.execute(sql, params).fetchall())
+
+    async def transaction(self, body: Body[T]) -> T:
+        return await self.db.write(lambda conn: run_to_end(body(_Tx(conn))))
+
+    async def grouped(self, body: GroupBody[Item, T], item: Item) -> T:
+        operation = self._grouped.get(body)
+        if operation is None:  # one operation per body: the writer groups items by operation
+
+            def operation(conn: sqlite3.Connection, items: list[Any]) -> list[Any]:
+                return run_to_end(body(_Tx(conn), items))
+
+            self._grouped[body] = operation
+        return await self.db.write_grouped(operation, item)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+async def open_sqlite_store(
+    path: Path, cipher: TokenCipher, *, clock: Callable[[], float] = time.time,
+    busy_timeout_ms: int = 5000, synchronous: str = "FULL",
+) -> SqlStore:
+    """Open (creating if needed) the database file, apply pending migrations."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not path.exists()
+    db = SqliteDatabase(path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
+    await db.open()
+    if fresh:
+        path.chmod(0o600)  # holds encrypted tokens and users' health data
+    return SqlStore(SqliteExecutor(db), cipher, clock)

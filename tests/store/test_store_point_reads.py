@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import Store
+from engine.store import DecryptionError, Store, open_store
 from engine.store.sqlite_db import SqliteDatabase
+
+from .conftest import store_url
 
 pytestmark = pytest.mark.anyio
 
@@ -20,6 +22,24 @@ async def test_user_id_by_vendor_user_names_the_connected_app_user(store: Store)
     assert await store.get_user_id_by_vendor_user("acme", "vu1") == "u1"
     assert await store.get_user_id_by_vendor_user("acme", "nobody") is None
     assert await store.get_user_id_by_vendor_user("other", "vu1") is None
+
+
+async def test_user_id_by_vendor_user_decrypts_no_token(
+    adapter: str, store: Store, tmp_path: Path
+) -> None:
+    """Every webhook delivery asks it: it must not pay for (or depend on) the token cipher. A store
+    on the same database whose key cannot open the tokens still answers it."""
+    await store.upsert_connection("acme", "u1", vendor_user_id="vu1", scopes=[],
+                                  access_token="a", refresh_token="r", token_expires_at=None)
+    foreign = await open_store(store_url(adapter, tmp_path), tmp_path,
+                               secret_keys=["another-secret-" + "x" * 32])
+    try:
+        with pytest.raises(DecryptionError):
+            await foreign.get_connection_by_vendor_user("acme", "vu1")
+        assert await foreign.get_user_id_by_vendor_user("acme", "vu1") == "u1"
+        assert await foreign.get_user_id_by_vendor_user("acme", "nobody") is None
+    finally:
+        await foreign.close()
 
 
 async def _database(tmp_path: Path) -> SqliteDatabase:
