@@ -7,6 +7,29 @@ written for the person reading them and never contain a token, secret or authori
 
 from __future__ import annotations
 
+# The one table of answer codes by HTTP status: what an error is called when nothing more specific
+# names it (`ERROR_CODES`), and what a refused webhook delivery is called (`WEBHOOK_CODES`). The
+# HTTP API, the webhook route and the Python API all read their codes from here.
+ERROR_CODES: dict[int, str] = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "unprocessable", 429: "rate_limited", 500: "internal_error",
+    503: "unavailable",
+}
+WEBHOOK_CODES: dict[int, str] = {
+    400: "invalid_webhook", 401: "webhook_unauthenticated", 403: "webhook_forbidden",
+    404: "webhook_not_handled", 405: "method_not_allowed", 409: "webhook_not_configured",
+    413: "payload_too_large", 503: "store_unavailable",
+}
+
+
+def code_for_status(status: int) -> str:
+    return ERROR_CODES.get(status, "error")
+
+
+def webhook_code_for_status(status: int) -> str:
+    return WEBHOOK_CODES.get(status, "webhook_error")
+
 
 class EngineError(Exception):
     code: str = "engine_error"

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from engine.errors import BadRequest, Conflict, EngineError, Unavailable
+from engine.errors import BadRequest, Conflict, EngineError, Unavailable, code_for_status
 from engine.store.errors import (
     ConnectionConflict,
     InvalidCursor,
@@ -18,14 +18,6 @@ from engine.store.errors import (
 )
 
 log = logging.getLogger("engine.api")
-
-_HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "unprocessable", 429: "rate_limited",
-    503: "unavailable",
-}
-
 
 def error_response(error: EngineError, *, headers: dict[str, str] | None = None) -> JSONResponse:
     """`{"error": error.to_dict()}` with the error's status (and `Retry-After` when it has one)."""
@@ -56,7 +48,7 @@ async def store_error(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "error")
+    code = code_for_status(exc.status_code)
     message = exc.detail if isinstance(exc.detail, str) and exc.detail else code.replace("_", " ")
     return error_response(EngineError(message, code=code, status=exc.status_code),
                           headers=dict(exc.headers or {}))

@@ -15,16 +15,11 @@ import orjson
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from engine.errors import webhook_code_for_status
 from engine.webhooks.handshake import Answer
 from engine.webhooks.receive import WebhookReceiver, WebhookRequest
 
 WEBHOOK_PATH = "/v1/webhooks/{vendor}"
-
-_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "not_configured", 413: "payload_too_large",
-    503: "store_unavailable",
-}
 
 ReceiverSource = WebhookReceiver | Callable[[], WebhookReceiver]
 
@@ -132,7 +127,7 @@ def dump_answer(content: Any) -> bytes:
 
 def error_body(status: int, message: str) -> dict[str, Any]:
     """The API's one error shape, `{"error": {"code", "message"}}`, for a webhook answer."""
-    return {"error": {"code": _CODES.get(status, "rejected"), "message": message}}
+    return {"error": {"code": webhook_code_for_status(status), "message": message}}
 
 
 async def send_answer(send: Send, answer: Answer) -> None:

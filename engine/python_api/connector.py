@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from engine.auth.flows import AuthorizationRequest, Connected, Disconnected
-from engine.errors import BadRequest, RateLimited, Unavailable, WebhookError
+from engine.errors import (
+    BadRequest,
+    RateLimited,
+    Unavailable,
+    WebhookError,
+    webhook_code_for_status,
+)
 from engine.fetch.errors import BudgetExhausted
 from engine.fetch.windows import as_utc, plan_windows
 from engine.mapping.result import MapResult
@@ -31,14 +37,6 @@ from engine.worker.sync import SyncPlan
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-# What a refused delivery is called, by the status the webhook pipeline answers.
-_WEBHOOK_CODES = {
-    400: "invalid_webhook", 401: "webhook_unauthenticated", 403: "webhook_forbidden",
-    404: "webhook_not_handled", 405: "method_not_allowed", 409: "webhook_not_configured",
-    413: "payload_too_large",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class WebhookOutcome:
@@ -143,7 +141,7 @@ class Connector:
         try:
             verify_delivery(webhooks.verify, body, lowered, secrets, self._engine.clock())
         except VerificationFailed as failed:
-            raise WebhookError(failed.reason, code=_WEBHOOK_CODES.get(failed.status, "webhook_error"),
+            raise WebhookError(failed.reason, code=webhook_code_for_status(failed.status),
                                status=failed.status, vendor=self.vendor) from None
 
     def parse_events(self, body: bytes) -> list[WebhookEvent]:
@@ -179,7 +177,7 @@ class Connector:
         if answer.status >= 400:
             reason = answer.json.get("error") if isinstance(answer.json, dict) else None
             raise WebhookError(str(reason or "delivery refused"), vendor=self.vendor, status=answer.status,
-                               code=_WEBHOOK_CODES.get(answer.status, "webhook_error"))
+                               code=webhook_code_for_status(answer.status))
         return WebhookOutcome(answer.status, answer.json, dict(answer.headers or {}))
 
     def _webhooks(self) -> Webhooks:

@@ -134,8 +134,9 @@ async def test_unknown_route_and_wrong_method_are_json(engine_and_client):
     _, client = engine_and_client
     response = await client.get("/v1/nothing-here", headers=AUTH)
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
-    response = await client.put("/v1/oauth/whoop/callback")  # public route: no key asked for
-    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    # Only GET and POST of the callback are public; any other method is a protected /v1 request.
+    response = await client.put("/v1/oauth/whoop/callback")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
     response = await client.put("/v1/users/u/connections/whoop", headers=AUTH)
     assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
     # the webhook lane takes only what its route allows; the rest falls through to the router,

@@ -409,7 +409,7 @@ def test_non_finite_numbers_in_a_signed_webhook_are_400(target, number, where):
     body = text.encode()
     response = target.send("POST", "/v1/webhooks/whoop", content=body, headers=signature_headers(target, "whoop", body))
     assert response.status_code == 400, response.text
-    assert response.json()["error"]["code"] == "bad_request"
+    assert response.json()["error"]["code"] == "invalid_webhook"
 
 
 def test_a_signed_webhook_with_an_unpaired_surrogate_is_400(target):

@@ -11,11 +11,12 @@ from jsonschema import Draft202012Validator
 
 from engine.mapping.compiler import ResourceMapper
 from engine.mapping.sample_mapper import SampleMapper
-from engine.spec.catalogue import CATALOGUE, REPO_ROOT
+from engine.spec.catalogue import CATALOGUE
 from engine.spec.expr import Expr
 from engine.spec.loader import load_spec
 from engine.spec.model import SampleMapping, Spec, TimeField, TzField, ValueField
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 VENDORS = REPO_ROOT / "vendors"
 VENDOR_IDS = ("whoop", "oura")
 

@@ -11,8 +11,7 @@ import pytest
 
 from engine.mapping.compiler import map_page
 from engine.mapping.result import PayloadError
-from engine.spec.catalogue import REPO_ROOT
-from tests.mapping.helpers import assert_valid_samples, fixture, shipped_spec
+from tests.mapping.helpers import REPO_ROOT, assert_valid_samples, fixture, shipped_spec
 
 WHOOP = str(REPO_ROOT / "vendors" / "whoop.yaml")
 

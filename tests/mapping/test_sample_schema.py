@@ -9,8 +9,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from engine.mapping.sample_schema import ENVELOPE_FIELDS, build_sample_schema, render
-from engine.spec.catalogue import CATALOGUE, REPO_ROOT
-from tests.mapping.helpers import sample_validator
+from engine.spec.catalogue import CATALOGUE
+from tests.mapping.helpers import REPO_ROOT, sample_validator
 
 SCHEMA_FILE = REPO_ROOT / "schemas" / "synheart-sample.schema.json"
 
