@@ -26,7 +26,8 @@ pg_install() {
 pg_start() {
   pg_install || { echo "tests: PostgreSQL is not available" >&2; return 1; }
   local bin; bin=$(pg_bin_dir) || return 1
-  local port=${ENGINE_TEST_PG_PORT:-55432}
+  # A free loopback port unless one is asked for, so a second run or a local server is no obstacle.
+  local port=${ENGINE_TEST_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
   PG_TEST_DIR=$(mktemp -d /tmp/engine-pg.XXXXXX)
   local run_as=()
   if [ "$(id -u)" = 0 ]; then

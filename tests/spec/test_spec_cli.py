@@ -127,6 +127,16 @@ def test_help_exits_0(capsys):
     assert "validate" in out and "schema" in out
 
 
+def test_version_prints_the_package_version(capsys):
+    from importlib.metadata import version
+
+    import engine
+
+    status, out, _ = run_cli(capsys, "--version")
+    assert status == 0 and out.strip() == f"engine {engine.__version__}"
+    assert version("synheart-engine") == engine.__version__  # one version, set in the package
+
+
 def test_schema_command_prints_the_spec_schema(capsys):
     status, out, _ = run_cli(capsys, "schema")
     assert status == 0
