@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from importlib import resources
+
+from engine.store.sql.dialect import Tx
 
 SCHEMA_VERSION_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -54,3 +57,16 @@ def load_migrations() -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise RuntimeError("two migration files share a version number")
     return migrations
+
+
+async def apply_migrations(tx: Tx) -> None:
+    """Apply the migrations `schema_version` does not list yet, in the caller's transaction (which
+    holds the adapter's migration lock, so concurrent first starts apply each one once)."""
+    await tx.count(SCHEMA_VERSION_DDL)
+    applied = {row[0] for row in await tx.all("SELECT version FROM schema_version")}
+    for migration in load_migrations():
+        if migration.version not in applied:
+            for statement in migration.statements:
+                await tx.count(statement)
+            await tx.count("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                           (migration.version, migration.name, time.time()))

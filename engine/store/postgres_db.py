@@ -26,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from engine.store.crypto import TokenCipher
 from engine.store.errors import StoreConfigError, StoreError, StoreUnavailable
-from engine.store.migrate import SCHEMA_VERSION_DDL, load_migrations
+from engine.store.migrate import apply_migrations
 from engine.store.sql.dialect import Body, Dialect, GroupBody, Item, Params, Row, pyformat
 from engine.store.sql.store import SqlStore
 
@@ -185,18 +185,7 @@ class PostgresDatabase:
     async def _migrate(conn: psycopg.AsyncConnection[Any]) -> None:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_ID,))
-            await conn.execute(SCHEMA_VERSION_DDL)
-            cursor = await conn.execute("SELECT version FROM schema_version")
-            applied = {row[0] for row in await cursor.fetchall()}
-            for migration in load_migrations():
-                if migration.version in applied:
-                    continue
-                for statement in migration.statements:
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_version (version, name, applied_at) VALUES (%s, %s, %s)",
-                    (migration.version, migration.name, time.time()),
-                )
+            await apply_migrations(_Tx(conn))
 
 
 # ---------------------------------------------------------------------- the executor

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from engine.store.crypto import TokenCipher
 from engine.store.errors import StoreError, StoreUnavailable
-from engine.store.migrate import SCHEMA_VERSION_DDL, load_migrations
+from engine.store.migrate import apply_migrations
 from engine.store.sql.dialect import SQLITE, Body, GroupBody, Params, Row, run_to_end
 from engine.store.sql.store import SqlStore
 
@@ -361,17 +361,7 @@ class SqliteDatabase:
     def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it done
         try:
-            conn.execute(SCHEMA_VERSION_DDL)
-            applied = {row[0] for row in conn.execute("SELECT version FROM schema_version")}
-            for migration in load_migrations():
-                if migration.version in applied:
-                    continue
-                for statement in migration.statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, time.time()),
-                )
+            run_to_end(apply_migrations(_Tx(conn)))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -515,11 +505,8 @@ async def open_sqlite_store(
     path: Path, cipher: TokenCipher, *, clock: Callable[[], float] = time.time,
     busy_timeout_ms: int = 5000, synchronous: str = "FULL",
 ) -> SqlStore:
-    """Open (creating if needed) the database file, apply pending migrations."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fresh = not path.exists()
+    """Open the database file (created owner-only: it holds encrypted tokens and users' health
+    data) in its existing directory, and apply pending migrations."""
     db = SqliteDatabase(path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
     await db.open()
-    if fresh:
-        path.chmod(0o600)  # holds encrypted tokens and users' health data
     return SqlStore(SqliteExecutor(db), cipher, clock)
