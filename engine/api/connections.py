@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from engine.api.common import engine_of, optional_string, read_json_object
 from engine.auth.flows import check_user_id
+from engine.errors import BadRequest
 from engine.instants import iso_utc
 from engine.store.port import Connection
 
@@ -41,7 +42,15 @@ async def start_connection(request: Request) -> JSONResponse:
     vendor = request.path_params["vendor"]
     engine.configured_spec(vendor)
     body = await read_json_object(request, optional=True)
+    unknown = set(request.query_params) - {"return_to"}
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))[:200]}", code="invalid_query")
+    # `return_to` may come in the body or the query (not both, which would be ambiguous).
     return_to = optional_string(body, "return_to")
+    if "return_to" in request.query_params:
+        if return_to is not None:
+            raise BadRequest("give return_to in the body or the query, not both", code="invalid_body")
+        return_to = optional_string(dict(request.query_params), "return_to")
     authorization = await engine.oauth.authorization_url(vendor, user_id, return_to=return_to)
     return JSONResponse(
         {"authorization_url": authorization.url, "expires_at": iso_utc(authorization.expires_at)},

@@ -23,6 +23,7 @@ from engine.api.common import engine_of, read_json_object
 from engine.api.connections import user_id_of
 from engine.errors import BadRequest, EngineError, NotFound
 from engine.instants import iso_utc
+from engine.spec.catalogue import CATALOGUE
 from engine.store.port import JOB_STATES, Job, StoredSample, Sync
 
 log = logging.getLogger("engine.api")
@@ -157,6 +158,10 @@ def _types(request: Request) -> list[str] | None:
     types = [t for t in raw if t]
     if len(types) > MAX_TYPES:
         raise BadRequest(f"at most {MAX_TYPES} sample types", code="invalid_query")
+    unknown = sorted({t for t in types if CATALOGUE.sample_type(t) is None})
+    if unknown:
+        raise BadRequest(f"unknown sample type(s) {', '.join(unknown)[:200]}; known: "
+                         f"{', '.join(sorted(CATALOGUE.types))}", code="invalid_query")
     return types or None
 
 
@@ -194,16 +199,22 @@ async def list_samples(request: Request) -> Response:
     cursor = query.get("cursor") or None
     store = engine.store
     if fmt == "ndjson":
-        first = await store.list_samples(user_id, limit=MAX_PAGE, cursor=cursor, **options)
+        # The whole export by default; `limit` caps it.
+        left = limit if "limit" in query else None
+        first = await store.list_samples(user_id, limit=min(MAX_PAGE, left or MAX_PAGE), cursor=cursor, **options)
 
         async def lines() -> AsyncIterator[bytes]:
+            nonlocal left
             page = first
             while True:
                 for sample in page.samples:
                     yield json.dumps(sample_body(sample), separators=(",", ":")).encode() + b"\n"
-                if page.next_cursor is None:
+                if left is not None:
+                    left -= len(page.samples)
+                if page.next_cursor is None or left == 0:
                     return
-                page = await store.list_samples(user_id, limit=MAX_PAGE, cursor=page.next_cursor, **options)
+                page = await store.list_samples(user_id, limit=min(MAX_PAGE, left or MAX_PAGE),
+                                                cursor=page.next_cursor, **options)
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
     page = await store.list_samples(user_id, limit=limit, cursor=cursor, **options)
