@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 from engine.spec.catalogue import load_json_schema
-from engine.spec.document import LocatedIssue
+from engine.spec.document import LocatedIssue, read_document
 from engine.spec.loader import SPEC_SUFFIXES, spec_files
 from engine.spec.validate import SPEC_SCHEMA, Report, check_file, format_text, to_json
 
@@ -55,17 +56,52 @@ def _check_paths(paths: list[str], *, check_env: bool) -> list[Report]:
     return reports
 
 
+_UNSET = re.compile(r"environment variable (\S+) is not set")
+
+
+def _duplicate_ids(reports: list[Report]) -> None:
+    """The engine loads a set of specs, so the set is checked too: one id, one spec."""
+    first: dict[str, str] = {}
+    for report in reports:
+        if report.spec is None:
+            continue
+        owner = first.setdefault(report.spec.id, report.path)
+        if owner != report.path:
+            line, col = read_document(report.path).locate(("id",))
+            report.issues.append(LocatedIssue(
+                ("id",), "spec.duplicate_id", f"id {report.spec.id!r} is already the id of {owner}; "
+                "every spec the engine loads needs its own id", None, report.path, line, col))
+
+
+def _print_text(reports: list[Report]) -> None:
+    """Issues one per line; an unset environment variable once, with every place that needs it."""
+    unset: dict[str, list[str]] = {}
+    for report in reports:
+        for issue in report.issues:
+            if issue.code == "env.unset":
+                match = _UNSET.match(issue.message)
+                name = match.group(1) if match else issue.message
+                unset.setdefault(name, []).append(f"{issue.file}:{issue.line}")
+            else:
+                print(format_text(issue))
+    for name, places in unset.items():
+        print(f"environment: {name} is not set; needed by {', '.join(places)} [env.unset]")
+    invalid = sum(1 for report in reports if any(i.code != "env.unset" for i in report.issues))
+    errors = sum(1 for report in reports for i in report.issues if i.code != "env.unset")
+    summary = f"{len(reports)} spec(s) checked, {invalid} invalid, {errors} error(s)"
+    if unset:
+        summary += f", {len(unset)} environment variable(s) unset"
+    print(summary, file=sys.stderr)
+
+
 def run_validate(args: argparse.Namespace) -> int:
     reports = _check_paths(args.paths, check_env=args.check_env)
+    _duplicate_ids(reports)
     issues = [issue for report in reports for issue in report.issues]
     if args.format == "json":
         print(json.dumps([to_json(issue) for issue in issues], indent=2, ensure_ascii=False))
     else:
-        for issue in issues:
-            print(format_text(issue))
-        invalid = sum(1 for report in reports if not report.ok)
-        summary = f"{len(reports)} spec(s) checked, {invalid} invalid, {len(issues)} error(s)"
-        print(summary, file=sys.stderr)
+        _print_text(reports)
     if any(report.io_error for report in reports):
         return 2
     return 1 if issues else 0

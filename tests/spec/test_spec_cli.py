@@ -49,6 +49,26 @@ def test_check_env_reports_unset_credentials_at_their_line(capsys, no_credential
         assert "${" in text_lines[issue["line"] - 1]
 
 
+def test_check_env_says_each_unset_variable_once_with_the_specs_that_need_it(capsys, no_credentials, tmp_path):
+    whoop = (REPO_ROOT / "vendors" / "whoop.yaml").read_text()
+    first, second = tmp_path / "whoop.yaml", tmp_path / "whoop_eu.yaml"
+    first.write_text(whoop)
+    second.write_text(whoop.replace("id: whoop", "id: whoop_eu", 1))
+    status, out, err = run_cli(capsys, "validate", "--check-env", str(first), str(second))
+    assert status == 1
+    lines = [line for line in out.splitlines() if "WHOOP_CLIENT_ID" in line]
+    assert lines == [f"environment: WHOOP_CLIENT_ID is not set; needed by {first}:17, {second}:17 [env.unset]"]
+    assert "2 spec(s) checked, 0 invalid, 0 error(s), 2 environment variable(s) unset" in err
+
+
+def test_two_specs_with_one_id_are_refused_as_a_set(capsys, no_credentials, tmp_path):
+    copy = tmp_path / "whoop_copy.yaml"
+    copy.write_text((REPO_ROOT / "vendors" / "whoop.yaml").read_text())
+    status, issues = run_validate_json(capsys, str(REPO_ROOT / "vendors" / "whoop.yaml"), str(copy))
+    assert status == 1
+    assert [(i["file"], i["code"], i["json_path"]) for i in issues] == [(str(copy), "spec.duplicate_id", "$.id")]
+
+
 def test_check_env_passes_once_variables_are_set(capsys, no_credentials, monkeypatch):
     for name in ("WHOOP_CLIENT_ID", "WHOOP_CLIENT_SECRET"):
         monkeypatch.setenv(name, "set-for-test")
