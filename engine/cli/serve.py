@@ -6,6 +6,7 @@ to loopback clients only (`engine.api.security`), which covers a reverse proxy i
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import os
 import sys
@@ -26,6 +27,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def local_public_url(host: str, port: int) -> str:
+    """Where this server is reached when no public URL is configured: the bound address (loopback
+    when it binds every address), so redirect URIs name the port actually served."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+async def _can_open(settings: Settings) -> None:
+    async with Engine(settings):
+        pass
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,12 +101,21 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
     from engine.api.app import create_app
     from engine.api.security import protect_logs
 
+    if not env.get("ENGINE_PUBLIC_URL"):
+        env["ENGINE_PUBLIC_URL"] = local_public_url(args.host, args.port)
+        print(f"engine serve: ENGINE_PUBLIC_URL is not set; OAuth redirect and webhook URLs use "
+              f"{env['ENGINE_PUBLIC_URL']}", file=sys.stderr)
     try:
         engine = Engine(Settings.from_env(env))
         _ = engine.specs  # load now, so a broken spec is reported before binding
     except ConfigError as error:
         print(f"engine serve: error: {error.message}", file=sys.stderr)
         return 1
+    try:  # the store and keys as the app will open them: a bad setting is one line, not a traceback
+        asyncio.run(_can_open(engine.settings))
+    except ConfigError as error:
+        print(f"engine serve: error: {error.message}", file=sys.stderr)
+        return EXIT_USAGE
     protect_logs(engine)  # before the server writes its first line
     if args.reload:  # the reloader re-imports the app in a child process, configured by env
         os.environ.update(env)

@@ -57,3 +57,44 @@ def test_serves_only_the_selected_vendors(sim, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize(("setting", "value", "said"), [
+    ("ENGINE_SECRET_KEY", "short", "at least 32"),
+    ("ENGINE_DATABASE_URL", "mysql://db/engine", "unsupported ENGINE_DATABASE_URL scheme 'mysql'"),
+    ("ENGINE_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/engine", "cannot open PostgreSQL"),
+])
+def test_a_bad_setting_is_one_line_and_exit_2(setting, value, said, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ENGINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ENGINE_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv(setting, value)
+    assert main(["serve", "--vendors", str(ROOT / "vendors"), "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and said in errors[0] and "Traceback" not in err
+
+
+def test_redirect_uris_name_the_port_served_when_no_public_url_is_set(sim, tmp_path):
+    env = engine_env(sim, tmp_path)
+    port = free_port()
+    child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    child_env.pop("ENGINE_PUBLIC_URL")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--no-worker", "--log-level", "warning"],
+        cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            try:
+                answer = httpx2.post(f"http://127.0.0.1:{port}/v1/users/u1/connections/whoop", headers=AUTH)
+                break
+            except httpx2.TransportError:
+                assert time.monotonic() < deadline, "engine serve did not start"
+                time.sleep(0.1)
+        assert answer.status_code == 201, answer.text
+        redirect = f"http%3A%2F%2F127.0.0.1%3A{port}%2Fv1%2Foauth%2Fwhoop%2Fcallback"
+        assert redirect in answer.json()["authorization_url"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
