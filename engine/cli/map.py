@@ -85,10 +85,32 @@ def run_map(args: argparse.Namespace, stdin: TextIO | None = None,
     except PayloadError as exc:
         print(f"engine map: error: {exc}", file=stderr)
         return EXIT_PAYLOAD
+    endpoint = spec.resources[args.resource].list
+    listed = endpoint.records.search(payload) if endpoint is not None else None
+    if args.as_ == "get" and endpoint is not None and isinstance(listed, list):
+        print(f"engine map: error: --as get, but this is a list page of {args.resource}: "
+              f"{endpoint.records.text!r} holds {len(listed)} record(s); drop --as get", file=stderr)
+        return EXIT_PAYLOAD
     result = mapper.map_records(records, args.user_id)
     for sample in result.samples:
         stdout.write(json.dumps(sample, ensure_ascii=False, separators=(",", ":")) + "\n")
     for warning in result.warnings:
         print(f"engine map: warning: {warning}", file=stderr)
+    if not result.samples:
+        print(f"engine map: {_why_no_samples(args, endpoint, listed, records, result.warnings)}", file=stderr)
     return EXIT_OK
+
+
+def _why_no_samples(args: argparse.Namespace, endpoint: Any, listed: Any, records: list[Any],
+                    warnings: list[Any]) -> str:
+    """What to tell someone who got no output: which of the usual reasons it was."""
+    if not records:
+        return "no samples: the page holds no records"
+    if args.as_ is None and endpoint is not None and not isinstance(listed, list):
+        return (f"no samples: {endpoint.records.text!r} finds no array in the payload, so it was read "
+                f"as one {args.resource} record; if it is a list page, its records are elsewhere")
+    if warnings:
+        return f"no samples from {len(records)} record(s); every value was dropped (warnings above)"
+    return (f"no samples from {len(records)} record(s): no sample mapping's `when` holds for any "
+            "of them")
 

@@ -79,3 +79,22 @@ def test_map_page_reads_a_get_record_path_and_rejects_non_objects():
         map_page(spec, "workout", "text", "u1")
     with pytest.raises(PayloadError):
         map_page(spec, "heartrate", {"data": None}, "u1", as_="list")
+
+
+def test_no_output_always_says_why():
+    page = fixture("whoop", "sleep.list")
+    as_get = run(WHOOP, "sleep", "--as", "get", stdin=json.dumps(page))
+    assert as_get.returncode == 1 and "this is a list page of sleep" in as_get.stderr
+    assert as_get.stdout == ""
+
+    empty = run(WHOOP, "sleep", stdin=json.dumps({"records": [], "next_token": None}))
+    assert empty.returncode == 0 and "the page holds no records" in empty.stderr
+
+    elsewhere = run(WHOOP, "sleep", stdin=json.dumps({"data": page["records"]}))
+    assert elsewhere.returncode == 0 and elsewhere.stdout == ""
+    assert "'records' finds no array in the payload" in elsewhere.stderr
+
+    for record in page["records"]:
+        record["score_state"] = "PENDING_SCORE"
+    unscored = run(WHOOP, "sleep", stdin=json.dumps(page))
+    assert unscored.stdout == "" and "no sample mapping's `when` holds" in unscored.stderr
