@@ -74,12 +74,60 @@ def _schema_errors(samples: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def _first_difference(expected: str, actual: str) -> str:
+def _first_difference(expected: str, actual: str, *, fields: int = 6) -> str:
+    """Where the recorded and the actual output part: field by field when both sides are JSON (a
+    document, or JSON Lines compared line by line), else the first differing line."""
+    whole = (_json_or_none(expected), _json_or_none(actual)) if "\n" in expected.strip() else (None, None)
+    if whole[0] is not None and whole[1] is not None:
+        return _field_differences(whole[0], whole[1], fields) or "the documents differ in key order"
     old, new = expected.splitlines(), actual.splitlines()
     for number, (a, b) in enumerate(zip(old, new, strict=False), start=1):
-        if a != b:
-            return f"line {number} differs: expected {a[:160]!r}, got {b[:160]!r}"
+        if a == b:
+            continue
+        parsed = _json_or_none(a), _json_or_none(b)
+        if isinstance(parsed[0], dict) and isinstance(parsed[1], dict):
+            what = " ".join(str(parsed[0].get(k)) for k in ("sample_type", "timestamp_utc") if k in parsed[0])
+            return f"line {number}{f' ({what})' if what else ''}: {_field_differences(*parsed, fields)}"
+        return f"line {number} differs: expected {a[:160]!r}, got {b[:160]!r}"
     return f"expected {len(old)} line(s), got {len(new)}"
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _field_differences(expected: Any, actual: Any, limit: int) -> str:
+    found: list[str] = []
+
+    def walk(old: Any, new: Any, path: str) -> None:
+        if len(found) > limit:
+            return
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in [*old, *(k for k in new if k not in old)]:
+                where = f"{path}.{key}" if path else str(key)
+                if key not in new:
+                    found.append(f"{where} missing (expected {_short(old[key])})")
+                elif key not in old:
+                    found.append(f"{where} unexpected ({_short(new[key])})")
+                else:
+                    walk(old[key], new[key], where)
+        elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+            for index, (a, b) in enumerate(zip(old, new, strict=True)):
+                walk(a, b, f"{path}[{index}]")
+        elif old != new or type(old) is not type(new):
+            found.append(f"{path or 'value'}: expected {_short(old)}, got {_short(new)}")
+
+    walk(expected, actual, "")
+    more = f" (and {len(found) - limit} more)" if len(found) > limit else ""
+    return "; ".join(found[:limit]) + more
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _load_json(path: Path) -> Any:
@@ -270,8 +318,8 @@ def run_contract(spec_path: str | Path, *, update: bool = False) -> ContractRepo
             report.add("fail", f"resource {name}", f"no fixture ({name}.list.json or {name}.get.json)")
 
     covered: set[str] = set()
-    for fixture in found.webhooks:
-        covered |= runner.replay_webhook(fixture)
+    for webhook in found.webhooks:
+        covered |= runner.replay_webhook(webhook)
     if spec.webhooks is not None:
         for event_type in spec.webhooks.routes:
             if event_type in covered:

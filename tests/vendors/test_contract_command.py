@@ -47,11 +47,18 @@ def test_update_records_then_passes_and_detects_drift(whoop_copy: Path, capsys) 
     status, out = run(capsys, str(whoop_copy))
     assert status == 0, out
     assert "6 event type(s) covered; passed" in out
-    # A changed expectation is a failure naming the line.
+    # A changed expectation is a failure naming the line and the fields that differ.
     expected = fixtures / "sleep.list.expected.jsonl"
-    expected.write_text(expected.read_text().replace('"source":"whoop"', '"source":"other"', 1))
+    expected.write_text(expected.read_text().replace('"source":"whoop"', '"source":"other"', 1)
+                        .replace('"asleep_s":2100,', '', 1))
     status, out = run(capsys, str(whoop_copy))
-    assert status == 1 and "sleep.list.expected.jsonl: line 1 differs" in out
+    assert status == 1
+    assert ('sleep.list.expected.jsonl: line 1 (sleep_session 2024-03-02T18:55:30Z): source: expected '
+            '"other", got "whoop"; asleep_s unexpected (2100)') in out
+    events = fixtures / "webhook.sleep.deleted.expected.json"
+    events.write_text(events.read_text().replace('"10129"', '"10130"'))
+    status, out = run(capsys, str(whoop_copy))
+    assert 'webhook.sleep.deleted.expected.json: events[0].user: expected "10130", got "10129"' in out
 
 
 def test_missing_fixtures_and_unrouted_events_fail(whoop_copy: Path, capsys) -> None:
