@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+from typing import Any
 
 from engine.engine import ConfigError, Engine
 from engine.errors import EngineError
@@ -26,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--create", action="store_true", help="create the subscriptions the spec declares")
     action.add_argument("--renew", action="store_true", help="renew every current subscription")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     parser.set_defaults(handler=run)
 
 
@@ -44,6 +47,10 @@ def _print(verb: str, infos: list[SubscriptionInfo] | tuple[SubscriptionInfo, ..
         print(f"{verb} {info.id} ({_when(info.expires_at)})")
 
 
+def _described(infos: list[SubscriptionInfo] | tuple[SubscriptionInfo, ...]) -> list[dict[str, Any]]:
+    return [{"id": info.id, "expires_at": iso_utc(info.expires_at, "seconds")} for info in infos]
+
+
 async def _run(args: argparse.Namespace) -> int:
     try:
         engine = Engine.from_env(only=(args.vendor,))
@@ -51,21 +58,34 @@ async def _run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"engine subscriptions: {error.message}", file=sys.stderr)
         return EXIT_USAGE
+    as_json = args.format == "json"
     try:
         manager = AppSubscriptionManager(engine)
         if args.create:
             report = await manager.create(args.vendor)
-            _print("created", report.created)
-            for name in report.secrets_stored:
-                print(f"stored secret {name} (encrypted)")
             current = await engine.store.list_app_subscriptions(engine.spec(args.vendor).id)
-            print(f"{args.vendor}: {len(current)} subscription(s)")
+            if as_json:
+                print(json.dumps({"vendor": args.vendor, "created": _described(report.created),
+                                  "secrets_stored": list(report.secrets_stored),
+                                  "subscriptions": len(current)}))
+            else:
+                _print("created", report.created)
+                for name in report.secrets_stored:
+                    print(f"stored secret {name} (encrypted)")
+                print(f"{args.vendor}: {len(current)} subscription(s)")
         elif args.renew:
-            _print("renewed", await manager.renew(args.vendor))
+            renewed = await manager.renew(args.vendor)
+            if as_json:
+                print(json.dumps({"vendor": args.vendor, "renewed": _described(renewed)}))
+            else:
+                _print("renewed", renewed)
         else:
             infos = await manager.list(args.vendor)
-            _print("subscription", infos)
-            print(f"{args.vendor}: {len(infos)} subscription(s)")
+            if as_json:
+                print(json.dumps({"vendor": args.vendor, "subscriptions": _described(infos)}))
+            else:
+                _print("subscription", infos)
+                print(f"{args.vendor}: {len(infos)} subscription(s)")
     except EngineError as error:
         print(f"engine subscriptions: {error.message}", file=sys.stderr)
         return EXIT_USAGE if error.status < 500 and error.status != 409 else EXIT_FAILED
