@@ -42,8 +42,10 @@ async def _run_sync_window(job: Job, engine: WorkerContext) -> None:
     result = await engine.sync.run_window(spec, payload.user_id, payload.resource, window)
     if result.accepted:
         await await_delivery(engine, spec, payload.user_id, payload.resource, window, payload.sync_id)
-    elif payload.sync_id:
-        await engine.store.update_sync(payload.sync_id, add_windows_done=1, add_records=result.records)
+    else:
+        await engine.store.record_connection_activity(spec.id, payload.user_id, last_pull_at=engine.clock())
+        if payload.sync_id:
+            await engine.store.update_sync(payload.sync_id, add_windows_done=1, add_records=result.records)
     log.info("window stored", extra={"vendor": spec.id, "user": payload.user_id, "resource": payload.resource,
                                      "records": result.records, "samples": result.written,
                                      "job_id": job.id, "sync_id": payload.sync_id})

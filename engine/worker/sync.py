@@ -260,9 +260,7 @@ class SyncService:
         caller = await self.caller(spec, user_id)
         total = StoreResult(0, 0, 0)
         for window in plan_windows(since, now, resource.list.window):
-            part = await self.run_window(spec, user_id, resource_name, window, caller=caller)
-            total = StoreResult(total.records + part.records, total.written + part.written,
-                                total.warnings + part.warnings)
+            total = total.plus(await self.run_window(spec, user_id, resource_name, window, caller=caller))
         await self.store.record_connection_activity(spec.id, user_id, last_pull_at=now.timestamp())
         return total
 
