@@ -156,7 +156,7 @@ def build_request(
     url = request_url(spec, request, values)
     headers = {name: _render(template, values, f"header {name}")
                for name, template in (*spec.api.headers, *request.headers)}
-    params = [(name, _render(t, values, f"parameter {name}")) for name, t in request.params]
+    params: list[tuple[str, Any]] = [(name, _render(t, values, f"parameter {name}")) for name, t in request.params]
     set_on_url = None
     if extra_params:
         # httpx replaces a URL's own query with non-empty params: set the extras on that query

@@ -8,6 +8,7 @@ crash in the middle of a handler.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any, ClassVar, Self
@@ -40,7 +41,7 @@ class Reschedule(RetryLater):
     budget's next slot): the job runs again after `delay_s` without using an attempt."""
 
 
-_TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "dict": dict, "Any": object}
+_TYPES: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float), "bool": bool, "dict": dict, "Any": object}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class JobPayload:
         return asdict(self)
 
     @classmethod
-    def read(cls, payload: dict[str, Any]) -> Self:
+    def read(cls, payload: Mapping[str, Any]) -> Self:
         values: dict[str, Any] = {}
         for item in fields(cls):
             value = payload.get(item.name)

@@ -276,6 +276,10 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+# Marks the handler configure_logging installed, so a second call replaces it rather than adding one.
+_ENGINE_HANDLER = "_engine_handler"
+
+
 class _CurrentStderrHandler(logging.StreamHandler):
     """Writes to whatever `sys.stderr` is at the time of each line (it may be replaced)."""
 
@@ -301,9 +305,9 @@ def configure_logging(log_format: str | None = None, level: int | str = logging.
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
-        if getattr(old, "_engine_handler", False):
+        if getattr(old, _ENGINE_HANDLER, False):
             root.removeHandler(old)
-    handler._engine_handler = True  # type: ignore[attr-defined]
+    setattr(handler, _ENGINE_HANDLER, True)
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # one format for every line

@@ -58,13 +58,13 @@ def parse_instant(value: Any, name: str) -> datetime:
     if parsed.tzinfo is None:
         raise BadRequest(f"{name} must carry a UTC offset (e.g. Z)", code="invalid_time")
     try:
-        parsed = parsed.astimezone(UTC)
+        utc: datetime | None = parsed.astimezone(UTC)
     except (OverflowError, ValueError):  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        parsed = None
-    if parsed is None or not MIN_INSTANT <= parsed < MAX_INSTANT:
+        utc = None
+    if utc is None or not MIN_INSTANT <= utc < MAX_INSTANT:
         raise BadRequest(f"{name} {text[:40]!r} is out of range: it must be from {iso_utc(MIN_INSTANT)} "
                          f"to before {iso_utc(MAX_INSTANT)}", code="invalid_time")
-    return parsed
+    return utc
 
 
 def describe_sync(sync: Sync) -> dict[str, Any]:

@@ -14,7 +14,7 @@ come from `engine.spec.expr_python`, which builds source from parsed JMESPath tr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -32,7 +32,7 @@ from engine.mapping.values import (
 from engine.spec.expr import Expr
 from engine.spec.expr_python import HELPERS, Translator
 
-FastMap = Callable[[list, str, list, Callable[[Any], None]], None]
+FastMap = Callable[[Iterable[Any], str, list, Callable[[Any], None]], None]
 
 _UNSET = object()  # a per-record shared value not computed yet
 _EMPTY: dict = {}  # read-only stand-in for a path step that is not an object
@@ -119,9 +119,9 @@ class _Source:
         Every use site emits the (guarded) computation: the first mapping to need it may be
         skipped by its ``when``."""
         self.uses[key] = self.uses.get(key, 0) + 1
-        names = self.lazies.get(key)
-        if names is not None:
-            return names.split(",")
+        known = self.lazies.get(key)
+        if known is not None:
+            return known.split(",")
         first = len(self.lazies)
         names = [f"v{first}"] + [f"v{first}_{i}" for i in range(1, count)]
         self.lazies[key] = ",".join(names)
@@ -318,9 +318,11 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
     d += 1
     rid, rid_key = src.record_id(d, spec.record_id)
     zone = src.zone(d, mapper)
-    start_raw = src.read(spec.start.path) if spec.start.format == "iso" else "None"
-    start = src.time(d, spec.start, mapper._start.parse, spec.start.format)
-    utc, minutes, delta, ts = src.instant(d, start, start_raw, zone, mapper._start.own_offset_is_local)
+    start_reader = mapper._start
+    start_field = start_reader.field
+    start_raw = src.read(start_field.path) if start_field.format == "iso" else "None"
+    start = src.time(d, start_field, start_reader.parse, start_field.format)
+    utc, minutes, delta, ts = src.instant(d, start, start_raw, zone, start_reader.own_offset_is_local)
 
     # Every value is computed into a local first, then the sample is one dict literal in the
     # closure path's key order; optional entries that turned out absent (``_M``) are deleted,
@@ -330,13 +332,15 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
     optional: list[tuple[str, str]] = []
     tag = f"{len(src.setup)}_"  # keeps this mapping's locals apart from the next one's
 
-    if spec.end is not None:
-        end_raw = src.read(spec.end.path)
+    end_reader = mapper._end  # None exactly when the mapping has no end
+    if end_reader is not None:
+        end_field = end_reader.field
+        end_raw = src.read(end_field.path)
         end_text = f"e{tag}"
         src.emit(d, f"if {end_raw} is None: {end_text} = _M")
         src.emit(d, "else:")
-        moment = src.time(d + 1, spec.end, mapper._end.parse, spec.end.format)
-        text = end_raw if spec.end.format == "iso" else "None"
+        moment = src.time(d + 1, end_field, end_reader.parse, end_field.format)
+        text = end_raw if end_field.format == "iso" else "None"
         end_utc, _, _, end_value = src.instant(d + 1, moment, text, zone, True)
         src.emit(d + 1, f"if {end_utc} < {utc}: raise _FB")
         src.emit(d + 1, f"{end_text} = {end_value}")
@@ -366,15 +370,17 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
         if not plan.required:
             optional.append((plan.name, local))
     entries.append(("device", src.read(spec.device)))
-    if spec.updated_at is not None:
-        updated_raw = src.read(spec.updated_at.path)
-        (updated,) = src.lazy(("updated", spec.updated_at.path.text, spec.updated_at.format))
+    updated_reader = mapper._updated  # None exactly when the mapping has no updated_at
+    if updated_reader is not None:
+        updated_field = updated_reader.field
+        updated_raw = src.read(updated_field.path)
+        (updated,) = src.lazy(("updated", updated_field.path.text, updated_field.format))
         src.emit(d, f"if {updated} is _U:")
         src.emit(d + 1, f"if {updated_raw} is None: {updated} = None")
         src.emit(d + 1, "else:")
-        moment = src.time(d + 2, spec.updated_at, mapper._updated.parse, spec.updated_at.format)
+        moment = src.time(d + 2, updated_field, updated_reader.parse, updated_field.format)
         src.emit(d + 2, f"if {moment}.tzinfo is _UTC:")
-        if spec.updated_at.format == "iso":
+        if updated_field.format == "iso":
             src._canonical_text(d + 3, updated_raw, moment, updated)
         else:
             src.emit(d + 3, f"{updated} = _rfc({moment})")

@@ -57,9 +57,10 @@ def _record_id(raw: Any) -> str | None:
 
 
 class _TimeReader:
-    __slots__ = ("own_offset_is_local", "parse", "read", "text")
+    __slots__ = ("field", "own_offset_is_local", "parse", "read", "text")
 
     def __init__(self, field: TimeField) -> None:
+        self.field = field
         self.read: Reader = field.path.search
         self.parse: TimeParser = time_parser(field.format)
         self.text = field.path.text

@@ -35,7 +35,7 @@ MESSAGE_NAMES = frozenset({"body", "timestamp"})
 
 _DURATION = re.compile(r"^([0-9]+)(ms|s|m|h|d)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_EVENT_EXPRS = ("type", "select", "id", "user", "object_id", "callback_url", "data", "window_start",
+_EVENT_EXPRS = ("select", "id", "user", "object_id", "callback_url", "data", "window_start",
                 "window_end")
 
 
@@ -192,22 +192,23 @@ class _Compiler:
         fields = tr_raw.get("fields", {})
         tat = at + ("token_response",)
 
-        def field(name: str, default: str | None) -> Expr | None:
-            if name in fields:
-                return self.expr(fields[name], tat + ("fields", name))
-            return Expr(default) if default else None
+        def field(name: str) -> Expr | None:
+            return self.expr(fields[name], tat + ("fields", name)) if name in fields else None
+
+        def field_or(name: str, default: str) -> Expr:
+            return field(name) or Expr(default)  # an invalid expression is an issue already
 
         token_response = m.TokenResponse(
             root=self.expr(tr_raw.get("root"), tat + ("root",)),
             success_when=self.expr(tr_raw.get("success_when"), tat + ("success_when",)),
             error_message=self.expr(tr_raw.get("error_message"), tat + ("error_message",)),
             invalid_grant_when=self.expr(tr_raw.get("invalid_grant_when"), tat + ("invalid_grant_when",)),
-            access_token=field("access_token", "access_token"),
-            refresh_token=field("refresh_token", "refresh_token"),
-            expires_in=field("expires_in", "expires_in"),
-            expires_at=field("expires_at", None),
-            scope=field("scope", "scope"),
-            user_id=field("user_id", None),
+            access_token=field_or("access_token", "access_token"),
+            refresh_token=field_or("refresh_token", "refresh_token"),
+            expires_in=field_or("expires_in", "expires_in"),
+            expires_at=field("expires_at"),
+            scope=field_or("scope", "scope"),
+            user_id=field("user_id"),
             default_expires_in=tr_raw.get("default_expires_in"),
         )
         identity = None
@@ -320,9 +321,9 @@ class _Compiler:
         extractors = []
         for i, ev in enumerate(extractors_raw):
             eat = at + ("events", i) if isinstance(events_raw, list) else at + ("events",)
+            event_type = self.expr(ev.get("type"), eat + ("type",)) or Expr("type")
             exprs = {key: self.expr(ev.get(key), eat + (key,)) for key in _EVENT_EXPRS}
-            exprs["type"] = exprs["type"] or Expr("type")
-            extractors.append(m.EventExtractor(**exprs, time_format=ev.get("time_format", "iso")))
+            extractors.append(m.EventExtractor(event_type, **exprs, time_format=ev.get("time_format", "iso")))
         has_window = any(ev.get("window_start") and ev.get("window_end") for ev in extractors_raw)
         verify = self.verify(raw["verify"], at + ("verify",))
         trust = self.trust(raw["verify"], verify, at + ("verify",))
@@ -530,14 +531,14 @@ class _Compiler:
                 continue
             path, const, unit = (value, None, None) if isinstance(value, str) else (
                 value.get("path"), value.get("const"), value.get("unit"))
-            numeric = field.unit is not None
-            if numeric and unit is None:
-                self.issue(vat, "unit.missing", f"{type_name}.{name} is a quantity in {field.unit}: give its unit")
-            elif not numeric and unit is not None:
+            field_unit = field.unit  # None: not a quantity
+            if field_unit is not None and unit is None:
+                self.issue(vat, "unit.missing", f"{type_name}.{name} is a quantity in {field_unit}: give its unit")
+            elif field_unit is None and unit is not None:
                 self.issue(vat + ("unit",), "unit.unexpected", f"{type_name}.{name} is not a quantity; remove unit")
-            elif numeric:
+            elif field_unit is not None and unit is not None:
                 try:
-                    CATALOGUE.unit_converter(unit, field.unit)
+                    CATALOGUE.unit_converter(unit, field_unit)
                 except ValueError as exc:
                     self.issue(vat + ("unit",), "unit.convert", str(exc))
             expr = self.expr(path, vat if isinstance(value, str) else vat + ("path",)) if path is not None else None
@@ -553,7 +554,11 @@ class _Compiler:
         tz_raw = raw.get("tz_offset")
         tz = None
         if tz_raw is not None:
-            tz_path, tz_fmt = (tz_raw, "offset") if isinstance(tz_raw, str) else (tz_raw["path"], tz_raw.get("format", "offset"))
+            tz_fmt: m.TzFormat = "offset"
+            if isinstance(tz_raw, str):
+                tz_path = tz_raw
+            else:
+                tz_path, tz_fmt = tz_raw["path"], tz_raw.get("format", "offset")
             tz_expr = self.expr(tz_path, at + ("tz_offset",))
             tz = m.TzField(path=tz_expr, format=tz_fmt) if tz_expr else None
         return m.SampleMapping(

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -161,16 +161,31 @@ def _file_issue(name: str, code: str, message: str) -> LocatedIssue:
     return LocatedIssue((), code, message, None, name, 1, 1)
 
 
-def _too_deep(name: str, mark: yaml.Mark) -> DocumentError:
+class _Mark(Protocol):
+    """Where an event starts: PyYAML's and libyaml's marks alike (0-based)."""
+
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def column(self) -> int: ...
+
+
+def _line_column(mark: _Mark | None) -> tuple[int, int]:
+    """1-based, or 0 when unknown (both parsers mark every event)."""
+    return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+
+
+def _too_deep(name: str, mark: _Mark | None) -> DocumentError:
     return DocumentError([LocatedIssue(
         (), "yaml.too_deep", f"nested deeper than {MAX_DEPTH} levels", None,
-        name, mark.line + 1, mark.column + 1)])
+        name, *_line_column(mark))])
 
 
-def _too_many_nodes(name: str, mark: yaml.Mark) -> DocumentError:
+def _too_many_nodes(name: str, mark: _Mark | None) -> DocumentError:
     return DocumentError([LocatedIssue(
         (), "yaml.too_many_nodes", f"more than {MAX_WRITTEN_NODES} nodes", None,
-        name, mark.line + 1, mark.column + 1)])
+        name, *_line_column(mark))])
 
 
 _NODE_EVENTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.AliasEvent)
@@ -253,6 +268,13 @@ class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml
             self.depth -= 1
 
 
+class _Composer(Protocol):
+    def get_single_node(self) -> yaml.Node | None: ...
+
+    def dispose(self) -> None: ...
+
+
+_FAST_LOADER: Callable[[str], _Composer] | None = None
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser
 
@@ -262,25 +284,29 @@ if yaml.__with_libyaml__:
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)
             _Resolver12.__init__(self)
-else:
-    _FastLoader = None
+
+    _FAST_LOADER = _FastLoader
+
+
+def _single_node(loader: _Composer) -> yaml.Node | None:
+    """What `yaml.compose` does, for any loader (its stubs only name PyYAML's own)."""
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 def _compose(text: str, name: str) -> yaml.Node | None:
     """Compose with libyaml when present (10x faster start-up), after counting depth and nodes
     over its events; a document it rejects is composed again in Python so error messages stay the
     same everywhere."""
-    if _FastLoader is not None:
+    if _FAST_LOADER is not None:
         try:
             _check_shape(text, name)
-            return yaml.compose(text, Loader=_FastLoader)
+            return _single_node(_FAST_LOADER(text))
         except yaml.YAMLError:
             pass
-    loader = _Loader(text, name)
-    try:
-        return loader.get_single_node()
-    finally:
-        loader.dispose()
+    return _single_node(_Loader(text, name))
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -18,8 +18,8 @@ class SpecIssue:
 class SpecError(Exception):
     """A spec that cannot be loaded; carries every issue found."""
 
-    def __init__(self, issues: list[SpecIssue], path: str = "<spec>") -> None:
-        self.issues = issues
+    def __init__(self, issues: Sequence[SpecIssue], path: str = "<spec>") -> None:
+        self.issues = list(issues)
         self.path = path
         super().__init__(f"{path}: {len(issues)} problem(s); first: {issues[0].message}" if issues else path)
 

@@ -13,7 +13,7 @@ from typing import Any
 import jmespath
 from jmespath import exceptions as jmes_errors
 
-from engine.spec.expr_python import compile_function
+from engine.spec.expr_python import Node, compile_function
 from engine.spec.functions import FUNCTION_ARITY, OPTIONS
 
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -56,7 +56,7 @@ class Expr:
         self._fast = compile_function(self._parsed.parsed)
 
     @property
-    def tree(self) -> dict | None:
+    def tree(self) -> Node | None:
         """The parsed JMESPath tree (None for a plain dotted path)."""
         return self._parsed.parsed if self._parsed is not None else None
 
@@ -77,7 +77,10 @@ class Expr:
             fast = self._fast
             if fast is not None:
                 return fast(data)
-            return self._parsed.search(data, options=OPTIONS)
+            parsed = self._parsed
+            if parsed is None:  # not reached: every expression but a dotted path is parsed
+                return None
+            return parsed.search(data, options=OPTIONS)
         except jmes_errors.JMESPathError:
             return None
 
@@ -94,7 +97,9 @@ def _check_functions(node: Any, text: str) -> None:
         if node.get("type") == "function_expression":
             name = node.get("value")
             argc = len(node.get("children", []))
-            arity = FUNCTION_ARITY.get(name, _BUILTIN_ARITY.get(name, -1))
+            arity: int | None = -1  # -1: unknown; None: variadic
+            if isinstance(name, str):
+                arity = FUNCTION_ARITY.get(name, _BUILTIN_ARITY.get(name, -1))
             if arity == -1:
                 known = sorted({*FUNCTION_ARITY, *_BUILTIN_ARITY})
                 raise ExprError(f"unknown function {name}() in {text!r}; known: {', '.join(known)}")

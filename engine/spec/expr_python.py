@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import count
 from numbers import Number
 from typing import Any
 
 from engine.spec.functions import FUNCTION_ARITY, OPTIONS
+
+# One node of a parsed JMESPath tree: {"type": ..., "value": ..., "children": [...]}.
+Node = Mapping[str, Any]
 
 
 def _actual_number(x: Any) -> bool:
@@ -111,7 +114,7 @@ class Translator:
         # `known_path(value, keys)` may name a variable already holding that dotted path's value.
         self._known_path = known_path
 
-    def translate(self, node: dict, value: str) -> str | None:
+    def translate(self, node: Node, value: str) -> str | None:
         try:
             return self._node(node, value)
         except Unsupported:
@@ -120,7 +123,7 @@ class Translator:
     def _temp(self) -> str:
         return f"_t{next(self._ids)}"
 
-    def _node(self, node: dict, value: str) -> str:
+    def _node(self, node: Node, value: str) -> str:
         kind = node["type"]
         children = node.get("children", [])
         if self._known_path is not None and kind in ("field", "subexpression"):
@@ -184,7 +187,7 @@ class Translator:
         return f"{_ORDERED[op]}({left}, {right})"
 
 
-def _field_chain(node: dict) -> tuple[str, ...] | None:
+def _field_chain(node: Node) -> tuple[str, ...] | None:
     if node["type"] == "field":
         return (node["value"],)
     if node["type"] == "subexpression" and all(c["type"] == "field" for c in node["children"]):
@@ -192,17 +195,17 @@ def _field_chain(node: dict) -> tuple[str, ...] | None:
     return None
 
 
-def _gives_bool_or_none(node: dict) -> bool:
+def _gives_bool_or_none(node: Node) -> bool:
     """Whether the translation of ``node`` evaluates to True, False or None only (comparisons
     of JSON values and negations), so that JMESPath falsiness is just ``is None or is False``."""
     return node["type"] in ("comparator", "not_expression")
 
 
-def _is_str_literal(node: dict) -> bool:
+def _is_str_literal(node: Node) -> bool:
     return node["type"] == "literal" and isinstance(node["value"], str)
 
 
-def compile_function(tree: dict) -> Callable[[Any], Any] | None:
+def compile_function(tree: Node) -> Callable[[Any], Any] | None:
     """A one-argument function equivalent to searching ``tree``, or None when not covered."""
     source = Translator().translate(tree, "data")
     if source is None:

@@ -13,6 +13,7 @@ from engine.spec.expr import Expr
 from engine.spec.template import Template
 
 JsonTemplate = Any  # a JSON value whose strings are Templates
+TzFormat = Literal["offset", "seconds", "minutes", "iana"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,7 +344,7 @@ class TimeField:
 @dataclass(frozen=True, slots=True)
 class TzField:
     path: Expr
-    format: Literal["offset", "seconds", "minutes", "iana"] = "offset"
+    format: TzFormat = "offset"
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,7 +229,7 @@ def _explain(error: ValidationError, doc: Document) -> list[LocatedIssue]:
 
     if validator == "type":
         expected = error.validator_value
-        expected_list = expected if isinstance(expected, list) else [expected]
+        expected_list: list[str] = expected if isinstance(expected, list) else [expected]  # type names
         message = f"expected {_or(_TYPE_NAMES.get(t, t) for t in expected_list)}, got {_describe(instance)}"
         return [doc.issue(path, "schema.type", message)]
 

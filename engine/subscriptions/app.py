@@ -5,6 +5,7 @@ key shown only once) are stored encrypted and read back as `{secret:NAME}`."""
 
 from __future__ import annotations
 
+import builtins
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,7 +114,9 @@ class AppSubscriptionManager:
                 await self.engine.store.delete_app_subscription(spec.id, stale.subscription_id)
         return found
 
-    async def renew(self, vendor: str, *, subscription_id: str | None = None) -> list[SubscriptionInfo]:
+    # `builtins.list`: in the class body `list` is the method above.
+    async def renew(self, vendor: str, *, subscription_id: str | None = None
+                    ) -> builtins.list[SubscriptionInfo]:
         """Renew one subscription, or every one the vendor lists."""
         spec, app = self.block(vendor)
         if app.renew is None:

@@ -14,7 +14,9 @@ async def renewal_jobs(engine: EngineContext, now: float) -> list[JobSpec]:
     jobs: list[JobSpec] = []
     for subscription in await engine.store.list_app_subscriptions():
         spec = engine.specs.get(subscription.vendor)
-        app = spec.subscriptions.app if spec is not None else None
+        if spec is None:
+            continue
+        app = spec.subscriptions.app
         if app is None or app.renew is None or subscription.expires_at is None:
             continue
         lead = app.renew_before_s or 0

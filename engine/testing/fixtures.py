@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
+
+from engine.mapping.compiler import PageKind
 
 EXPECTED_SAMPLES = ".expected.jsonl"
 EXPECTED_EVENTS = ".expected.json"
@@ -19,7 +22,7 @@ EXPECTED_EVENTS = ".expected.json"
 class ResponseFixture:
     path: Path
     resource: str
-    kind: str  # "list" | "get"
+    kind: PageKind
 
     @property
     def expected(self) -> Path:
@@ -69,8 +72,12 @@ def find_fixtures(folder: Path) -> FixtureSet:
             found.webhooks.append(WebhookFixture(path, stem[len("webhook."):]))
             continue
         resource, _, kind = stem.rpartition(".")
-        if resource and kind in ("list", "get"):
+        if resource and _is_page_kind(kind):
             found.responses.append(ResponseFixture(path, resource, kind))
         else:
             found.unrecognised.append(path)
     return found
+
+
+def _is_page_kind(text: str) -> TypeGuard[PageKind]:
+    return text in ("list", "get")

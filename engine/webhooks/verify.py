@@ -84,8 +84,8 @@ def _verify_hmac(
     keys = _secret_candidates(verify.key, secrets)
     parts = parse_signature_header(verify, _header(headers, verify.signature_header, "signature"))
     timestamp = _check_timestamp(verify, headers, parts, now)
-    wanted = [_decode_signature(verify, text) for text in parts.signatures]
-    wanted = [digest for digest in wanted if digest is not None]
+    decoded = [_decode_signature(verify, text) for text in parts.signatures]
+    wanted = [digest for digest in decoded if digest is not None]
     if not wanted:
         raise VerificationFailed(401, "signature is not valid " + _encoding_name(verify))
     try:

@@ -33,7 +33,7 @@ def job_trust(spec: Spec, event: WebhookEventJob) -> TrustLevel:
     was weakened since the event arrived does not let an older job act."""
     spec_level = spec.webhooks.trust if spec.webhooks is not None else "unauthenticated"
     claimed = event.trust or spec_level
-    return weaker(claimed if claimed in LEVELS else "unauthenticated", spec_level)  # type: ignore[arg-type]
+    return weaker(claimed if claimed in LEVELS else "unauthenticated", spec_level)
 
 
 def route_confirm(spec: Spec, event: WebhookEventJob) -> Confirm | None:

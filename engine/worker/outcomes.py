@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from engine.context import EngineContext
 from engine.errors import EngineError, NotFound, TokenError, Unavailable
@@ -20,7 +21,7 @@ from engine.worker.context import WorkerContext
 
 log = logging.getLogger("engine.worker")
 
-JobHandler = Callable[[Job, WorkerContext], Awaitable[None]]
+JobHandler = Callable[[Job, WorkerContext], Coroutine[Any, Any, None]]
 
 
 def spec_for(engine: EngineContext, vendor: str) -> Spec:

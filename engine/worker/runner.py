@@ -21,7 +21,7 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +35,7 @@ from engine.store.port import Job, Store
 
 log = logging.getLogger("engine.worker")
 
-Handler = Callable[[Job, Any], Awaitable[None]]  # async fn(job, engine)
+Handler = Callable[[Job, Any], Coroutine[Any, Any, None]]  # async fn(job, engine)
 
 _MAX_ERROR_CHARS = 2000
 
