@@ -27,7 +27,16 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from engine.store.crypto import TokenCipher
 from engine.store.errors import StoreConfigError, StoreError, StoreUnavailable
 from engine.store.migrate import apply_migrations
-from engine.store.sql.dialect import Body, Dialect, GroupBody, Item, Params, Row, pyformat
+from engine.store.sql.dialect import (
+    Body,
+    Dialect,
+    GroupBody,
+    Item,
+    Params,
+    Row,
+    insert,
+    pyformat,
+)
 from engine.store.sql.store import SqlStore
 
 T = TypeVar("T")
@@ -211,6 +220,11 @@ class _Tx:
 
     async def count(self, sql: str, params: Params = ()) -> int:
         return (await self.conn.execute(pyformat(sql), params)).rowcount
+
+    async def insert_many(self, table: str, columns: str, rows: list[Row], tail: str = "") -> int:
+        async with self.conn.cursor() as cursor:
+            await cursor.executemany(pyformat(insert(table, columns) + tail), rows)
+            return cursor.rowcount
 
 
 class PostgresExecutor:

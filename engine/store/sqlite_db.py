@@ -25,13 +25,23 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.store.crypto import TokenCipher
 from engine.store.errors import StoreError, StoreUnavailable
 from engine.store.migrate import apply_migrations
-from engine.store.sql.dialect import SQLITE, Body, GroupBody, Params, Row, run_to_end
+from engine.store.sql.dialect import (
+    SQLITE,
+    Body,
+    GroupBody,
+    Params,
+    Row,
+    chunks,
+    insert,
+    run_to_end,
+)
 from engine.store.sql.store import SqlStore
 
 T = TypeVar("T")
@@ -456,6 +466,11 @@ class _Tx:
 
     async def count(self, sql: str, params: Params = ()) -> int:
         return self.conn.execute(sql, params).rowcount
+
+    async def insert_many(self, table: str, columns: str, rows: list[Row], tail: str = "") -> int:
+        return sum(self.conn.execute(insert(table, columns, len(chunk)) + tail,
+                                     list(chain.from_iterable(chunk))).rowcount
+                   for chunk in chunks(rows))
 
 
 class SqliteExecutor:

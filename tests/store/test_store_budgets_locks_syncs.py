@@ -60,6 +60,17 @@ async def test_penalize_blocks_until_the_vendor_says_so(store: Store, clock: Man
     assert [b.key for b in await store.list_budgets("app:")] == [PER_MINUTE.key]
 
 
+async def test_budgets_listed_by_prefix_in_key_order(store: Store) -> None:
+    keys = ["app:acme:1m", "app:acme:1d", "app:acme_x:1m", "user:u1:%", "app:b\u00e9:1m"]
+    for key in keys:
+        await store.acquire_budget([BudgetRequest(key, rate=1, period_s=1)])
+    assert sorted(b.key for b in await store.list_budgets()) == sorted(keys)
+    assert [b.key for b in await store.list_budgets("app:acme:")] == ["app:acme:1d", "app:acme:1m"]
+    assert [b.key for b in await store.list_budgets("app:b\u00e9")] == ["app:b\u00e9:1m"]
+    assert [b.key for b in await store.list_budgets("user:u1:%")] == ["user:u1:%"]  # no LIKE
+    assert await store.list_budgets("app:acme:1m:more") == []
+
+
 async def test_invalid_budget_is_rejected(store: Store) -> None:
     with pytest.raises(ValueError):
         await store.acquire_budget([BudgetRequest("k", rate=0, period_s=60)])

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 from engine.store.codec import (
@@ -18,7 +17,7 @@ from engine.store.codec import (
 )
 from engine.store.port import SampleStore
 from engine.store.records import SamplePage, SampleRecord, StoredSample, UpsertResult
-from engine.store.sql.dialect import MAX_PAGE, ROWS_PER_STATEMENT, Concern, Row, Tx, chunks, insert
+from engine.store.sql.dialect import MAX_PAGE, Concern, Row
 
 SAMPLE_COLUMNS = (
     "id, user_id, source, sample_type, dedup_id, timestamp_us, end_us, deleted, "
@@ -53,23 +52,6 @@ def sample_rows(samples: Sequence[SampleRecord], at: float) -> list[Row]:
     ]
 
 
-def _identity(row: Row) -> tuple[Any, ...]:
-    return row[1:5]
-
-
-def _distinct_chunks(rows: list[Row]) -> Iterator[list[Row]]:
-    """Chunks of rows sorted by identity in which no identity comes twice: an upsert statement
-    may not touch a row twice on PostgreSQL, so a repeat (next to its first) starts a chunk."""
-    chunk: list[Row] = []
-    for row in rows:
-        if len(chunk) == ROWS_PER_STATEMENT or (chunk and _identity(chunk[-1]) == _identity(row)):
-            yield chunk
-            chunk = []
-        chunk.append(row)
-    if chunk:
-        yield chunk
-
-
 def _sample(row: Row) -> StoredSample:
     payload = load_json(row[11])
     deleted = bool(row[7])
@@ -90,16 +72,9 @@ class Samples(Concern, SampleStore):
         if not rows:
             return UpsertResult(written=0, skipped=0)
         if self._ex.dialect.row_locks:  # concurrent batches lock rows in one order: no deadlock
-            rows.sort(key=_identity)
-            batches = list(_distinct_chunks(rows))
-        else:
-            batches = list(chunks(rows))
-
-        async def upsert(tx: Tx) -> int:
-            return sum([await tx.count(insert("samples", SAMPLE_COLUMNS, len(batch)) + _UPSERT,
-                                       list(chain.from_iterable(batch))) for batch in batches])
-
-        written = await self._ex.transaction(upsert)
+            rows.sort(key=lambda row: row[1:5])
+        written = await self._ex.transaction(
+            lambda tx: tx.insert_many("samples", SAMPLE_COLUMNS, rows, _UPSERT))
         return UpsertResult(written=written, skipped=len(rows) - written)
 
     async def tombstone_samples(
