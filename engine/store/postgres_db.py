@@ -247,7 +247,7 @@ class PostgresExecutor:
     async def write(self, sql: str, params: Params = ()) -> int:
         return await self.db.run(lambda conn: _Tx(conn).count(sql, params), transaction=False)
 
-    write_returning = read_all
+    write_returning = read_all  # a single statement commits on its own, RETURNING or not
 
     async def transaction(self, body: Body[T]) -> T:
         return await self.db.run(lambda conn: body(_Tx(conn)))
