@@ -41,7 +41,9 @@ class Reschedule(RetryLater):
     budget's next slot): the job runs again after `delay_s` without using an attempt."""
 
 
-_TYPES: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float), "bool": bool, "dict": dict, "Any": object}
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str, "int": int, "float": (int, float), "bool": bool, "dict": dict, "Any": object,
+}
 
 
 @dataclass(frozen=True, slots=True)

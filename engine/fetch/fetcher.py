@@ -139,7 +139,8 @@ class Fetcher:
         if endpoint is None:
             raise VendorRejected(f"resource {resource.name!r} has no get endpoint", vendor=self.spec.id)
         if endpoint.id_from is not None:
-            outcome, _ = await self._send(caller, self._builder(caller, endpoint.id_from.request, {"id": object_id}), ())
+            lookup = self._builder(caller, endpoint.id_from.request, {"id": object_id})
+            outcome, _ = await self._send(caller, lookup, ())
             resolved = endpoint.id_from.path.search(outcome.body)
             if resolved in (None, "") or isinstance(resolved, (dict, list, bool)):
                 raise MalformedResponse(

@@ -133,12 +133,14 @@ class _Compiler:
 
     def secret_template(self, value: str, at: Path) -> Template:
         template = self.template(value, at, SECRET_NAMES)
-        if not any(n in SECRET_NAMES or n.startswith(("env:", "secret:")) for n in template.names) and "${" not in value:
+        named = any(n in SECRET_NAMES or n.startswith(("env:", "secret:")) for n in template.names)
+        if not named and "${" not in value:
             self.issue(at, "secret.literal",
                        "a key or token must name its secret: {client_secret}, {env:NAME} or {secret:NAME}")
         return template
 
-    def pairs(self, mapping: Mapping[str, Any] | None, at: Path, allowed=REQUEST_NAMES) -> tuple[tuple[str, Template], ...]:
+    def pairs(self, mapping: Mapping[str, Any] | None, at: Path,
+              allowed=REQUEST_NAMES) -> tuple[tuple[str, Template], ...]:
         if not mapping:
             return ()
         return tuple((k, self.template(v, at + (k,), allowed)) for k, v in mapping.items())
@@ -307,7 +309,8 @@ class _Compiler:
                 ok_status=raw.get("ok_status", 204), fail_status=raw.get("fail_status", 404))
         if kind == "ping":
             when = self.expr(raw["when"], at + ("when",))
-            return m.HandshakePing(when=when, status=raw.get("status", 200), verify=raw.get("verify", True)) if when else None
+            return m.HandshakePing(when=when, status=raw.get("status", 200),
+                                   verify=raw.get("verify", True)) if when else None
         if kind == "verification":
             when = self.expr(raw["when"], at + ("when",))
             return m.HandshakeVerification(when=when, ok_status=raw.get("ok_status", 201),
@@ -472,7 +475,8 @@ class _Compiler:
             app = m.AppSubscriptions(
                 create=self.requests(app_raw.get("create"), aat + ("create",), default_auth="none"),
                 list=self.request(app_raw["list"], aat + ("list",), default_auth="none") if "list" in app_raw else None,
-                renew=self.request(app_raw["renew"], aat + ("renew",), default_auth="none") if "renew" in app_raw else None,
+                renew=(self.request(app_raw["renew"], aat + ("renew",), default_auth="none")
+                       if "renew" in app_raw else None),
                 items=self.expr(app_raw.get("items"), aat + ("items",)),
                 id=self.expr(app_raw.get("id"), aat + ("id",)),
                 expires_at=self.expr(app_raw.get("expires_at"), aat + ("expires_at",)),
@@ -511,7 +515,8 @@ class _Compiler:
         path, fmt = (raw, "iso") if isinstance(raw, str) else (raw["path"], raw.get("format", "iso"))
         expr = self.expr(path, at if isinstance(raw, str) else at + ("path",))
         if fmt not in ("iso", "epoch_s", "epoch_ms", "date") and "%" not in fmt:
-            self.issue(at, "time.format", f"unknown time format {fmt!r}; use iso, epoch_s, epoch_ms, date or a strftime pattern")
+            self.issue(at, "time.format",
+                       f"unknown time format {fmt!r}; use iso, epoch_s, epoch_ms, date or a strftime pattern")
         return m.TimeField(path=expr, format=fmt) if expr else None
 
     def sample(self, raw: Mapping[str, Any], at: Path) -> m.SampleMapping | None:

@@ -97,12 +97,12 @@ def read_document(path: str | Path) -> Document:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise DocumentError([_file_issue(name, "io.not_found", "no such file")], io_error=True)
+        raise DocumentError([_file_issue(name, "io.not_found", "no such file")], io_error=True) from None
     except IsADirectoryError:
-        raise DocumentError([_file_issue(name, "io.unreadable", "is a directory")], io_error=True)
+        raise DocumentError([_file_issue(name, "io.unreadable", "is a directory")], io_error=True) from None
     except OSError as exc:
         message = f"cannot read: {exc.strerror or type(exc).__name__}"
-        raise DocumentError([_file_issue(name, "io.unreadable", message)], io_error=True)
+        raise DocumentError([_file_issue(name, "io.unreadable", message)], io_error=True) from None
     if len(raw) > MAX_BYTES:
         raise DocumentError([_file_issue(
             name, "io.too_large", f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")])

@@ -33,7 +33,8 @@ async def client():
 
 @pytest.mark.anyio
 async def test_path_params_headers_and_bearer(client):
-    spec, reqs = make_spec({"get": {"path": "/items/{id}", "params": {"user": "{vendor_user_id}", "t": "{env:ACME_TENANT}"},
+    spec, reqs = make_spec({"get": {"path": "/items/{id}",
+                                    "params": {"user": "{vendor_user_id}", "t": "{env:ACME_TENANT}"},
                                     "headers": {"X-Req": "r"}}})
     values = TemplateValues(spec_values(spec, id="a/b c", vendor_user_id="42", access_token="tok"), env=ENV)
     request = build_request(client, spec, reqs["get"], values)

@@ -136,12 +136,15 @@ def test_a_new_vendor_written_from_the_guide_receives_normalized_samples(tmp_pat
                 curl = engine_cmd("sign", "vendors/acme.yaml", "--body", "event.json", "--url",
                                   f"{engine_url}/v1/webhooks/acme", cwd=tmp_path,
                                   env={**env, "ACME_WEBHOOK_SECRET": WEBHOOK_SECRET}).stdout
-                delivered = subprocess.run(["sh", "-c", curl], check=False, cwd=tmp_path, capture_output=True, text=True,
-                                           timeout=30)
+                delivered = subprocess.run(["sh", "-c", curl], check=False, cwd=tmp_path, capture_output=True,
+                                           text=True, timeout=30)
                 assert json.loads(delivered.stdout) == {"received": 1, "new": 1, "jobs": 1}, delivered.stderr
 
+                def sleep_sessions() -> list[dict]:
+                    return client.get("/v1/users/alice/samples", params={"type": "sleep_session"}).json()["samples"]
+
                 def corrected() -> dict | None:
-                    for sample in client.get("/v1/users/alice/samples", params={"type": "sleep_session"}).json()["samples"]:
+                    for sample in sleep_sessions():
                         if sample["provenance"]["vendor_record_id"] == "sleep-2" and sample["asleep_s"] == 300 * 60:
                             return sample
                     return None
@@ -150,7 +153,7 @@ def test_a_new_vendor_written_from_the_guide_receives_normalized_samples(tmp_pat
                 assert sample["source"] == "acme" and sample["user_id"] == "alice"
                 assert sample["deep_s"] == 80 * 60 and sample["efficiency_pct"] == 90
                 assert sample["tz_offset_min"] == 120 and sample["timestamp_utc"].endswith("Z")
-                assert len(client.get("/v1/users/alice/samples", params={"type": "sleep_session"}).json()["samples"]) == 3
+                assert len(sleep_sessions()) == 3
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=15)

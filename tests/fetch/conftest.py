@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.sim.fixtures import sim  # noqa: F401  (the vendor simulator fixture)
+
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-from tests.sim.fixtures import sim  # noqa: F401  (the vendor simulator fixture)

@@ -20,7 +20,7 @@ def test_no_compilation_while_mapping_100k_records():
         mapped += len(whoop_workout.map_record(workouts[i % len(workouts)], "u1").samples)
     result = oura_heartrate.map_records((rows[i % len(rows)] for i in range(RECORDS // 2)), "u1")
     mapped += len(result.samples)
-    assert expr_module.COMPILE_COUNT == before
+    assert before == expr_module.COMPILE_COUNT
     scored_workouts = sum(1 for i in range(RECORDS // 2) if i % 3 != 0)  # the first is pending
     assert mapped == scored_workouts * 2 + RECORDS // 2
 
@@ -31,4 +31,4 @@ def test_oura_series_mapping_does_not_compile_per_item():
     before = expr_module.COMPILE_COUNT
     for _ in range(200):
         assert len(mapper.map_record(night, "u1").samples) == 4 + 86 + 87
-    assert expr_module.COMPILE_COUNT == before
+    assert before == expr_module.COMPILE_COUNT

@@ -131,7 +131,8 @@ def test_missing_or_bad_start_skips_the_sample_with_a_warning(start):
 def test_interval_end_and_end_before_start():
     steps = [value("count", "n", "count")]
     mapper = inline_mapper("steps", steps, end="e", tz="tz")
-    sample, _ = _one(mapper, {"id": 1, "t": "2024-03-02T08:00:00", "e": "2024-03-02T09:00:00", "tz": "+02:00", "n": 500})
+    record = {"id": 1, "t": "2024-03-02T08:00:00", "e": "2024-03-02T09:00:00", "tz": "+02:00", "n": 500}
+    sample, _ = _one(mapper, record)
     assert (sample["timestamp_utc"], sample["end_utc"]) == ("2024-03-02T06:00:00Z", "2024-03-02T07:00:00Z")
     result = mapper.map_record({"id": 1, "t": "2024-03-02T08:00:00Z", "e": "2024-03-02T07:00:00Z", "n": 5}, "u1")
     assert result.samples == [] and [w.code for w in result.warnings] == ["time.end_before_start"]

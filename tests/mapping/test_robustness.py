@@ -19,7 +19,11 @@ SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-10**15, 10**15), st.floats(allow_nan=True),
     st.text(max_size=12), st.sampled_from(["2024-03-02T00:00:00Z", "-04:00", "SCORED", "Z", "rest"]),
 )
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 
 MAPPERS = [
     (compile_resource_mapper(shipped_spec(vendor), path.name.split(".")[0]), vendor, path.stem)

@@ -50,7 +50,7 @@ def check(state: SimState, profile: str, user_key: str | None, token: str | None
         blocking = next((u for u in uses if u.used >= u.limit), None)
         counts_rejected = profile == "strava"  # short-window violations count toward the day
         if blocking is None or counts_rejected:
-            for key, use in zip(keys, uses):
+            for key, use in zip(keys, uses, strict=True):
                 state.limit_hits[key] = state.limit_hits.get(key, 0) + 1
                 use.used += 1
         if blocking is not None:

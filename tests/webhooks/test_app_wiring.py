@@ -19,7 +19,8 @@ def test_engine_app_receives_signed_webhook_without_api_key(tmp_path):
     settings = Settings.from_env(env, vendors_dir=ROOT / "vendors", data_dir=tmp_path / "data", only=("whoop",))
     body = json.dumps({"user_id": 1, "id": "x", "type": "sleep.updated", "trace_id": trace}).encode()
     with TestClient(create_app(Engine(settings)), base_url="http://127.0.0.1") as http:
-        ok = http.post("/v1/webhooks/whoop", content=body, headers=whoop_headers(WHOOP_SECRET, body, int(time.time() * 1000)))
-        bad = http.post("/v1/webhooks/whoop", content=body, headers=whoop_headers("nope", body, int(time.time() * 1000)))
+        now_ms = int(time.time() * 1000)
+        ok = http.post("/v1/webhooks/whoop", content=body, headers=whoop_headers(WHOOP_SECRET, body, now_ms))
+        bad = http.post("/v1/webhooks/whoop", content=body, headers=whoop_headers("nope", body, now_ms))
     assert ok.status_code == 200 and ok.json()["received"] == 1
     assert bad.status_code == 401

@@ -47,7 +47,8 @@ async def test_whoop_delivery_becomes_one_job_and_replay_adds_none(specs, store,
     assert len(jobs) == 1
     payload = dict(jobs[0].payload)
     assert jobs[0].kind == "webhook_event" and jobs[0].user_id == "app-user-1"
-    assert {k: payload[k] for k in ("vendor", "vendor_user_id", "event_type", "object_id", "action", "resource", "by")} == {
+    keys = ("vendor", "vendor_user_id", "event_type", "object_id", "action", "resource", "by")
+    assert {k: payload[k] for k in keys} == {
         "vendor": "whoop", "vendor_user_id": "10129", "event_type": "sleep.updated",
         "object_id": "ecfc6a15-4661-442f-a9a4-f160dd7afae8", "action": "fetch", "resource": "sleep", "by": "id"}
     assert len(inbox_rows(tmp_path / "data")) == 1
@@ -57,7 +58,8 @@ async def test_whoop_v1_integer_ids_work(specs, store):
     await connect(store, "whoop", "u", "77")
     body = b'{"user_id": 77, "id": 123456789, "type": "workout.deleted", "trace_id": "t-int"}'
     async with client(make_app(specs, store)) as http:
-        response = await http.post("/v1/webhooks/whoop", content=body, headers=whoop_headers(WHOOP_SECRET, body, now_ms()))
+        response = await http.post("/v1/webhooks/whoop", content=body,
+                                   headers=whoop_headers(WHOOP_SECRET, body, now_ms()))
     assert response.status_code == 200
     (job,) = await store.list_jobs()
     assert job.payload["object_id"] == "123456789" and job.payload["action"] == "delete"
@@ -95,8 +97,10 @@ async def test_oura_delivery_and_challenge_handshake(specs, store):
     async with client(make_app(specs, store)) as http:
         ok = await http.get("/v1/webhooks/oura", params={"verification_token": OURA_TOKEN, "challenge": "c-123"})
         bad = await http.get("/v1/webhooks/oura", params={"verification_token": "wrong", "challenge": "c-123"})
-        delivered = await http.post("/v1/webhooks/oura", content=body, headers=oura_headers(OURA_SECRET, body, int(time.time())))
-        tampered = await http.post("/v1/webhooks/oura", content=body + b" ", headers=oura_headers(OURA_SECRET, body, int(time.time())))
+        delivered = await http.post("/v1/webhooks/oura", content=body,
+                                    headers=oura_headers(OURA_SECRET, body, int(time.time())))
+        tampered = await http.post("/v1/webhooks/oura", content=body + b" ",
+                                   headers=oura_headers(OURA_SECRET, body, int(time.time())))
     assert ok.status_code == 200 and ok.json() == {"challenge": "c-123"}
     assert bad.status_code == 401
     assert delivered.status_code == 200 and delivered.json()["jobs"] == 1
@@ -110,16 +114,21 @@ async def test_oura_delivery_and_challenge_handshake(specs, store):
 async def test_fitbit_style_array_verify_code_and_windows(specs, store, tmp_path):
     await connect(store, "fitbit_style", "app-user-3", "228TQ4")
     events = [
-        {"collectionType": "activities", "date": "2024-03-01", "ownerId": "228TQ4", "ownerType": "user", "subscriptionId": "1"},
-        {"collectionType": "sleep", "date": "2024-03-01", "ownerId": "228TQ4", "ownerType": "user", "subscriptionId": "1"},
-        {"collectionType": "foods", "date": "2024-03-01", "ownerId": "228TQ4", "ownerType": "user", "subscriptionId": "1"},
-        {"collectionType": "activities", "date": "2024-03-02", "ownerId": "UNKNOWN", "ownerType": "user", "subscriptionId": "2"},
+        {"collectionType": "activities", "date": "2024-03-01", "ownerId": "228TQ4", "ownerType": "user",
+         "subscriptionId": "1"},
+        {"collectionType": "sleep", "date": "2024-03-01", "ownerId": "228TQ4", "ownerType": "user",
+         "subscriptionId": "1"},
+        {"collectionType": "foods", "date": "2024-03-01", "ownerId": "228TQ4", "ownerType": "user",
+         "subscriptionId": "1"},
+        {"collectionType": "activities", "date": "2024-03-02", "ownerId": "UNKNOWN", "ownerType": "user",
+         "subscriptionId": "2"},
     ]
     body = json.dumps(events).encode()
     async with client(make_app(specs, store)) as http:
         good_code = await http.get("/v1/webhooks/fitbit_style", params={"verify": FITBIT_CODE})
         bad_code = await http.get("/v1/webhooks/fitbit_style", params={"verify": "nope"})
-        delivered = await http.post("/v1/webhooks/fitbit_style", content=body, headers=fitbit_headers(FITBIT_SECRET, body))
+        delivered = await http.post("/v1/webhooks/fitbit_style", content=body,
+                                    headers=fitbit_headers(FITBIT_SECRET, body))
         wrong = await http.post("/v1/webhooks/fitbit_style", content=body, headers=fitbit_headers("other", body))
     assert good_code.status_code == 204 and bad_code.status_code == 404
     assert wrong.status_code == 401
@@ -163,7 +172,8 @@ async def test_unknown_event_type_is_stored_and_acknowledged(specs, store, tmp_p
     await connect(store, "whoop", "u", "10129")
     body = whoop_body(kind="menstrual_cycle.updated")
     async with client(make_app(specs, store)) as http:
-        response = await http.post("/v1/webhooks/whoop", content=body, headers=whoop_headers(WHOOP_SECRET, body, now_ms()))
+        response = await http.post("/v1/webhooks/whoop", content=body,
+                                   headers=whoop_headers(WHOOP_SECRET, body, now_ms()))
     assert response.status_code == 200 and response.json()["jobs"] == 0
     assert await store.list_jobs() == []
     assert inbox_rows(tmp_path / "data")[0][2] == "menstrual_cycle.updated"
@@ -172,7 +182,8 @@ async def test_unknown_event_type_is_stored_and_acknowledged(specs, store, tmp_p
 @pytest.mark.parametrize("body", [b"\xff\xfe not utf-8", b"{not json", b"[" * 5000, b""])
 async def test_undecodable_but_signed_body_is_400(specs, store, body):
     async with client(make_app(specs, store)) as http:
-        response = await http.post("/v1/webhooks/fitbit_style", content=body, headers=fitbit_headers(FITBIT_SECRET, body))
+        response = await http.post("/v1/webhooks/fitbit_style", content=body,
+                                   headers=fitbit_headers(FITBIT_SECRET, body))
     assert response.status_code == 400
 
 
@@ -196,7 +207,8 @@ async def test_body_cap_413_with_and_without_content_length(specs, store):
 
     async with client(make_app(specs, store)) as http:
         declared = await http.post("/v1/webhooks/fitbit_style", content=big, headers=fitbit_headers(FITBIT_SECRET, big))
-        streamed = await http.post("/v1/webhooks/fitbit_style", content=chunks(), headers=fitbit_headers(FITBIT_SECRET, big))
+        streamed = await http.post("/v1/webhooks/fitbit_style", content=chunks(),
+                                   headers=fitbit_headers(FITBIT_SECRET, big))
     assert declared.status_code == 413 and streamed.status_code == 413
 
 
@@ -205,7 +217,8 @@ async def test_store_down_is_503(specs, store):
     app = make_app(specs, store)
     await store.close()
     async with client(app) as http:
-        response = await http.post("/v1/webhooks/whoop", content=body, headers=whoop_headers(WHOOP_SECRET, body, now_ms()))
+        response = await http.post("/v1/webhooks/whoop", content=body,
+                                   headers=whoop_headers(WHOOP_SECRET, body, now_ms()))
     assert response.status_code == 503 and response.headers["retry-after"]
 
 
@@ -214,7 +227,8 @@ async def test_thousand_concurrent_distinct_deliveries_make_thousand_jobs(specs,
     async with client(make_app(specs, store)) as http:
         async def deliver(i: int) -> int:
             body = whoop_body(f"trace-{i}", object_id=f"obj-{i}")
-            response = await http.post("/v1/webhooks/whoop", content=body, headers=whoop_headers(WHOOP_SECRET, body, now_ms()))
+            response = await http.post("/v1/webhooks/whoop", content=body,
+                                       headers=whoop_headers(WHOOP_SECRET, body, now_ms()))
             return response.status_code
 
         codes = await asyncio.gather(*(deliver(i) for i in range(1000)))
@@ -268,12 +282,15 @@ async def test_ping_verification_and_header_equals(store):
     })
     env = {"INLINE_AUTH": "Bearer shared"}
     async with client(make_app({"inline": spec}, store, env=env)) as http:
-        verified = await http.post("/v1/webhooks/inline", json={"type": "verification"}, headers={"Authorization": "Bearer shared"})
+        verified = await http.post("/v1/webhooks/inline", json={"type": "verification"},
+                                   headers={"Authorization": "Bearer shared"})
         refused = await http.post("/v1/webhooks/inline", json={"type": "verification"})
         ping = await http.post("/v1/webhooks/inline", json={"event": "PING"})
-        unauthorized = await http.post("/v1/webhooks/inline", json={"data": {"healthUserId": "h", "operation": "DELETE", "id": 1}},
+        unauthorized = await http.post("/v1/webhooks/inline",
+                                       json={"data": {"healthUserId": "h", "operation": "DELETE", "id": 1}},
                                        headers={"Authorization": "Bearer guess"})
-    assert (verified.status_code, refused.status_code, ping.status_code, unauthorized.status_code) == (201, 401, 200, 401)
+    statuses = (verified.status_code, refused.status_code, ping.status_code, unauthorized.status_code)
+    assert statuses == (201, 401, 200, 401)
     assert await store.list_jobs() == []
 
 

@@ -30,7 +30,8 @@ def _sign(spec: str, body: bytes, *extra: str) -> dict[str, str]:
 
 def test_engine_sign_matches_vendor_docs():
     body = b'{"user_id":10129,"id":"x","type":"sleep.updated","trace_id":"t"}'
-    assert _sign("vendors/whoop.yaml", body, "--timestamp", "1748241241000") == whoop_headers(WHOOP_SECRET, body, 1748241241000)
+    signed = _sign("vendors/whoop.yaml", body, "--timestamp", "1748241241000")
+    assert signed == whoop_headers(WHOOP_SECRET, body, 1748241241000)
     assert _sign("vendors/oura.yaml", body, "--timestamp", "1748241241") == oura_headers(OURA_SECRET, body, 1748241241)
     assert _sign("tests/specs/fitbit_style.yaml", body) == fitbit_headers(FITBIT_SECRET, body)
 

@@ -59,7 +59,8 @@ def test_killed_worker_job_runs_again_after_lease(tmp_path):
         JobSpec(kind="test_hang_then_finish", payload={"marks": str(marks)}))))
     first = _start_worker(tmp_path)
     try:
-        assert _wait_for(marks / "started", 20), first.stderr.read().decode() if first.poll() is not None else "no start"
+        assert _wait_for(marks / "started", 20), (
+            first.stderr.read().decode() if first.poll() is not None else "no start")
         killed_at = time.monotonic()
         os.kill(first.pid, signal.SIGKILL)
         first.wait(5)

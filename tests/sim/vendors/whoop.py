@@ -108,7 +108,7 @@ def dataset(user: SimUser, tl: Timeline) -> dict[str, list[Record]]:
 def _zones(duration_s: int) -> dict[str, int]:
     shares = (0.05, 0.15, 0.3, 0.3, 0.15, 0.05)
     names = ("zero", "one", "two", "three", "four", "five")
-    return {f"zone_{n}_milli": int(duration_s * 1000 * s) for n, s in zip(names, shares)}
+    return {f"zone_{n}_milli": int(duration_s * 1000 * s) for n, s in zip(names, shares, strict=True)}
 
 
 def routes(state: SimState) -> list[Route]:
