@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 
-from engine.store.sql.dialect import Tx
+from engine.store.sql.dialect import Tx, insert
 
 SCHEMA_VERSION_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -68,5 +68,5 @@ async def apply_migrations(tx: Tx) -> None:
         if migration.version not in applied:
             for statement in migration.statements:
                 await tx.count(statement)
-            await tx.count("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+            await tx.count(insert("schema_version", "version, name, applied_at"),
                            (migration.version, migration.name, time.time()))

@@ -21,7 +21,8 @@ def test_placeholders_come_from_the_columns_and_translate_for_psycopg() -> None:
 
 
 def test_filters_and_lists_per_dialect() -> None:
-    assert where(("a = ?", 1), ("b > ?", None), ("c = ?", "x")) == ("WHERE a = ? AND c = ? ", [1, "x"])
+    assert where(("a = ?", 1), ("b > ?", None), ("c = ?", "x")) == (
+        "WHERE a = ? AND c = ? ", [1, "x"])
     assert where(("a = ?", None)) == ("", [])
     assert SQLITE.any_of("kind", ["x", "y"]) == ("kind IN (?, ?)", ["x", "y"])
     assert POSTGRES.any_of("kind", ("x", "y")) == ("kind = ANY(?)", [["x", "y"]])

@@ -109,11 +109,11 @@ class Budgets(Concern, BudgetStore):
 
     # ---- single-flight locks
     async def _lock_try_acquire(self, name: str, owner: str, ttl_s: float) -> float | None:
-        """Take the lease if free or expired; return its expiry, or None if someone else holds it."""
+        """Take the lease if free or expired: its expiry, or None while someone else holds it."""
         at = self._clock()
         rows = await self._ex.write_returning(
-            "INSERT INTO locks (name, owner, expires_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+            insert("locks", "name, owner, expires_at")
+            + " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
             "expires_at = excluded.expires_at "
             "WHERE locks.expires_at <= ? OR locks.owner = excluded.owner RETURNING expires_at",
             (name, owner, at + ttl_s, at))

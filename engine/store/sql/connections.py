@@ -69,8 +69,9 @@ class Connections(Concern, ConnectionStore):
         async def link(tx: Tx) -> Row | None:
             if vendor_user_id is not None:
                 holder = await tx.one(
-                    "SELECT user_id, status FROM connections WHERE vendor = ? AND vendor_user_id = ?"
-                    + tx.dialect.for_update, (vendor, vendor_user_id))
+                    "SELECT user_id, status FROM connections "
+                    "WHERE vendor = ? AND vendor_user_id = ?" + tx.dialect.for_update,
+                    (vendor, vendor_user_id))
                 if holder is not None and holder[0] != user_id:
                     if holder[1] == "active":
                         raise ConnectionConflict(vendor, vendor_user_id, holder[0])
@@ -89,7 +90,8 @@ class Connections(Concern, ConnectionStore):
         return self._connection(row)
 
     async def get_connection(self, vendor: str, user_id: str) -> Connection | None:
-        row = await self._ex.read_one(_SELECT + "WHERE vendor = ? AND user_id = ?", (vendor, user_id))
+        row = await self._ex.read_one(
+            _SELECT + "WHERE vendor = ? AND user_id = ?", (vendor, user_id))
         return None if row is None else self._connection(row)
 
     async def get_connection_by_vendor_user(
@@ -123,7 +125,8 @@ class Connections(Concern, ConnectionStore):
             "UPDATE connections SET access_token_enc = ?, "
             "refresh_token_enc = COALESCE(?, refresh_token_enc), token_expires_at = ?, "
             "scopes = COALESCE(?, scopes), token_version = token_version + 1, updated_at = ? "
-            f"WHERE vendor = ? AND user_id = ? AND token_version = ? RETURNING {CONNECTION_COLUMNS}",
+            "WHERE vendor = ? AND user_id = ? AND token_version = ? "
+            f"RETURNING {CONNECTION_COLUMNS}",
             (access, refresh, token_expires_at, None if scopes is None else dump_json(list(scopes)),
              self._now(now), vendor, user_id, expected_version))
         return self._connection(rows[0]) if rows else None

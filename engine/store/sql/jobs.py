@@ -94,7 +94,9 @@ class _Delivery:
     at: float
 
 
-async def _insert_returning(tx: Tx, table: str, columns: str, tail: str, rows: list[Row]):
+async def _insert_returning(
+    tx: Tx, table: str, columns: str, tail: str, rows: list[Row]
+) -> list[Row]:
     return [found for chunk in chunks(rows) for found in await tx.all(
         insert(table, columns, len(chunk)) + tail, list(chain.from_iterable(chunk)))]
 
@@ -250,8 +252,9 @@ class Jobs(Concern, JobStore):
                 "WHERE state = 'running' AND lease_expires_at <= ? AND attempts >= max_attempts",
                 (LEASE_LOST, at, at))
             candidate = await tx.one(
-                f"SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= ?{kind_filter}"
-                " ORDER BY lease_expires_at LIMIT 1", [at, *kind_params]) or await tx.one(
+                "SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= ?"
+                f"{kind_filter} ORDER BY lease_expires_at LIMIT 1", [at, *kind_params]
+            ) or await tx.one(
                 f"SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?{kind_filter} "
                 "ORDER BY run_at, id LIMIT 1", [at, *kind_params])
             if candidate is None:
@@ -279,8 +282,9 @@ class Jobs(Concern, JobStore):
         self, job_id: str, worker_id: str, *, lease_s: float = 30.0, now: float | None = None
     ) -> bool:
         at = self._now(now)
-        return await self._ex.write(f"UPDATE jobs SET lease_expires_at = ?, updated_at = ? {_HOLDS}",
-                                    (at + lease_s, at, job_id, worker_id)) == 1
+        return await self._ex.write(
+            f"UPDATE jobs SET lease_expires_at = ?, updated_at = ? {_HOLDS}",
+            (at + lease_s, at, job_id, worker_id)) == 1
 
     async def ack(self, job_id: str, worker_id: str, *, now: float | None = None) -> bool:
         return await self._ex.write(
@@ -320,8 +324,9 @@ class Jobs(Concern, JobStore):
         if state is not None and state not in JOB_STATES:
             raise ValueError(f"unknown job state {state!r}; one of {JOB_STATES}")
         filters, params = where(("state = ?", state), ("kind = ?", kind), ("id > ?", after_id))
-        rows = await self._ex.read_all(f"SELECT {JOB_COLUMNS} FROM jobs {filters}ORDER BY id LIMIT ?",
-                                       [*params, max(1, min(limit, MAX_PAGE))])
+        rows = await self._ex.read_all(
+            f"SELECT {JOB_COLUMNS} FROM jobs {filters}ORDER BY id LIMIT ?",
+            [*params, max(1, min(limit, MAX_PAGE))])
         return [job_from_row(row) for row in rows]
 
     async def retry_job(self, job_id: str, *, now: float | None = None) -> bool:
