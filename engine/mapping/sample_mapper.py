@@ -175,12 +175,13 @@ class SampleMapper:
         result.samples.append(sample)
 
     def _zone(self, context: Any, record_id: str | None, result: MapResult) -> LocalZone | None:
-        if self._zone_read is None:
+        read, parse = self._zone_read, self._zone_parse  # both set, or neither
+        if read is None or parse is None:
             return None
-        raw = self._zone_read(context)
+        raw = read(context)
         if raw is None:
             return None
-        zone = self._zone_parse(raw)  # type: ignore[misc]
+        zone = parse(raw)
         if zone is None:
             self._warn(result, record_id, "tz.unparsable", f"time zone {raw!r:.40} ignored", "tz_offset")
         return zone

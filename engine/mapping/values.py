@@ -60,6 +60,7 @@ def converter_rule(convert: Convert) -> Rule | None:
 
 
 def _with_rule(convert: Convert, rule: Rule) -> Convert:
+    # A function attribute: `Callable` declares none, and `converter_rule` reads it back.
     convert.rule = rule  # type: ignore[attr-defined]
     return convert
 
