@@ -123,14 +123,42 @@ def decode(raw: bytes, name: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def plain_yaml_error(exc: yaml.MarkedYAMLError) -> tuple[str, Any]:
+    """The parser's complaint in plain words, at the line where the structure broke: an unclosed
+    quote or bracket is shown where it opened, not where the file ran out."""
+    context, problem = exc.context or "", exc.problem or ""
+    opened, found = exc.context_mark, exc.problem_mark
+    where = f" (the parser gave up at line {found.line + 1})" if found and opened and found.line != opened.line else ""
+    if "quoted scalar" in context:
+        return f"a quoted string starts here and is never closed{where}", opened or found
+    if "flow sequence" in context or "flow mapping" in context:
+        bracket = "[" if "sequence" in context else "{"
+        return f"the '{bracket}' opened here is not closed where expected{where}", opened or found
+    if "'\\t'" in problem:  # PyYAML shows the character as Python would
+        return "a tab character: YAML indents with spaces only", found
+    if "block mapping" in context or "block collection" in context or "block sequence" in context:
+        return ("this line is indented differently from the block it belongs to (started at line "
+                f"{opened.line + 1 if opened else '?'}); a list item or a key may be missing or "
+                "misaligned above it"), found
+    if "mapping values are not allowed" in problem:
+        return ("a ':' inside a value: this line may be indented deeper than the keys around it "
+                "(so it continues the value above), or the value needs quotes because it contains "
+                "': '"), found
+    if "could not find expected ':'" in problem:
+        return "a key without ':' (or a value continued on a line of its own)", opened or found
+    if "undefined alias" in problem or "found undefined" in problem:
+        return f"{problem}: an alias (*name) must refer to an anchor (&name) written before it", found
+    text = " ".join(part for part in (context, problem) if part) or "invalid YAML"
+    return f"YAML syntax: {text}", found or opened
+
+
 def parse_document(text: str, name: str = "<spec>") -> Document:
     """Parse YAML text into a Document; the top level must be a mapping."""
     try:
         node = _compose(text, name)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        message, mark = plain_yaml_error(exc)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
         raise DocumentError([LocatedIssue((), "yaml.syntax", message, None, name, line, col)]) from None
     except yaml.YAMLError as exc:
         raise DocumentError([_file_issue(name, "yaml.syntax", f"invalid YAML: {exc}")]) from None

@@ -96,3 +96,20 @@ def test_interpolation_uses_the_given_environment_and_reports_missing():
     result, missing = interpolated(data, {"HOST": "http://127.0.0.1:8080"})
     assert result == {"a": "http://127.0.0.1:8080/v1", "b": ["", 3], "c": "plain"}
     assert missing == ["SECRET"]
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    ('id: acme\nname: "Acme\napi:\n  base_url: x\n', 2, "a quoted string starts here and is never closed"),
+    ("a: [1, 2\nb: 3\n", 1, "the '[' opened here is not closed"),
+    ("a: 1\n\tb: 2\n", 2, "a tab character: YAML indents with spaces only"),
+    ("auth:\n  scopes:\n    - a\n   - b\n", 4, "indented differently from the block it belongs to (started at line 2)"),
+    ("key: value: more\n", 1, "the value needs quotes because it contains ': '"),
+    ("api:\n  a: 1\n   b: 2\n", 3, "indented deeper than the keys around it"),
+    ("a: *nothing\n", 1, "must refer to an anchor (&name) written before it"),
+])
+def test_yaml_syntax_errors_in_plain_words_where_the_structure_broke(text, line, words):
+    with pytest.raises(DocumentError) as caught:
+        parse_document(text, "x.yaml")
+    (issue,) = caught.value.issues
+    assert (issue.code, issue.line) == ("yaml.syntax", line) and words in issue.message, issue.message
+    assert "while scanning" not in issue.message and "while parsing" not in issue.message
