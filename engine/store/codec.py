@@ -27,6 +27,7 @@ _isfinite = math.isfinite
 
 
 def _all_finite(value: dict[str, Any] | list[Any]) -> bool:
+    item: Any  # a dict's values or a list's items (mypy does not narrow `type(x) is` in the else)
     for item in value.values() if type(value) is dict else value:
         kind = type(item)
         if kind is float:
