@@ -5,7 +5,6 @@ the spec names none), the answer says so, and one request never queues more than
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,20 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 WHOOP_RESOURCES = ("recovery", "sleep", "workout", "cycle")  # 30-day windows, no horizon in the spec
 SYNC = "/v1/users/user-1/connections/whoop/sync"
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

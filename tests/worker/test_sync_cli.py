@@ -5,7 +5,6 @@ traceback; bad usage exits 2."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import subprocess
 import sys
@@ -25,21 +24,6 @@ from tests.sim.state import SimState
 
 ROOT = Path(__file__).resolve().parents[2]
 SLEEP_PATH = "/developer/v2/activity/sleep"
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The command configures the root logger; leave it as it was for the next tests."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
