@@ -8,9 +8,10 @@ from typing import Any
 from engine.store.codec import dump_json, load_json
 from engine.store.port import AppStateStore
 from engine.store.records import AppSubscription
-from engine.store.sql.dialect import Concern, insert, where
+from engine.store.sql.dialect import Concern, decoder, record_columns, upsert, where
 
-APP_SUBSCRIPTION_COLUMNS = "vendor, subscription_id, expires_at, detail, updated_at"
+APP_SUBSCRIPTION_COLUMNS = record_columns(AppSubscription)
+_subscription = decoder(AppSubscription, detail=load_json)
 APP_USER = ""  # the "user" an app-level secret is bound to in its encryption context
 
 
@@ -19,9 +20,7 @@ class AppState(Concern, AppStateStore):
         self, vendor: str, name: str, value: str, *, now: float | None = None
     ) -> None:
         await self._ex.write(
-            insert("app_secrets", "vendor, name, value_enc, updated_at")
-            + " ON CONFLICT (vendor, name) DO UPDATE SET value_enc = excluded.value_enc, "
-            "updated_at = excluded.updated_at",
+            upsert("app_secrets", "vendor, name, value_enc, updated_at", "vendor, name"),
             (vendor, name, self._seal(value, vendor, APP_USER, f"app_secret:{name}"),
              self._now(now)))
 
@@ -36,10 +35,8 @@ class AppState(Concern, AppStateStore):
         detail: Mapping[str, Any] | None = None, now: float | None = None,
     ) -> AppSubscription:
         rows = await self._ex.write_returning(
-            insert("app_subscriptions", APP_SUBSCRIPTION_COLUMNS)
-            + " ON CONFLICT (vendor, subscription_id) DO UPDATE SET "
-            "expires_at = excluded.expires_at, detail = excluded.detail, "
-            f"updated_at = excluded.updated_at RETURNING {APP_SUBSCRIPTION_COLUMNS}",
+            upsert("app_subscriptions", APP_SUBSCRIPTION_COLUMNS, "vendor, subscription_id")
+            + f" RETURNING {APP_SUBSCRIPTION_COLUMNS}",
             (vendor, subscription_id, expires_at, dump_json(dict(detail or {})), self._now(now)))
         return _subscription(rows[0])
 
@@ -55,7 +52,3 @@ class AppState(Concern, AppStateStore):
         return await self._ex.write(
             "DELETE FROM app_subscriptions WHERE vendor = ? AND subscription_id = ?",
             (vendor, subscription_id)) > 0
-
-
-def _subscription(row: tuple[Any, ...]) -> AppSubscription:
-    return AppSubscription(row[0], row[1], row[2], load_json(row[3]), row[4])

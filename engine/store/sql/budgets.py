@@ -13,14 +13,10 @@ from engine.store import gcra
 from engine.store.errors import LockTimeout
 from engine.store.port import BudgetStore
 from engine.store.records import BudgetGrant, BudgetRequest, BudgetState, Lease, refresh_lock_name
-from engine.store.sql.dialect import Concern, Tx, insert
+from engine.store.sql.dialect import Concern, Tx, insert, record_columns, upsert
 
-BUDGET_COLUMNS = "budget_key, tat, emission_s, tau_s, blocked_until, updated_at"
-_WRITE_BUDGET = insert("budgets", BUDGET_COLUMNS) + (
-    " ON CONFLICT (budget_key) DO UPDATE SET tat = excluded.tat, "
-    "emission_s = excluded.emission_s, tau_s = excluded.tau_s, "
-    "blocked_until = excluded.blocked_until, updated_at = excluded.updated_at"
-)
+BUDGET_COLUMNS = record_columns(BudgetState, key="budget_key")
+_WRITE_BUDGET = upsert("budgets", BUDGET_COLUMNS, "budget_key")
 
 
 class _NotGranted(Exception):
@@ -112,10 +108,8 @@ class Budgets(Concern, BudgetStore):
         """Take the lease if free or expired: its expiry, or None while someone else holds it."""
         at = self._clock()
         rows = await self._ex.write_returning(
-            insert("locks", "name, owner, expires_at")
-            + " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
-            "expires_at = excluded.expires_at "
-            "WHERE locks.expires_at <= ? OR locks.owner = excluded.owner RETURNING expires_at",
+            upsert("locks", "name, owner, expires_at", "name")
+            + " WHERE locks.expires_at <= ? OR locks.owner = excluded.owner RETURNING expires_at",
             (name, owner, at + ttl_s, at))
         return rows[0][0] if rows else None
 

@@ -89,17 +89,17 @@ class Connections(Concern, ConnectionStore):
         assert row is not None
         return self._connection(row)
 
-    async def get_connection(self, vendor: str, user_id: str) -> Connection | None:
-        row = await self._ex.read_one(
-            _SELECT + "WHERE vendor = ? AND user_id = ?", (vendor, user_id))
+    async def _connection_where(self, column: str, vendor: str, key: str) -> Connection | None:
+        row = await self._ex.read_one(f"{_SELECT}WHERE vendor = ? AND {column} = ?", (vendor, key))
         return None if row is None else self._connection(row)
+
+    async def get_connection(self, vendor: str, user_id: str) -> Connection | None:
+        return await self._connection_where("user_id", vendor, user_id)
 
     async def get_connection_by_vendor_user(
         self, vendor: str, vendor_user_id: str
     ) -> Connection | None:
-        row = await self._ex.read_one(
-            _SELECT + "WHERE vendor = ? AND vendor_user_id = ?", (vendor, vendor_user_id))
-        return None if row is None else self._connection(row)
+        return await self._connection_where("vendor_user_id", vendor, vendor_user_id)
 
     async def get_user_id_by_vendor_user(self, vendor: str, vendor_user_id: str) -> str | None:
         row = await self._ex.read_point(

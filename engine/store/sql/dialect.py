@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol, TypeVar
 
 from engine.store.crypto import TokenCipher
@@ -117,6 +117,33 @@ def insert(table: str, columns: str, rows: int = 1) -> str:
     """`INSERT INTO table (columns) VALUES (?, …), …`: a `?` per column, `rows` rows."""
     row = f"({marks(columns.count(',') + 1)})"
     return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * rows)}"
+
+
+def upsert(table: str, columns: str, key: str) -> str:
+    """`insert` that, on a conflict over the `key` columns, overwrites every other column."""
+    keys = {name.strip() for name in key.split(",")}
+    updates = [f"{name} = excluded.{name}" for name in map(str.strip, columns.split(","))
+               if name not in keys]
+    return f"{insert(table, columns)} ON CONFLICT ({key}) DO UPDATE SET {', '.join(updates)}"
+
+
+def record_columns(record: type, **renamed: str) -> str:
+    """A record's fields as a column list, in field order (`renamed`: field → column)."""
+    return ", ".join(renamed.get(f.name, f.name) for f in fields(record))
+
+
+def decoder(record: Callable[..., T], **convert: Callable[[Any], Any]) -> Callable[[Row], T]:
+    """Row (columns in the record's field order) → record, with `convert[field]` applied."""
+    steps = [(i, convert[f.name]) for i, f in enumerate(fields(record))  # type: ignore[arg-type]
+             if f.name in convert]
+
+    def decode(row: Row) -> T:
+        values = list(row)
+        for index, convert_one in steps:
+            values[index] = convert_one(values[index])
+        return record(*values)
+
+    return decode
 
 
 def chunks(rows: list[T], size: int = ROWS_PER_STATEMENT) -> Iterator[list[T]]:

@@ -9,20 +9,20 @@ from typing import Any
 
 from engine.store.codec import dump_payload, load_json, new_id
 from engine.store.port import JobStore
-from engine.store.records import (
-    JOB_STATES,
-    EnqueueResult,
-    InboxEvent,
-    Job,
-    JobSpec,
-    RecordResult,
+from engine.store.records import JOB_STATES, EnqueueResult, InboxEvent, Job, JobSpec, RecordResult
+from engine.store.sql.dialect import (
+    MAX_PAGE,
+    Concern,
+    Row,
+    Tx,
+    chunks,
+    decoder,
+    insert,
+    record_columns,
+    where,
 )
-from engine.store.sql.dialect import MAX_PAGE, Concern, Row, Tx, chunks, insert, where
 
-JOB_COLUMNS = (
-    "id, kind, payload, state, attempts, max_attempts, run_at, lease_owner, lease_expires_at, "
-    "last_error, idempotency_key, vendor, user_id, created_at, updated_at"
-)
+JOB_COLUMNS = record_columns(Job)
 INBOX_EVENT_COLUMNS = (
     "vendor, event_key, event_type, vendor_user_id, user_id, object_id, payload, job_id, "
     "received_at"
@@ -69,8 +69,7 @@ def job_values(job_id: str, job: JobSpec, at: float) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def job_from_row(row: Row) -> Job:
-    return Job(row[0], row[1], load_json(row[2]), *row[3:15])
+job_from_row = decoder(Job, payload=load_json)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -101,25 +100,27 @@ async def _insert_returning(
         insert(table, columns, len(chunk)) + tail, list(chain.from_iterable(chunk)))]
 
 
+async def _job_holding_key(tx: Tx, job: JobSpec) -> str:
+    existing = await tx.one(
+        "SELECT id FROM jobs WHERE idempotency_key = ?", (job.idempotency_key or None,))
+    assert existing is not None
+    return str(existing[0])
+
+
 async def _insert_job(tx: Tx, job: JobSpec, at: float, job_id: str | None = None) -> EnqueueResult:
     job_id = job_id or new_id(at)
     if await tx.count(insert("jobs", JOB_COLUMNS) + _NEW_JOB, job_values(job_id, job, at)) == 1:
         return EnqueueResult(job_id, True)
-    existing = await tx.one(
-        "SELECT id FROM jobs WHERE idempotency_key = ?", (job.idempotency_key or None,))
-    assert existing is not None
-    return EnqueueResult(existing[0], False)
+    return EnqueueResult(await _job_holding_key(tx, job), False)
 
 
 async def _adopt_existing_job(tx: Tx, row: _EventRow) -> str:
     """A job under the new event's idempotency key exists already: the event points to it."""
     assert row.job is not None
-    existing = await tx.one(
-        "SELECT id FROM jobs WHERE idempotency_key = ?", (row.job.idempotency_key or None,))
-    assert existing is not None
+    job_id = await _job_holding_key(tx, row.job)
     await tx.count("UPDATE inbox_events SET job_id = ? WHERE vendor = ? AND event_key = ?",
-                   (existing[0], *row.key))
-    return existing[0]
+                   (job_id, *row.key))
+    return job_id
 
 
 async def _record_repeatable(tx: Tx, row: _EventRow) -> RecordResult:

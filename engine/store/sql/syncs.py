@@ -9,23 +9,12 @@ from typing import Any
 from engine.store.codec import dump_json, from_micros, load_json, new_id, to_micros
 from engine.store.port import SyncStore
 from engine.store.records import AwaitedWindow, Sync
-from engine.store.sql.dialect import Concern, Row, insert, where
+from engine.store.sql.dialect import Concern, decoder, insert, record_columns, upsert, where
 
-SYNC_COLUMNS = (
-    "sync_id, vendor, user_id, windows_total, windows_done, records, errors, clipped_note, "
-    "last_error, detail, created_at, updated_at"
-)
-AWAITED_COLUMNS = "id, sync_id, vendor, user_id, resource, start_us, end_us, requested_at"
-
-
-def _sync(row: Row) -> Sync:
-    return Sync(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                load_json(row[9]), row[10], row[11])
-
-
-def _awaited(row: Row) -> AwaitedWindow:
-    return AwaitedWindow(row[0], row[1], row[2], row[3], row[4], from_micros(row[5]),
-                         from_micros(row[6]), row[7])
+SYNC_COLUMNS = record_columns(Sync)
+AWAITED_COLUMNS = record_columns(AwaitedWindow, start="start_us", end="end_us")
+_sync = decoder(Sync, detail=load_json)
+_awaited = decoder(AwaitedWindow, start=from_micros, end=from_micros)
 
 
 class Syncs(Concern, SyncStore):
@@ -71,9 +60,8 @@ class Syncs(Concern, SyncStore):
         self, vendor: str, user_id: str, resource: str, value: str, *, now: float | None = None
     ) -> None:
         await self._ex.write(
-            insert("cursors", "vendor, user_id, resource, value, updated_at")
-            + " ON CONFLICT (vendor, user_id, resource) DO UPDATE SET "
-            "value = excluded.value, updated_at = excluded.updated_at",
+            upsert("cursors", "vendor, user_id, resource, value, updated_at",
+                   "vendor, user_id, resource"),
             (vendor, user_id, resource, value, self._now(now)))
 
     # ---- windows awaiting delivery by push
