@@ -101,8 +101,13 @@ async def open_store(
     env = os.environ if env is None else env
     scheme = urlsplit(url).scheme.lower() if url else "sqlite"
     if scheme in ("postgres", "postgresql"):
+        from engine.store.postgres_db import open_postgres_store, parse_postgres_url
+
         assert url is not None
-        return await _open_postgres(url, secret_keys, env, clock)
+        pg_options = parse_postgres_url(url)
+        pg_keys = (tuple(secret_keys) if secret_keys is not None
+                   else load_secret_keys(env, Path("."), allow_generate=False))
+        return await open_postgres_store(pg_options, TokenCipher(pg_keys), clock=clock)
     if scheme != "sqlite":
         raise StoreConfigError(
             f"unsupported {DATABASE_URL_ENV} scheme {scheme!r}; expected sqlite:// or postgresql://"
@@ -127,26 +132,7 @@ async def open_store(
         log_tightened(secure_data_dir(data_dir, (DEFAULT_DB_FILE, SECRET_KEY_FILE)))
     except OSError as error:
         raise StoreConfigError(f"cannot create data directory: {error}") from None
-    keys = (
-        tuple(secret_keys)
-        if secret_keys is not None
-        else load_secret_keys(env, data_dir, allow_generate=True)
-    )
+    keys = (tuple(secret_keys) if secret_keys is not None
+            else load_secret_keys(env, data_dir, allow_generate=True))
     return await open_sqlite_store(path, TokenCipher(keys), clock=clock, synchronous=synchronous)
 
-
-async def _open_postgres(
-    url: str,
-    secret_keys: Sequence[str] | None,
-    env: Mapping[str, str],
-    clock: Callable[[], float],
-) -> Store:
-    from engine.store.postgres_db import open_postgres_store, parse_postgres_url
-
-    options = parse_postgres_url(url)
-    keys = (
-        tuple(secret_keys)
-        if secret_keys is not None
-        else load_secret_keys(env, Path("."), allow_generate=False)
-    )
-    return await open_postgres_store(options, TokenCipher(keys), clock=clock)

@@ -86,15 +86,7 @@ os.register_at_fork(after_in_child=_draw_process_suffix)
 def new_id(now: float) -> str:
     """Ids that sort by creation time: a millisecond stamp, a sequence number keeping ids made in
     this process strictly increasing, and the process's random suffix so processes never collide."""
-    millis = int(now * 1000)
-    with _id_lock:
-        if millis <= _last_id_stamp[0]:
-            millis = _last_id_stamp[0]
-            _last_id_stamp[1] += 1
-        else:
-            _last_id_stamp[:] = [millis, 0]
-        sequence = _last_id_stamp[1]
-    return f"{millis:012x}{sequence:06x}{_process_suffix}"
+    return new_ids(now, 1)[0]
 
 
 def new_ids(now: float, count: int) -> list[str]:

@@ -45,13 +45,8 @@ def load_migrations() -> list[Migration]:
     for entry in folder.iterdir():
         match = _FILE_NAME.match(entry.name)
         if match:
-            migrations.append(
-                Migration(
-                    version=int(match.group(1)),
-                    name=match.group(2),
-                    statements=split_statements(entry.read_text(encoding="utf-8")),
-                )
-            )
+            statements = split_statements(entry.read_text(encoding="utf-8"))
+            migrations.append(Migration(int(match.group(1)), match.group(2), statements))
     migrations.sort(key=lambda migration: migration.version)
     versions = [migration.version for migration in migrations]
     if len(set(versions)) != len(versions):

@@ -4,9 +4,8 @@ runs on (job claims with `FOR UPDATE SKIP LOCKED`, rows locked in key order: see
 
 Every operation runs on a pooled connection: a single statement in autocommit, a body as one
 transaction. Deadlocks and serialization failures are retried a few times (the whole transaction
-re-runs); a database that cannot be
-reached, or a pool with no free connection within `pool_timeout`, surfaces as `StoreUnavailable`
-so callers answer 503 and try again later.
+re-runs); a database that cannot be reached, or a pool with no free connection within
+`pool_timeout`, surfaces as `StoreUnavailable` so callers answer 503 and try again later.
 """
 
 from __future__ import annotations
@@ -27,16 +26,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from engine.store.crypto import TokenCipher
 from engine.store.errors import StoreConfigError, StoreError, StoreUnavailable
 from engine.store.migrate import apply_migrations
-from engine.store.sql.dialect import (
-    Body,
-    Dialect,
-    GroupBody,
-    Item,
-    Params,
-    Row,
-    insert,
-    pyformat,
-)
+from engine.store.sql.dialect import Body, Dialect, GroupBody, Item, Params, Row, insert, pyformat
 from engine.store.sql.store import SqlStore
 
 T = TypeVar("T")
@@ -82,15 +72,8 @@ def parse_postgres_url(url: str) -> PostgresOptions:
     pool_timeout = _positive(options, "pool_timeout", float, 5.0)
     connect_timeout = _positive(options, "connect_timeout", int, 5)
     options["connect_timeout"] = str(connect_timeout)
-    conninfo = urlunsplit(
-        (
-            "postgresql",
-            parts.netloc,
-            parts.path,
-            urlencode(options, quote_via=quote),
-            parts.fragment,
-        )
-    )
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path,
+                           urlencode(options, quote_via=quote), parts.fragment))
     try:
         port = parts.port or 5432
     except ValueError:
@@ -116,27 +99,19 @@ class PostgresDatabase:
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> None:
         try:
-            async with await psycopg.AsyncConnection.connect(
-                self.options.conninfo, autocommit=True
-            ) as conn:
+            async with await psycopg.AsyncConnection.connect(self.options.conninfo,
+                                                             autocommit=True) as conn:
                 await self._migrate(conn)
         except psycopg.Error as error:
             raise StoreUnavailable(
-                f"cannot open PostgreSQL at {self.options.display}: {_message(error)}"
-            ) from None
+                f"cannot open PostgreSQL at {self.options.display}: {_message(error)}") from None
         self._pool = AsyncConnectionPool(
-            self.options.conninfo,
-            kwargs={"autocommit": True},
-            min_size=1,
-            max_size=self.options.pool_size,
-            timeout=self.options.pool_timeout_s,
+            self.options.conninfo, kwargs={"autocommit": True}, min_size=1,
+            max_size=self.options.pool_size, timeout=self.options.pool_timeout_s,
             # A short reconnect window: after an outage, the next request starts a fresh attempt
             # right away instead of waiting out a long exponential backoff.
-            reconnect_timeout=2.0,
-            check=self._check_if_idle,
-            reset=self._note_returned,
-            open=False,
-            name="engine-store",
+            reconnect_timeout=2.0, check=self._check_if_idle, reset=self._note_returned,
+            open=False, name="engine-store",
         )
         await self._pool.open(wait=False)
 

@@ -164,9 +164,7 @@ class BudgetState:
 
     def available(self, now: float) -> int:
         """Requests that could go out right now without waiting."""
-        if now < self.blocked_until:
-            return 0
-        if self.emission_s <= 0:
+        if now < self.blocked_until or self.emission_s <= 0:
             return 0
         slack = self.tau_s - max(0.0, self.tat - now)
         return max(0, int(slack // self.emission_s) + 1)

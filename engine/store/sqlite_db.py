@@ -16,6 +16,7 @@ transaction, and a busy timeout while another process holds the write lock.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import queue
@@ -32,16 +33,8 @@ from typing import Any, TypeVar
 from engine.store.crypto import TokenCipher
 from engine.store.errors import StoreError, StoreUnavailable
 from engine.store.migrate import apply_migrations
-from engine.store.sql.dialect import (
-    SQLITE,
-    Body,
-    GroupBody,
-    Params,
-    Row,
-    chunks,
-    insert,
-    run_to_end,
-)
+from engine.store.sql import dialect
+from engine.store.sql.dialect import SQLITE, Body, GroupBody, Params, Row, run_to_end
 from engine.store.sql.store import SqlStore
 
 T = TypeVar("T")
@@ -87,12 +80,7 @@ def secure_database_files(path: Path) -> list[Path]:
         pass
     except OSError:
         return []  # SQLite, opening it next, reports why the file cannot be made
-    tightened = []
-    for suffix in DATABASE_SUFFIXES:
-        candidate = path.with_name(path.name + suffix)
-        if private_mode(candidate, PRIVATE_FILE_MODE):
-            tightened.append(candidate)
-    return tightened
+    return _tighten_files(path.parent, (path.name,))
 
 
 def secure_data_dir(directory: Path, names: tuple[str, ...]) -> list[Path]:
@@ -106,12 +94,12 @@ def secure_data_dir(directory: Path, names: tuple[str, ...]) -> list[Path]:
                     "left as they are: give the engine a directory of its own", directory)
     elif private_mode(directory, PRIVATE_DIR_MODE):
         tightened.append(directory)
-    for name in names:
-        for suffix in DATABASE_SUFFIXES:
-            candidate = directory / (name + suffix)
-            if private_mode(candidate, PRIVATE_FILE_MODE):
-                tightened.append(candidate)
-    return tightened
+    return tightened + _tighten_files(directory, names)
+
+
+def _tighten_files(directory: Path, names: tuple[str, ...]) -> list[Path]:
+    candidates = [directory / (name + suffix) for name in names for suffix in DATABASE_SUFFIXES]
+    return [path for path in candidates if private_mode(path, PRIVATE_FILE_MODE)]
 
 
 def log_tightened(paths: list[Path]) -> None:
@@ -158,24 +146,18 @@ class SqliteDatabase:
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
         log_tightened(secure_database_files(self.path))
+        connect = functools.partial(_connect, self.path, self._busy_timeout_ms, self._synchronous)
         try:
-            self._writer = await loop.run_in_executor(
-                None, _connect, self.path, self._busy_timeout_ms, self._synchronous
-            )
+            self._writer = await loop.run_in_executor(None, connect)
             await loop.run_in_executor(None, self._migrate, self._writer)
-            self._reader = await loop.run_in_executor(
-                self._reader_pool, _connect, self.path, self._busy_timeout_ms, self._synchronous
-            )
-            self._point_reader = await loop.run_in_executor(
-                None, _connect, self.path, self._busy_timeout_ms, self._synchronous
-            )
+            self._reader = await loop.run_in_executor(self._reader_pool, connect)
+            self._point_reader = await loop.run_in_executor(None, connect)
             self._point_reader.execute("PRAGMA busy_timeout = 0")  # point reads never wait
         except sqlite3.Error as error:
             await self.close()
             raise unavailable(error) from None
-        self._writer_thread = threading.Thread(
-            target=self._write_loop, name="sqlite-write", daemon=True
-        )
+        self._writer_thread = threading.Thread(target=self._write_loop, name="sqlite-write",
+                                               daemon=True)
         self._writer_thread.start()
         log_tightened(secure_database_files(self.path))  # files another process made meanwhile
 
@@ -300,7 +282,7 @@ class SqliteDatabase:
             except queue.Empty:
                 break
             if item is not _STOP:
-                _resolve(item[1], item[2], StoreUnavailable("store is closed"), failed=True)
+                _resolve_all([(item[1], item[2], StoreUnavailable("store is closed"), True)])
         conn.close()
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
@@ -317,10 +299,7 @@ class SqliteDatabase:
             for operation, _, _ in batch:
                 outcomes.append((operation(conn), False))
         except Exception as error:  # noqa: BLE001 - handed to the awaiting caller
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            _rollback(conn)
             if len(batch) == 1:
                 _, future, loop = batch[0]
                 _resolve_all([(future, loop, _as_store_error(error), True)])
@@ -360,10 +339,7 @@ class SqliteDatabase:
 
     @staticmethod
     def _fail_batch(conn: sqlite3.Connection, batch: list[Any], error: sqlite3.Error) -> None:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
+        _rollback(conn)
         _resolve_all([(future, loop, unavailable(error), True) for _, future, loop in batch])
 
     # ------------------------------------------------------------------ migrations
@@ -406,18 +382,19 @@ class _Group:
                 future.set_exception(error)
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
 def _as_store_error(error: Exception) -> Exception:
     if isinstance(error, sqlite3.IntegrityError):
         return StoreError(f"constraint violated: {error}")
     if isinstance(error, sqlite3.Error):
         return unavailable(error)
     return error
-
-
-def _resolve(
-    future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, value: Any, *, failed: bool
-) -> None:
-    _resolve_all([(future, loop, value, failed)])
 
 
 Outcome = tuple["asyncio.Future[Any]", asyncio.AbstractEventLoop, Any, bool]
@@ -468,9 +445,9 @@ class _Tx:
         return self.conn.execute(sql, params).rowcount
 
     async def insert_many(self, table: str, columns: str, rows: list[Row], tail: str = "") -> int:
-        return sum(self.conn.execute(insert(table, columns, len(chunk)) + tail,
+        return sum(self.conn.execute(dialect.insert(table, columns, len(chunk)) + tail,
                                      list(chain.from_iterable(chunk))).rowcount
-                   for chunk in chunks(rows))
+                   for chunk in dialect.chunks(rows))
 
 
 class SqliteExecutor:
