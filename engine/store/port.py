@@ -3,7 +3,7 @@
 A caller that needs one concern can type its store as that interface (`ConnectionStore`,
 `JobStore`, …); `Store` is all of them, which every adapter implements. The records they take and
 return, and the conventions they share (epoch-second instants, optional `now`, plaintext secrets
-encrypted at rest), are in `engine.store.records`, re-exported here.
+encrypted at rest), are in `engine.store.records`; the records are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from engine.store.records import (  # noqa: F401 - the records are part of the port
-    CONNECTION_STATUSES,
-    DEFAULT_MAX_ATTEMPTS,
     JOB_STATES,
     AppSubscription,
     AwaitedWindow,
@@ -23,12 +21,10 @@ from engine.store.records import (  # noqa: F401 - the records are part of the p
     BudgetRequest,
     BudgetState,
     Connection,
-    ConnectionStatus,
     EnqueueResult,
     InboxEvent,
     Job,
     JobSpec,
-    JobState,
     Lease,
     OAuthState,
     RecordResult,
@@ -37,8 +33,6 @@ from engine.store.records import (  # noqa: F401 - the records are part of the p
     StoredSample,
     Sync,
     UpsertResult,
-    parse_utc,
-    refresh_lock_name,
 )
 
 
