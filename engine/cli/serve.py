@@ -11,6 +11,7 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from engine.engine import ConfigError, Engine, Settings
 from engine.logs import LOG_FORMATS, configure_logging
@@ -111,20 +112,34 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
     except ConfigError as error:
         print(f"engine serve: error: {error.message}", file=sys.stderr)
         return 1
-    try:  # the store and keys as the app will open them: a bad setting is one line, not a traceback
-        asyncio.run(_can_open(engine.settings))
-    except ConfigError as error:
-        print(f"engine serve: error: {error.message}", file=sys.stderr)
-        return EXIT_USAGE
     protect_logs(engine)  # before the server writes its first line
     if args.reload:  # the reloader re-imports the app in a child process, configured by env
+        try:  # the store and keys as the child will open them: a bad setting is one line
+            asyncio.run(_can_open(engine.settings))
+        except ConfigError as error:
+            print(f"engine serve: error: {error.message}", file=sys.stderr)
+            return EXIT_USAGE
         os.environ.update(env)
         uvicorn.run("engine.app:app", host=args.host, port=args.port, log_level=args.log_level,
                     proxy_headers=False, server_header=False, reload=True,
                     reload_dirs=[str(engine.settings.vendors_dir), str(Path(__file__).resolve().parents[1])],
                     reload_includes=["*.py", "*.yaml", "*.yml"])
         return 0
-    app = create_app(engine)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=None,
-                proxy_headers=False, server_header=False)
+    config = uvicorn.Config(create_app(engine), host=args.host, port=args.port, log_level=args.log_level,
+                            log_config=None, proxy_headers=False, server_header=False)
+    return asyncio.run(_serve(engine, uvicorn.Server(config)))
+
+
+async def _serve(engine: Engine, server: Any) -> int:
+    """Open the engine before binding (a bad setting is one line and exit 2, not a traceback in
+    the server's log), then serve it; the app's lifespan finds it open and leaves it to us."""
+    try:
+        await engine.open()
+    except ConfigError as error:
+        print(f"engine serve: error: {error.message}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        await server.serve()
+    finally:
+        await engine.close()
     return 0
