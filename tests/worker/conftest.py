@@ -1,14 +1,18 @@
-"""Shared by the worker tests: a frozen clock, and the root logger put back after the commands
-under test configure it."""
+"""Shared by the worker tests: a frozen clock, the root logger put back after the commands under
+test configure it, and the environment of an engine on one WHOOP spec pointed at a module's `sim`."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.auth.harness import Clock
+from tests.auth.harness import API_KEY, PUBLIC_URL, SECRET_KEY, Clock
+from tests.sim.server import RunningSim
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -23,3 +27,16 @@ def restore_logging() -> Iterator[None]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def env(sim: RunningSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    vendors = tmp_path / "vendors"
+    vendors.mkdir()
+    (vendors / "whoop.yaml").write_bytes((ROOT / "vendors/whoop.yaml").read_bytes())
+    values = {**sim.env(), "ENGINE_VENDORS_DIR": str(vendors), "ENGINE_DATA_DIR": str(tmp_path / "data"),
+              "ENGINE_API_KEY": API_KEY, "ENGINE_PUBLIC_URL": PUBLIC_URL, "ENGINE_SECRET_KEY": SECRET_KEY,
+              "ENGINE_INITIAL_SYNC": "0"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values

@@ -13,7 +13,7 @@ import pytest
 
 from engine.cli import main
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS
-from tests.auth.harness import API_KEY, PUBLIC_URL, SECRET_KEY, Clock, connect
+from tests.auth.harness import API_KEY, Clock, connect
 from tests.e2e.helpers import engine_app
 from tests.sim.app import Simulator
 from tests.sim.server import RunningSim, serve_in_thread
@@ -31,18 +31,6 @@ def sim(clock: Clock) -> Iterator[RunningSim]:
         running.state.add_user("whoop", days=3)
         yield running
 
-
-@pytest.fixture
-def env(sim: RunningSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    vendors = tmp_path / "vendors"
-    vendors.mkdir()
-    (vendors / "whoop.yaml").write_bytes((ROOT / "vendors/whoop.yaml").read_bytes())
-    values = {**sim.env(), "ENGINE_VENDORS_DIR": str(vendors), "ENGINE_DATA_DIR": str(tmp_path / "data"),
-              "ENGINE_API_KEY": API_KEY, "ENGINE_PUBLIC_URL": PUBLIC_URL, "ENGINE_SECRET_KEY": SECRET_KEY,
-              "ENGINE_INITIAL_SYNC": "0"}
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
 
 
 def test_whoop_lists_carry_the_default_horizon(env, clock):
