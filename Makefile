@@ -16,7 +16,7 @@ test-fast:
 	$(PYTHON) -m pytest -n 2 -m "not slow and not postgres"
 
 lint:
-	ruff check engine tests bench
+	ruff check engine sandbox tests bench
 	mypy
 
 bench: wrk

@@ -64,8 +64,8 @@ async def _measure(base_url: str, env: dict[str, str], token: str, requests: int
 def run(smoke: bool = False) -> list[Row]:
     goal = f">= {GOAL:.0%} of N, 0 x 429"
     try:
-        from tests.sim.app import create_sim
-        from tests.sim.server import serve_in_thread
+        from sandbox.app import create_sim
+        from sandbox.server import serve_in_thread
     except ImportError as error:
         return [unavailable("4 budget use", f"vendor simulator not importable ({error})", goal)]
     requests, window_s, windows = (10, 1, 1) if smoke else (100, 10, 4)

@@ -16,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim import webhooks
-from tests.sim.app import create_sim
-from tests.sim.fixtures import sim  # noqa: F401  (pytest fixture)
-from tests.sim.oauth import pkce_s256
-from tests.sim.server import RunningSim, serve_in_subprocess
+from sandbox import webhooks
+from sandbox.app import create_sim
+from sandbox.oauth import pkce_s256
+from sandbox.server import RunningSim, serve_in_subprocess
+from tests.sandbox_fixtures import sim  # noqa: F401  (pytest fixture)
 
 REDIRECT = "http://127.0.0.1:9/callback"
 

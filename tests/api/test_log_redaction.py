@@ -29,8 +29,8 @@ from engine.logs import (
     install_log_redaction,
     redact_text,
 )
+from sandbox.server import free_port, serve_app_in_thread
 from tests.auth.harness import ROOT
-from tests.sim.server import free_port, serve_app_in_thread
 
 HANDSHAKE_VENDORS = ("oura", "strava", "fitbit")
 

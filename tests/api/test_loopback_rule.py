@@ -18,9 +18,9 @@ from starlette.testclient import TestClient
 from engine.api.app import create_app
 from engine.api.security import is_loopback_client
 from engine.engine import Engine, Settings
+from sandbox.server import free_port
 from tests.api.test_log_redaction import stop, wait_until_up
 from tests.auth.harness import ROOT
-from tests.sim.server import free_port
 
 pytestmark = pytest.mark.anyio
 

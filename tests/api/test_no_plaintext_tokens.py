@@ -11,8 +11,8 @@ import pytest
 
 from engine.api.app import create_app
 from engine.engine import Engine, Settings
+from sandbox.server import free_port, serve_app_in_thread
 from tests.auth.harness import AUTH, VENDORS, consent, query_of
-from tests.sim.server import free_port, serve_app_in_thread
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,8 @@ import httpx2
 import pytest
 
 from engine.cli import main
+from sandbox.server import free_port
 from tests.auth.harness import AUTH, ROOT, engine_env
-from tests.sim.server import free_port
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com", "::"])

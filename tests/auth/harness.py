@@ -15,10 +15,10 @@ import pytest
 
 from engine.api.app import create_app
 from engine.engine import Engine, Settings
-from tests.sim.app import Simulator
-from tests.sim.profiles import PROFILES
-from tests.sim.server import RunningSim, serve_in_thread
-from tests.sim.state import SimState
+from sandbox.app import Simulator
+from sandbox.profiles import PROFILES
+from sandbox.server import RunningSim, serve_in_thread
+from sandbox.state import SimState
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {"whoop": ROOT / "vendors" / "whoop.yaml", "oura": ROOT / "vendors" / "oura.yaml"}

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.sim.server import serve_app_in_thread
+from sandbox.server import serve_app_in_thread
 
 CLIENT_ID = "acme-client-id"
 CLIENT_SECRET = "acme-client-secret"

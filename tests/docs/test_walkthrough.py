@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from sandbox.server import free_port
 from tests.docs.acme_vendor import CLIENT_ID, CLIENT_SECRET, WEBHOOK_SECRET, serve_acme
 from tests.docs.markdown import file_block
-from tests.sim.server import free_port
 
 API_KEY = "walkthrough-api-key"
 GUIDE_FILES = ["vendors/acme.yaml", "vendors/acme/fixtures/sleep.list.json",

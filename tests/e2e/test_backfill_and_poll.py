@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from engine.worker.scheduler import Scheduler
+from sandbox.app import Simulator
+from sandbox.server import serve_in_thread
+from sandbox.state import Record, SimState
 from tests.auth.harness import API_KEY, AUTH, PUBLIC_URL, SECRET_KEY, Clock, connect
 from tests.e2e.helpers import drain, engine_app
-from tests.sim.app import Simulator
-from tests.sim.server import serve_in_thread
-from tests.sim.state import Record, SimState
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sim.fixtures import sim  # noqa: F401  (the vendor simulator fixture)
+from tests.sandbox_fixtures import sim  # noqa: F401  (the vendor simulator fixture)
 
 
 @pytest.fixture

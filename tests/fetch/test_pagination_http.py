@@ -23,8 +23,8 @@ from engine.fetch.windows import TimeWindow
 from engine.spec.loader import load_spec
 from engine.spec.model import Spec
 from engine.store import open_store
+from sandbox.server import serve_app_in_thread
 from tests.fetch.test_fetch_sim import caller_for, quick_retries
-from tests.sim.server import serve_app_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.anyio

@@ -15,6 +15,7 @@ py="$work/venv/bin/python"
 shipped=$("$py" -c 'from engine.spec.catalogue import SHIPPED_VENDORS_DIR; print(SHIPPED_VENDORS_DIR)')
 case "$shipped" in "$root"*) echo "wheel: the specs resolve into the checkout ($shipped)" >&2; exit 1;; esac
 "$work/venv/bin/engine" validate "$shipped"/*.yaml
+"$py" -c 'import sandbox, sandbox.vendors.whoop; print("wheel: the sandbox package is installed")'
 
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ENGINE_DATA_DIR="$work/data" "$work/venv/bin/engine" serve --port "$port" --log-format text \

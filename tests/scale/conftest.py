@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.sim.app import Simulator
-from tests.sim.server import RunningSim, serve_in_thread
-from tests.sim.state import SimState
+from sandbox.app import Simulator
+from sandbox.server import RunningSim, serve_in_thread
+from sandbox.state import SimState
 from tests.store.pg import drop_test_schemas, postgres_test_url
 
 

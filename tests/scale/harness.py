@@ -19,7 +19,7 @@ from typing import Any
 import httpx2
 
 from engine.store import Store, open_store
-from tests.sim.server import RunningSim, free_port
+from sandbox.server import RunningSim, free_port
 from tests.webhooks.signers import whoop_headers
 
 ROOT = Path(__file__).resolve().parents[2]

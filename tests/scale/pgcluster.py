@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sim.server import free_port
+from sandbox.server import free_port
 
 
 def _bin_dir() -> Path | None:

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from sandbox.server import free_port
 from tests.scale.harness import ROOT
-from tests.sim.server import free_port
 
 
 @pytest.mark.parametrize("command", [["serve", "--no-worker", "--port", "0"], ["worker"]])

@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from sandbox.server import RunningSim
 from tests.auth.harness import Clock
-from tests.sim.server import RunningSim
 from tests.vendors.harness import running_sim
 
 

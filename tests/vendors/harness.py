@@ -14,10 +14,10 @@ import httpx2
 from engine.api.app import create_app
 from engine.engine import Engine, Settings
 from engine.worker.runner import WorkerConfig
+from sandbox.app import Simulator
+from sandbox.server import RunningSim, serve_in_thread
+from sandbox.state import SimState
 from tests.auth.harness import API_KEY, PUBLIC_URL, SECRET_KEY, Clock, connect
-from tests.sim.app import Simulator
-from tests.sim.server import RunningSim, serve_in_thread
-from tests.sim.state import SimState
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -96,7 +96,7 @@ async def notified_samples(engine: Engine, client: httpx2.AsyncClient, sim: Runn
                            resource: str, *, user: str = "u1", operation: str = "update",
                            **options: object) -> list[dict]:
     """Connect, let the vendor notify about one record of `resource`, run the jobs, read samples."""
-    from tests.sim.webhooks import notification_for
+    from sandbox.webhooks import notification_for
 
     no_initial_sync(engine, vendor)
     await connect_user(client, sim, vendor, user)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sim.state import Record
-from tests.sim.webhooks import (
+from sandbox.state import Record
+from sandbox.webhooks import (
     garmin_deregistration,
     garmin_push,
     strava_event,

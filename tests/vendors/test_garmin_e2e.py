@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sim.webhooks import garmin_push
+from sandbox.webhooks import garmin_push
 from tests.vendors.harness import AUTH, connect_user, drain, engine_app, engine_env, samples
 
 pytestmark = pytest.mark.anyio

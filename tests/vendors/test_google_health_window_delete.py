@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sim.webhooks import delete_record
+from sandbox.webhooks import delete_record
 from tests.vendors.harness import drain, engine_app, engine_env, notified_samples, samples
 
 pytestmark = pytest.mark.anyio

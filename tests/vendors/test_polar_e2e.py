@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from engine.subscriptions import AppSubscriptionManager
-from tests.sim.webhooks import notification_for
+from sandbox.webhooks import notification_for
 from tests.vendors.harness import (
     connect_user,
     drain,

@@ -8,7 +8,7 @@ import json
 from engine.api.app import create_app
 from engine.cli import main
 from engine.engine import Engine, Settings
-from tests.sim.server import free_port, serve_app_in_thread
+from sandbox.server import free_port, serve_app_in_thread
 from tests.vendors.harness import engine_env
 
 

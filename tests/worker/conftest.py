@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.server import RunningSim
 from tests.auth.harness import API_KEY, PUBLIC_URL, SECRET_KEY, Clock
-from tests.sim.server import RunningSim
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,11 +13,11 @@ import pytest
 
 from engine.cli import main
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS
+from sandbox.app import Simulator
+from sandbox.server import RunningSim, serve_in_thread
+from sandbox.state import SimState
 from tests.auth.harness import API_KEY, Clock, connect
 from tests.e2e.helpers import engine_app
-from tests.sim.app import Simulator
-from tests.sim.server import RunningSim, serve_in_thread
-from tests.sim.state import SimState
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from engine.store import open_store
+from sandbox.app import Simulator
+from sandbox.server import RunningSim, serve_in_thread
+from sandbox.state import Record, SimState
 from tests.auth.harness import API_KEY, PUBLIC_URL, SECRET_KEY, Clock, connect
 from tests.e2e.helpers import engine_app
-from tests.sim.app import Simulator
-from tests.sim.server import RunningSim, serve_in_thread
-from tests.sim.state import Record, SimState
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = "poll_only_glucose"

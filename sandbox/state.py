@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from tests.sim.profiles import PROFILES, Profile, Window
+from sandbox.profiles import PROFILES, Profile, Window
 
 FAULT_KINDS = ("unavailable", "server_error", "timeout", "malformed_json", "unauthorized",
                "rate_limited")
@@ -207,7 +207,7 @@ class SimState:
         """Create a vendor-side user whose dataset is derived from `seed` and covers `days` days
         ending at the start of the simulator's current UTC day."""
         self.profile(profile)
-        from tests.sim.datasets import default_user_id
+        from sandbox.datasets import default_user_id
 
         seed = seed if seed is not None else self.new_numeric_id()
         vendor_id = user_id if user_id is not None else default_user_id(profile, seed)
@@ -298,7 +298,7 @@ class SimState:
 
     # --- datasets -----------------------------------------------------------------------------
     def dataset(self, profile: str, user_key: str) -> dict[str, list[Record]]:
-        from tests.sim.datasets import generate
+        from sandbox.datasets import generate
 
         key = (profile, user_key)
         with self.lock:

@@ -1,4 +1,4 @@
-"""pytest fixtures: `from tests.sim.fixtures import sim` in a test module (or conftest)."""
+"""pytest fixtures: `from tests.sandbox_fixtures import sim` in a test module (or conftest)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.sim.app import create_sim
-from tests.sim.server import RunningSim, serve_in_thread
+from sandbox.app import create_sim
+from sandbox.server import RunningSim, serve_in_thread
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from tests.sim.profiles import Window
-from tests.sim.state import SimState
+from sandbox.profiles import Window
+from sandbox.state import SimState
 
 
 @dataclass

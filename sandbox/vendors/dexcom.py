@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim.http import Ctx, route
-from tests.sim.state import Record, SimState, SimUser
-from tests.sim.timefmt import BadParam, iso_offset, parse_datetime, utc
-from tests.sim.timeline import Timeline
+from sandbox.http import Ctx, route
+from sandbox.state import Record, SimState, SimUser
+from sandbox.timefmt import BadParam, iso_offset, parse_datetime, utc
+from sandbox.timeline import Timeline
 
 TRANSMITTER = "8XY123"
 

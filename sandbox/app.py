@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.sim import oauth
-from tests.sim.datasets import vendor_module
-from tests.sim.state import SimState
+from sandbox import oauth
+from sandbox.datasets import vendor_module
+from sandbox.state import SimState
 
 
 class Simulator:

@@ -10,12 +10,12 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim.http import Ctx, HttpError, route
-from tests.sim.outbound import call_callback
-from tests.sim.paging import decode_cursor, encode_cursor, page
-from tests.sim.state import Record, SimState, SimUser
-from tests.sim.timefmt import iso_offset, parse_date, parse_datetime, utc
-from tests.sim.timeline import Timeline
+from sandbox.http import Ctx, HttpError, route
+from sandbox.outbound import call_callback
+from sandbox.paging import decode_cursor, encode_cursor, page
+from sandbox.state import Record, SimState, SimUser
+from sandbox.timefmt import iso_offset, parse_date, parse_datetime, utc
+from sandbox.timeline import Timeline
 
 DOCUMENTS = {"daily_sleep": "daily", "daily_readiness": "daily", "daily_activity": "daily",
              "daily_spo2": "spo2Daily", "sleep": "daily", "workout": "workout"}

@@ -7,11 +7,11 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim.http import Ctx, HttpError, route
-from tests.sim.outbound import call_callback
-from tests.sim.state import Record, SimState, SimUser
-from tests.sim.timefmt import BadParam, parse_date, parse_int
-from tests.sim.timeline import Timeline
+from sandbox.http import Ctx, HttpError, route
+from sandbox.outbound import call_callback
+from sandbox.state import Record, SimState, SimUser
+from sandbox.timefmt import BadParam, parse_date, parse_int
+from sandbox.timeline import Timeline
 
 TIMEZONE = "Etc/Sim"
 SLEEP_STATES = ((1, 0.5), (2, 0.2), (3, 0.2), (0, 0.1))  # light, deep, REM, awake shares
@@ -86,7 +86,7 @@ def dataset(user: SimUser, tl: Timeline) -> dict[str, list[Record]]:
 
 
 def _ymd(ts: float, offset_s: int) -> str:
-    from tests.sim.timefmt import local_date
+    from sandbox.timefmt import local_date
 
     return local_date(ts, offset_s)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from tests.sim.app import Simulator, create_sim
-from tests.sim.state import SimState
+from sandbox.app import Simulator, create_sim
+from sandbox.state import SimState
 
 HOST = "127.0.0.1"
 
@@ -79,9 +79,9 @@ def serve_in_thread(simulator: Simulator | None = None, port: int | None = None
 @contextlib.contextmanager
 def serve_in_subprocess(port: int | None = None, profiles: list[str] | None = None
                         ) -> Iterator[str]:
-    """Start `python -m tests.sim` and yield its base URL (state lives in the child)."""
+    """Start `python -m sandbox` and yield its base URL (state lives in the child)."""
     port = port or free_port()
-    args = [sys.executable, "-m", "tests.sim", "--port", str(port)]
+    args = [sys.executable, "-m", "sandbox", "--port", str(port)]
     if profiles:
         args += ["--profiles", ",".join(profiles)]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

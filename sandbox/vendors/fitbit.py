@@ -9,9 +9,9 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim.http import Ctx, HttpError, route
-from tests.sim.state import Record, SimState, SimUser
-from tests.sim.timefmt import (
+from sandbox.http import Ctx, HttpError, route
+from sandbox.state import Record, SimState, SimUser
+from sandbox.timefmt import (
     BadParam,
     iso_offset,
     local_naive,
@@ -19,7 +19,7 @@ from tests.sim.timefmt import (
     parse_date,
     parse_int,
 )
-from tests.sim.timeline import Timeline
+from sandbox.timeline import Timeline
 
 COLLECTIONS = {"activities", "body", "foods", "sleep", "userRevokedAccess"}
 DETAIL_STEP = {"1sec": 1, "1min": 1, "5min": 5, "15min": 15}

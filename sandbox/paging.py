@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
-from tests.sim.state import Record
-from tests.sim.timefmt import BadParam
+from sandbox.state import Record
+from sandbox.timefmt import BadParam
 
 
 def encode_cursor(offset: int) -> str:

@@ -8,11 +8,11 @@ import secrets
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim.http import Ctx, HttpError, route
-from tests.sim.outbound import call_callback
-from tests.sim.state import Record, SimState, SimUser
-from tests.sim.timefmt import BadParam, iso_z, parse_int, utc
-from tests.sim.timeline import Timeline
+from sandbox.http import Ctx, HttpError, route
+from sandbox.outbound import call_callback
+from sandbox.state import Record, SimState, SimUser
+from sandbox.timefmt import BadParam, iso_z, parse_int, utc
+from sandbox.timeline import Timeline
 
 SPORT_TYPES = {"running": "Run", "cycling": "Ride", "walking": "Walk",
                "strength": "WeightTraining", "swimming": "Swim"}

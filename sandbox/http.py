@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim import ratelimit
-from tests.sim.profiles import Profile, Window
-from tests.sim.state import AccessToken, Call, SimState, SimUser
-from tests.sim.timefmt import BadParam
+from sandbox import ratelimit
+from sandbox.profiles import Profile, Window
+from sandbox.state import AccessToken, Call, SimState, SimUser
+from sandbox.timefmt import BadParam
 
-log = logging.getLogger("tests.sim")
+log = logging.getLogger("sandbox")
 
 
 class HttpError(Exception):

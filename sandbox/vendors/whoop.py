@@ -7,11 +7,11 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim.http import Ctx, HttpError, route
-from tests.sim.paging import decode_cursor, encode_cursor, in_window, page
-from tests.sim.state import Record, SimState, SimUser
-from tests.sim.timefmt import BadParam, iso_z, offset_string, parse_datetime, parse_int
-from tests.sim.timeline import Timeline
+from sandbox.http import Ctx, HttpError, route
+from sandbox.paging import decode_cursor, encode_cursor, in_window, page
+from sandbox.state import Record, SimState, SimUser
+from sandbox.timefmt import BadParam, iso_z, offset_string, parse_datetime, parse_int
+from sandbox.timeline import Timeline
 
 SPORT_IDS = {"running": 0, "cycling": 1, "walking": 63, "strength": 45, "swimming": 33}
 COLLECTIONS = {"/developer/v2/cycle": "cycle", "/developer/v2/recovery": "recovery",

@@ -1,4 +1,4 @@
-"""`python -m tests.sim [--port N] [--profiles whoop,oura]` (or SIM_PORT / SIM_PROFILES)."""
+"""`python -m sandbox [--port N] [--profiles whoop,oura]` (or SIM_PORT / SIM_PROFILES)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import os
 
 import uvicorn
 
-from tests.sim.app import create_sim
-from tests.sim.server import HOST
+from sandbox.app import create_sim
+from sandbox.server import HOST
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.sim",
+    parser = argparse.ArgumentParser(prog="python -m sandbox",
                                      description="Run the vendor simulator on loopback.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SIM_PORT", "8765")))
     parser.add_argument("--profiles", default=os.environ.get("SIM_PROFILES", ""),

@@ -12,9 +12,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.sim.http import Ctx, HttpError, bearer, route
-from tests.sim.profiles import Profile
-from tests.sim.state import AccessToken, AuthCode, AuthorizeRecord, RefreshToken, SimState
+from sandbox.http import Ctx, HttpError, bearer, route
+from sandbox.profiles import Profile
+from sandbox.state import AccessToken, AuthCode, AuthorizeRecord, RefreshToken, SimState
 
 # (authorize path, token path) below each profile's prefix, mirroring the real URLs.
 OAUTH_PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -6,11 +6,11 @@ from __future__ import annotations
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim.http import Ctx, HttpError, route
-from tests.sim.paging import decode_cursor, encode_cursor, page
-from tests.sim.state import Record, SimState, SimUser
-from tests.sim.timefmt import BadParam, iso_z, parse_datetime, parse_int
-from tests.sim.timeline import Timeline
+from sandbox.http import Ctx, HttpError, route
+from sandbox.paging import decode_cursor, encode_cursor, page
+from sandbox.state import Record, SimState, SimUser
+from sandbox.timefmt import BadParam, iso_z, parse_datetime, parse_int
+from sandbox.timeline import Timeline
 
 
 def user_id(seed: int) -> str:

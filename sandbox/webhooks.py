@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import httpx2
 
-from tests.sim.state import Record, SimState
+from sandbox.state import Record, SimState
 
 
 @dataclass(frozen=True)

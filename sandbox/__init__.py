@@ -3,8 +3,8 @@ the vendors' documented behaviour. See README.md."""
 
 from __future__ import annotations
 
-from tests.sim.app import Simulator, create_sim
-from tests.sim.profiles import PROFILES
-from tests.sim.state import SimState
+from sandbox.app import Simulator, create_sim
+from sandbox.profiles import PROFILES
+from sandbox.state import SimState
 
 __all__ = ["PROFILES", "SimState", "Simulator", "create_sim"]

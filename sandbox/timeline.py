@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from tests.sim.timefmt import midnight_utc
+from sandbox.timefmt import midnight_utc
 
 SPORTS = ("running", "cycling", "walking", "strength", "swimming")
 

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from tests.sim.http import HttpError
-from tests.sim.state import SimState
+from sandbox.http import HttpError
+from sandbox.state import SimState
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim.http import Ctx, HttpError, route
-from tests.sim.state import Record, SimState, SimUser
-from tests.sim.timefmt import BadParam, local_date, parse_int
-from tests.sim.timeline import Timeline
+from sandbox.http import Ctx, HttpError, route
+from sandbox.state import Record, SimState, SimUser
+from sandbox.timefmt import BadParam, local_date, parse_int
+from sandbox.timeline import Timeline
 
 SUMMARY_TYPES = ("dailies", "sleeps", "hrv", "pulseox", "bodyComps", "activities")
 ACTIVITY_TYPES = {"running": "RUNNING", "cycling": "CYCLING", "walking": "WALKING",

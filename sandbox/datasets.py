@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from tests.sim.state import Record, SimUser
-from tests.sim.timeline import Timeline
+from sandbox.state import Record, SimUser
+from sandbox.timeline import Timeline
 
 
 def vendor_module(profile: str) -> ModuleType:
-    return importlib.import_module(f"tests.sim.vendors.{profile}")
+    return importlib.import_module(f"sandbox.vendors.{profile}")
 
 
 def default_user_id(profile: str, seed: int) -> int | str:

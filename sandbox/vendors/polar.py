@@ -11,11 +11,11 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.sim.http import Ctx, HttpError, route
-from tests.sim.outbound import call_callback
-from tests.sim.state import Record, SimState, SimUser
-from tests.sim.timefmt import BadParam, iso_offset, local_naive, parse_date, utc
-from tests.sim.timeline import Timeline
+from sandbox.http import Ctx, HttpError, route
+from sandbox.outbound import call_callback
+from sandbox.state import Record, SimState, SimUser
+from sandbox.timefmt import BadParam, iso_offset, local_naive, parse_date, utc
+from sandbox.timeline import Timeline
 
 EVENTS = {"EXERCISE", "SLEEP", "CONTINUOUS_HEART_RATE", "ACTIVITY_SUMMARY",
           "SLEEP_WISE_ALERTNESS", "SLEEP_WISE_CIRCADIAN_BEDTIME", "PHYSICAL_INFORMATION"}
