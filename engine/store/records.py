@@ -13,6 +13,7 @@ Conventions shared by every adapter:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +51,19 @@ class Connection:
     last_error: str | None
     created_at: float
     updated_at: float
+
+    def expires_in(self, now: float | None = None) -> float | None:
+        """Seconds until the access token expires (negative once it has), None when the vendor
+        gave no expiry."""
+        if self.token_expires_at is None:
+            return None
+        return self.token_expires_at - (time.time() if now is None else now)
+
+    def is_expired(self, now: float | None = None, *, leeway: float = 0.0) -> bool:
+        """True when the access token has expired (or will within `leeway` seconds). A token
+        with no known expiry is not expired: the vendor's 401 decides."""
+        remaining = self.expires_in(now)
+        return remaining is not None and remaining <= leeway
 
 
 @dataclass(frozen=True, slots=True)
