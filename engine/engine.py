@@ -26,6 +26,7 @@ from engine.auth.flows import OAuth
 from engine.errors import VendorNotConfigured, VendorNotFound
 from engine.http import create_http_client
 from engine.logs import add_redactions
+from engine.observability.metrics import Metrics
 from engine.python_api.connector import Connector
 from engine.settings import ConfigError, Settings
 from engine.spec.errors import SpecError
@@ -69,6 +70,7 @@ class Engine:
         self._secret_keys: tuple[str, ...] = ()
         # Which handler runs each job kind: the engine's own, plus any an application adds.
         self.handlers = HandlerRegistry(HANDLERS)
+        self._metrics: Metrics | None = None
         self.sync = SyncService(self)
 
     @classmethod
@@ -105,6 +107,7 @@ class Engine:
             state_secrets=self._secret_keys,
             return_to_allowlist=self.settings.return_to_allowlist,
             clock=self.clock,
+            metrics=self.metrics,
         )
         install_user_subscriptions(self._oauth, self._http, self.settings.env)
         queue_initial_syncs(self)
@@ -152,6 +155,14 @@ class Engine:
         if self._specs is None:
             self._specs = load_specs(self.settings.vendors_dir, self.settings.only, self.settings.env)
         return self._specs
+
+    @property
+    def metrics(self) -> Metrics:
+        """This engine's metrics, made at first use: by then `engine serve` or `engine worker` has
+        chosen whether they are shared with other processes (`multiprocess_mode`)."""
+        if self._metrics is None:
+            self._metrics = Metrics()
+        return self._metrics
 
     @property
     def store(self) -> Store:

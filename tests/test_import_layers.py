@@ -48,7 +48,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.testing", "engine.troubleshoot", "engine.coverage"),
     ("engine.fetch", "engine.auth", "engine.webhooks", "engine.mapping"),
     ("engine.http",),
-    ("engine.store", "engine.errors", "engine.logs", "engine.instants", "engine.jobs", "engine.shipped"),
+    ("engine.store", "engine.errors", "engine.logs", "engine.instants", "engine.jobs", "engine.shipped",
+     "engine.observability"),
     ("engine.spec",),
 )
 LAYER_OF = {unit: index for index, layer in enumerate(LAYERS) for unit in layer}

@@ -156,7 +156,7 @@ def engine_webhook_routes(engine: Any) -> list[Route]:
         if not receivers:
             receivers.append(WebhookReceiver(
                 engine.specs, engine.store, env=engine.settings.env, clock=engine.clock,
-                stored_secrets=engine.store.get_app_secrets))
+                stored_secrets=engine.store.get_app_secrets, metrics=engine.metrics))
         return receivers[0]
 
     return webhook_routes(receiver_for)

@@ -31,6 +31,7 @@ from engine.errors import (
     VendorApiError,
 )
 from engine.http import TemplateValues, spec_values
+from engine.observability.metrics import Metrics
 from engine.spec.model import Spec
 from engine.store.errors import ConnectionConflict
 from engine.store.port import Connection, OAuthState, Store
@@ -75,6 +76,7 @@ class OAuth:
         state_secrets: Sequence[str],
         return_to_allowlist: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         """`spec_for(vendor)` returns a configured spec or raises the matching `EngineError`."""
         self._store = store
@@ -86,7 +88,8 @@ class OAuth:
         self.return_to_allowlist = return_to_allowlist
         self._clock = clock
         self.token_endpoint = TokenEndpoint(http, clock=clock)
-        self.refresher = TokenRefresher(store, self.token_endpoint, redirect_uri=redirect_uri, clock=clock)
+        self.refresher = TokenRefresher(store, self.token_endpoint, redirect_uri=redirect_uri, clock=clock,
+                                        metrics=metrics)
         self._on_connected: list[ConnectionHook] = []
         self._on_disconnecting: list[ConnectionHook] = []
 

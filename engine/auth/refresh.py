@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 
 from engine.auth.token_endpoint import InvalidGrant, TokenEndpoint
-from engine.errors import ConnectionNotFound, TokenError, Unavailable
+from engine.errors import ConnectionNotFound, EngineError, TokenError, Unavailable
+from engine.observability.metrics import Metrics
 from engine.spec.model import Spec
 from engine.store.errors import LockTimeout
 from engine.store.port import Connection, Store
@@ -37,6 +38,7 @@ class TokenRefresher:
         clock: Callable[[], float] = time.time,
         margin_s: float = REFRESH_MARGIN_S,
         lock_wait_s: float = 60.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._endpoint = endpoint
@@ -44,6 +46,7 @@ class TokenRefresher:
         self._clock = clock
         self._margin_s = max(60.0, margin_s)
         self._lock_wait_s = lock_wait_s
+        self._metrics = metrics
 
     def is_fresh(self, connection: Connection) -> bool:
         expires_at = connection.token_expires_at
@@ -97,7 +100,12 @@ class TokenRefresher:
                 spec, refresh_token=current.refresh_token, redirect_uri=self._redirect_uri(spec.id)
             )
         except InvalidGrant as error:
+            self._count(spec, "rejected")
             return await self._on_invalid_grant(spec, user_id, current, error)
+        except EngineError:
+            self._count(spec, "failed")
+            raise
+        self._count(spec, "ok")
         updated = await self._store.update_tokens(
             spec.id, user_id,
             expected_version=current.token_version,
@@ -128,6 +136,10 @@ class TokenRefresher:
                     extra={"vendor": spec.id, "user_id": user_id})
         raise TokenError("the vendor rejected the refresh token; the user must connect again",
                          code="reauth_required", vendor=spec.id)
+
+    def _count(self, spec: Spec, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.token_refreshed(spec.id, outcome)
 
     @staticmethod
     def _usable(spec: Spec, connection: Connection | None, user_id: str) -> Connection:

@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.engine import ConfigError, Engine, Settings
 from engine.logs import LOG_FORMATS, configure_logging
+from engine.observability.metrics import multiprocess_mode
 from engine.troubleshoot.envfile import EnvFileError, read_env_file
 
 EXIT_USAGE = 2
@@ -132,14 +133,16 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
 
 async def _serve(engine: Engine, server: Any) -> int:
     """Open the engine before binding (a bad setting is one line and exit 2, not a traceback in
-    the server's log), then serve it; the app's lifespan finds it open and leaves it to us."""
-    try:
-        await engine.open()
-    except ConfigError as error:
-        print(f"engine serve: error: {error.message}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        await server.serve()
-    finally:
-        await engine.close()
+    the server's log), then serve it; the app's lifespan finds it open and leaves it to us.
+    Metrics are shared with separate `engine worker` processes through the data directory."""
+    with multiprocess_mode(engine.settings.data_dir):
+        try:
+            await engine.open()
+        except ConfigError as error:
+            print(f"engine serve: error: {error.message}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            await server.serve()
+        finally:
+            await engine.close()
     return 0

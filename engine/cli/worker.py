@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.engine import ConfigError, Engine
 from engine.logs import LOG_FORMATS, configure_logging
+from engine.observability.metrics import multiprocess_mode
 from engine.worker.runner import WorkerConfig
 from engine.worker.scheduler import Scheduler
 
@@ -76,7 +77,18 @@ async def _serve(config: WorkerConfig, max_jobs: int | None, scheduler_tick_s: f
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        engine = await Engine.from_env().open()
+        engine = Engine.from_env()
+    except ConfigError as error:
+        print(f"engine worker: error: {error.message}", file=sys.stderr)
+        return 1
+    with multiprocess_mode(engine.settings.data_dir):  # counts add up with `engine serve`'s
+        return await _work(engine, config, max_jobs, scheduler_tick_s, extra_handlers, stop)
+
+
+async def _work(engine: Engine, config: WorkerConfig, max_jobs: int | None, scheduler_tick_s: float | None,
+                extra_handlers: Mapping[str, Any], stop: asyncio.Event) -> int:
+    try:
+        await engine.open()
     except ConfigError as error:
         print(f"engine worker: error: {error.message}", file=sys.stderr)
         return 1

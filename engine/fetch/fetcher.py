@@ -33,6 +33,7 @@ from engine.fetch.pagination import PageRequest, Paginator
 from engine.fetch.ratelimit import RateGovernor, sleep_unless_stopping
 from engine.fetch.windows import TimeWindow, reached_window_end, window_values
 from engine.http import RenderError, TemplateValues, build_request, is_api_url, spec_values
+from engine.observability.metrics import Metrics
 from engine.spec.model import ListEndpoint, Request, Resource, Spec
 from engine.spec.template import Template
 from engine.store.port import Store
@@ -91,6 +92,7 @@ class Fetcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         max_inline_wait_s: float = MAX_INLINE_WAIT_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self.spec = spec
         self.client = client
@@ -99,6 +101,7 @@ class Fetcher:
         self.max_inline_wait_s = max_inline_wait_s
         self.governor = governor or RateGovernor(spec, store, sleep=sleep)
         self.stats = FetchStats()
+        self.metrics = metrics
 
     # ------------------------------------------------------------------ public
 
@@ -239,6 +242,8 @@ class Fetcher:
             failures += 1
             if outcome.kind == "rate_limited":
                 self.stats.rate_limited += 1
+                if self.metrics is not None:
+                    self.metrics.vendor_rate_limited(self.spec.id)
             error_type = MalformedResponse if outcome.kind == "malformed" else VendorUnavailable
             what = f"{self.spec.id}: {outcome.message}" + (f" (HTTP {outcome.status})" if outcome.status else "")
             if failures >= retry.max_attempts:
@@ -261,6 +266,8 @@ class Fetcher:
     async def _acquire(self, caller: Caller) -> None:
         waited = await self.governor.acquire(caller.user_id, max_wait_s=self.max_inline_wait_s)
         self.stats.budget_wait_s += waited
+        if self.metrics is not None:
+            self.metrics.budget_waited(self.spec.id, waited)
 
     async def _exchange(
         self, caller: Caller, request: httpx2.Request, ok_statuses: tuple[int, ...]
@@ -273,11 +280,17 @@ class Fetcher:
             finally:
                 await response.aclose()
         except httpx2.TimeoutException:
+            if self.metrics is not None:
+                self.metrics.vendor_answered(self.spec.id, 0)
             return Outcome("retry", 0, message="timed out"), httpx2.Headers(), None
         except httpx2.TransportError as error:
+            if self.metrics is not None:
+                self.metrics.vendor_answered(self.spec.id, 0)
             return Outcome("retry", 0, message=f"network error ({type(error).__name__})"), httpx2.Headers(), None
         status = response.status_code
         self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
+        if self.metrics is not None:
+            self.metrics.vendor_answered(self.spec.id, status)
         block_s = await self.governor.feedback(response.headers, status, caller.user_id)
         return classify(status, raw, self.spec.limits, ok_statuses=ok_statuses), response.headers, block_s
 

@@ -150,6 +150,7 @@ class Worker:
             await self._fail(job, f"no handler for job kind {job.kind!r}", retry_in=self.config.lease_s)
             return
         payload = job.payload
+        started = time.monotonic()
         # The task copies the context as it is created: every line the handler logs carries these.
         with log_context(job_id=job.id, vendor=job.vendor, user=job.user_id,
                          event_id=payload.get("event_id"), trace_id=payload.get("trace_id") or new_trace_id()), \
@@ -164,6 +165,9 @@ class Worker:
             log.warning("worker %s lost the lease of job %s; abandoned", self.worker_id, job.id)
             return
         error = task.exception() if not task.cancelled() else asyncio.CancelledError()
+        metrics = getattr(self.engine, "metrics", None)
+        if metrics is not None:
+            metrics.job_finished(job.kind, _left_as(job, error), time.monotonic() - started)
         if error is None:
             await self.store.ack(job.id, self.worker_id)
             return
@@ -202,6 +206,17 @@ class Worker:
         state = await self.store.fail(job.id, self.worker_id, error, retry_at=self._clock() + retry_in)
         if state == "dead":
             log.error("job %s (%s) dead after %d attempts: %s", job.id, job.kind, job.attempts, error)
+
+
+def _left_as(job: Job, error: BaseException | None) -> str:
+    """The state an attempt leaves its job in, as the metrics name it."""
+    if error is None:
+        return "done"
+    if isinstance(error, PermanentJobError):
+        return "failed"
+    if isinstance(error, Reschedule):
+        return "rescheduled"
+    return "dead" if job.attempts >= job.max_attempts else "retrying"
 
 
 def _describe(error: BaseException) -> str:

@@ -107,7 +107,8 @@ class SyncService:
     def fetcher(self, spec: Spec) -> Fetcher:
         fetcher = self._fetchers.get(spec.id)
         if fetcher is None or fetcher.spec is not spec:
-            fetcher = self._fetchers[spec.id] = Fetcher(spec, self.engine.http, self.store)
+            fetcher = self._fetchers[spec.id] = Fetcher(spec, self.engine.http, self.store,
+                                                         metrics=getattr(self.engine, "metrics", None))
         return fetcher
 
     def mapper(self, spec: Spec, resource: str) -> ResourceMapper:
@@ -166,6 +167,9 @@ class SyncService:
         if not rows:
             return StoreResult(page.records, 0, page.warnings)
         written = (await self.store.upsert_samples(rows)).written
+        metrics = getattr(self.engine, "metrics", None)
+        if metrics is not None:
+            metrics.samples_stored(rows[0].source, written)
         span = (min(r.timestamp_utc for r in rows), max(r.end_utc or r.timestamp_utc for r in rows))
         return StoreResult(page.records, written, page.warnings, span=span)
 

@@ -1,0 +1,1 @@
+"""What the engine says about itself while it runs: Prometheus metrics (`metrics`)."""
