@@ -10,6 +10,7 @@ from engine.store.errors import ConnectionConflict
 from engine.store.port import ConnectionStore, OAuthStateStore
 from engine.store.records import CONNECTION_STATUSES, Connection, OAuthState
 from engine.store.sql.dialect import Concern, Row, Tx, insert, where
+from engine.store.sql.outbox import ReportsChanges, add_event
 
 CONNECTION_COLUMNS = (
     "vendor, user_id, vendor_user_id, status, scopes, access_token_enc, refresh_token_enc, "
@@ -19,6 +20,8 @@ CONNECTION_COLUMNS = (
 STATE_COLUMNS = (
     "state_id, vendor, user_id, pkce_verifier_enc, return_to, extra, expires_at, created_at"
 )
+# Statuses a connection's owner hears about (connection.reauth_required, connection.revoked).
+_REPORTED = ("reauth_required", "revoked")
 _SELECT = f"SELECT {CONNECTION_COLUMNS} FROM connections "
 _UPSERT = (
     insert("connections", CONNECTION_COLUMNS) + " ON CONFLICT (vendor, user_id) DO UPDATE SET "
@@ -40,7 +43,7 @@ class _VendorUserTaken(Exception):
     """Two transactions linked the same vendor account at once; the loser re-checks."""
 
 
-class Connections(Concern, ConnectionStore):
+class Connections(ReportsChanges, Concern, ConnectionStore):
     def _connection(self, row: Row) -> Connection:
         vendor, user_id = row[0], row[1]
         return Connection(
@@ -78,9 +81,14 @@ class Connections(Concern, ConnectionStore):
                     await tx.count("UPDATE connections SET vendor_user_id = NULL, updated_at = ? "
                                    "WHERE vendor = ? AND user_id = ?", (at, vendor, holder[0]))
             try:
-                return await tx.one(_UPSERT, values)
+                row = await tx.one(_UPSERT, values)
             except tx.dialect.unique_violation:
                 raise _VendorUserTaken() from None
+            if row is not None and self._outbox_enabled:
+                await add_event(tx, "connection.created", {
+                    "user_id": user_id, "vendor": vendor, "status": "active", "scopes": list(scopes),
+                    "reconnected": row[13] != at}, user_id=user_id, origin="live", at=at)
+            return row
 
         try:
             row = await self._ex.transaction(link)
@@ -136,13 +144,30 @@ class Connections(Concern, ConnectionStore):
         expected_version: int | None = None, now: float | None = None,
     ) -> bool:
         check_status(status)
+        at = self._now(now)
         sql = ("UPDATE connections SET status = ?, last_error = ?, updated_at = ? "
                "WHERE vendor = ? AND user_id = ?")
-        params: list[Any] = [status, last_error, self._now(now), vendor, user_id]
+        params: list[Any] = [status, last_error, at, vendor, user_id]
         if expected_version is not None:
             sql += " AND token_version = ?"
             params.append(expected_version)
-        return await self._ex.write(sql, params) == 1
+        if status not in _REPORTED or not self._outbox_enabled:
+            return await self._ex.write(sql, params) == 1
+        return await self._ex.transaction(lambda tx: self._report_status(
+            tx, sql, params, vendor, user_id, status, last_error, at))
+
+    async def _report_status(self, tx: Tx, sql: str, params: Sequence[Any], vendor: str, user_id: str,
+                             status: str, reason: str | None, at: float) -> bool:
+        """Run a status change and, when it moved the connection into a reported status, write
+        its connection.<status> event in the same transaction."""
+        before = await tx.one("SELECT status FROM connections WHERE vendor = ? AND user_id = ?"
+                              + tx.dialect.for_update, (vendor, user_id))
+        changed = await tx.count(sql, params) == 1
+        if changed and before is not None and before[0] != status:
+            await add_event(tx, f"connection.{status}", {
+                "user_id": user_id, "vendor": vendor, "status": status, "reason": reason},
+                user_id=user_id, origin="live", at=at)
+        return changed
 
     async def record_connection_activity(
         self, vendor: str, user_id: str, *, last_webhook_at: float | None = None,
@@ -161,11 +186,15 @@ class Connections(Concern, ConnectionStore):
         self, vendor: str, user_id: str, *, status: str = "revoked", now: float | None = None
     ) -> bool:
         check_status(status)
-        return await self._ex.write(
-            "UPDATE connections SET access_token_enc = NULL, refresh_token_enc = NULL, "
-            "token_expires_at = NULL, token_version = token_version + 1, status = ?, "
-            "updated_at = ? WHERE vendor = ? AND user_id = ?",
-            (status, self._now(now), vendor, user_id)) == 1
+        at = self._now(now)
+        sql = ("UPDATE connections SET access_token_enc = NULL, refresh_token_enc = NULL, "
+               "token_expires_at = NULL, token_version = token_version + 1, status = ?, "
+               "updated_at = ? WHERE vendor = ? AND user_id = ?")
+        params = (status, at, vendor, user_id)
+        if status not in _REPORTED or not self._outbox_enabled:
+            return await self._ex.write(sql, params) == 1
+        return await self._ex.transaction(lambda tx: self._report_status(
+            tx, sql, params, vendor, user_id, status, None, at))
 
     async def delete_connection(self, vendor: str, user_id: str) -> bool:
         return await self._ex.write(

@@ -18,6 +18,11 @@ from engine.store.codec import (
 from engine.store.port import SampleStore
 from engine.store.records import SamplePage, SampleRecord, StoredSample, UpsertResult
 from engine.store.sql.dialect import MAX_PAGE, Concern, Row
+from engine.store.sql.outbox import (
+    ReportsChanges,
+    tombstone_reporting_changes,
+    upsert_reporting_changes,
+)
 
 SAMPLE_COLUMNS = (
     "id, user_id, source, sample_type, dedup_id, timestamp_us, end_us, deleted, "
@@ -64,22 +69,27 @@ def _sample(row: Row) -> StoredSample:
     )  # fmt: skip
 
 
-class Samples(Concern, SampleStore):
+class Samples(ReportsChanges, Concern, SampleStore):
     async def upsert_samples(
-        self, samples: Sequence[SampleRecord], *, now: float | None = None
+        self, samples: Sequence[SampleRecord], *, now: float | None = None, origin: str = "live"
     ) -> UpsertResult:
-        rows = sample_rows(samples, self._now(now))
+        at = self._now(now)
+        rows = sample_rows(samples, at)
         if not rows:
             return UpsertResult(written=0, skipped=0)
         if self._ex.dialect.row_locks:  # concurrent batches lock rows in one order: no deadlock
             rows.sort(key=lambda row: row[1:5])
-        written = await self._ex.transaction(
-            lambda tx: tx.insert_many("samples", SAMPLE_COLUMNS, rows, _UPSERT))
+        if self._outbox_enabled:
+            written = await self._ex.transaction(lambda tx: upsert_reporting_changes(
+                tx, SAMPLE_COLUMNS, rows, _UPSERT, origin=origin, at=at, inline=self._inline_samples))
+        else:
+            written = await self._ex.transaction(
+                lambda tx: tx.insert_many("samples", SAMPLE_COLUMNS, rows, _UPSERT))
         return UpsertResult(written=written, skipped=len(rows) - written)
 
     async def tombstone_samples(
         self, user_id: str, source: str, *, vendor_record_id: str, resource: str | None = None,
-        deleted_at: datetime | None = None, now: float | None = None,
+        deleted_at: datetime | None = None, now: float | None = None, origin: str = "live",
     ) -> int:
         at = self._now(now)
         version = to_micros(deleted_at) if deleted_at is not None else int(at * 1_000_000)
@@ -93,22 +103,29 @@ class Samples(Concern, SampleStore):
         if resource is not None:
             sql += " AND resource = ?"
             params.append(resource)
-        return await self._ex.write(sql, params)
+        return await self._tombstone(sql, params, origin, at)
 
     async def tombstone_samples_in_window(
         self, user_id: str, source: str, resource: str, start: datetime, end: datetime, *,
-        stored_before: float | None = None, now: float | None = None,
+        stored_before: float | None = None, now: float | None = None, origin: str = "live",
     ) -> int:
         sql = (
             "UPDATE samples SET deleted = 1, stored_at = ? "
             "WHERE user_id = ? AND source = ? AND resource = ? AND deleted = 0 "
             "AND timestamp_us >= ? AND timestamp_us < ?"
         )
-        params = [self._now(now), user_id, source, resource, to_micros(start), to_micros(end)]
+        at = self._now(now)
+        params: list[Any] = [at, user_id, source, resource, to_micros(start), to_micros(end)]
         if stored_before is not None:
             sql += " AND stored_at < ?"
             params.append(stored_before)
-        return await self._ex.write(sql, params)
+        return await self._tombstone(sql, params, origin, at)
+
+    async def _tombstone(self, sql: str, params: list[Any], origin: str, at: float) -> int:
+        if not self._outbox_enabled:
+            return await self._ex.write(sql, params)
+        return await self._ex.transaction(lambda tx: tombstone_reporting_changes(
+            tx, sql, params, origin=origin, at=at, inline=self._inline_samples))
 
     async def list_samples(
         self, user_id: str, *, sample_types: Sequence[str] | None = None,

@@ -14,6 +14,7 @@ from engine.store.sql.budgets import Budgets
 from engine.store.sql.connections import Connections, OAuthStates
 from engine.store.sql.dialect import Executor, Tx
 from engine.store.sql.jobs import Jobs
+from engine.store.sql.outbox import Outbox
 from engine.store.sql.samples import Samples
 from engine.store.sql.syncs import Syncs
 
@@ -21,7 +22,7 @@ _USER_TABLES = ("connections", "oauth_states", "cursors", "samples", "jobs", "sy
                 "awaited_windows")
 
 
-class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState, Housekeeping):
+class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState, Outbox, Housekeeping):
     def __init__(self, executor: Executor, cipher: TokenCipher,
                  clock: Callable[[], float] = time.time) -> None:
         self._ex = executor
