@@ -133,15 +133,19 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 async def send_answer(send: Send, answer: Answer) -> None:
     content: Any = answer.json
     # The receive pipeline writes a failure as `{"error": "<message>"}`; it leaves as the API's
-    # error shape. (A spec-declared acknowledgement would be sent as written; none exists yet.)
+    # error shape. A spec-declared acknowledgement body (`raw`) is sent exactly as written.
     if answer.status >= 400 and isinstance(content, dict) and isinstance(content.get("error"), str):
         content = error_body(answer.status, content["error"])
     body = b""
     headers = []
-    if content is not None:
+    if answer.raw is not None:
+        body = answer.raw
+        headers.append((b"content-type", b"application/json"))
+    elif content is not None:
         body = dump_answer(content)
         headers.append((b"content-type", b"application/json"))
-    headers.append((b"content-length", str(len(body)).encode()))
+    if answer.status != 204:  # a 204 carries no Content-Length (RFC 9110 8.6)
+        headers.append((b"content-length", str(len(body)).encode()))
     headers += [(name.lower().encode("latin-1"), value.encode("latin-1"))
                 for name, value in (answer.headers or {}).items()]
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
@@ -156,7 +160,7 @@ def engine_webhook_routes(engine: Any) -> list[Route]:
         if not receivers:
             receivers.append(WebhookReceiver(
                 engine.specs, engine.store, env=engine.settings.env, clock=engine.clock,
-                stored_secrets=engine.store.get_app_secrets, metrics=engine.metrics))
+                stored_secrets=engine.store.get_app_secrets))
         return receivers[0]
 
     return webhook_routes(receiver_for)

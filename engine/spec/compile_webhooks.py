@@ -3,6 +3,8 @@ extractors, and routes with their confirm steps (what a delivery that proves no 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +16,10 @@ from engine.spec.trust import ACTING_ACTIONS, LEVELS, TrustLevel, derived_trust,
 
 _EVENT_EXPRS = ("select", "id", "user", "object_id", "callback_url", "data", "window_start",
                 "window_end")
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Headers the webhook route writes itself from the answer's body.
+_ENGINE_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding"})
 
 _CONFIRM_HINT = {
     "ingest": "re-read the data instead of storing the body, e.g. "
@@ -32,6 +38,8 @@ class WebhooksCompiler(CompilerBase):
             return m.VerifyNone(reason=raw.get("reason", ""))
         if kind == "header_equals":
             return m.VerifyHeaderEquals(header=raw["header"], value=self.secret_template(raw["value"], at + ("value",)))
+        if kind == "signature":
+            return self.verify_signature(raw, at)
         sig = raw["signature"]
         kv = sig.get("kv")
         ts = raw.get("timestamp")
@@ -54,6 +62,56 @@ class WebhooksCompiler(CompilerBase):
             timestamp=m.TimestampCheck(unit=ts["unit"], tolerance_s=ts["tolerance_s"], header=ts.get("header"))
             if ts else None,
         )
+
+    def verify_signature(self, raw: Mapping[str, Any], at: Path) -> m.VerifySignature:
+        sig = raw["signature"]
+        ts = raw.get("timestamp")
+        message = self.template(raw["message"], at + ("message",), MESSAGE_NAMES, prefixes=("header",))
+        if "timestamp" in message.names and not (ts and ts.get("header")):
+            self.issue(at + ("message",), "template.unknown_placeholder",
+                       "{timestamp} needs a timestamp check with a header")
+        if ts and not ts.get("header"):
+            self.issue(at + ("timestamp",), "verify.timestamp_source", "timestamp needs a header to read it from")
+        key = self.template(raw["public_key"], at + ("public_key",), frozenset())
+        if not key.names:
+            self.issue(at + ("public_key",), "verify.public_key_source",
+                       "the public key comes from the environment or a stored secret: "
+                       "write {env:NAME} or {secret:NAME}")
+        if sig.get("format") == "raw" and raw["algorithm"] != "ecdsa_p256_sha256":
+            self.issue(at + ("signature", "format"), "verify.signature_format",
+                       "format: raw is for ECDSA signatures (r||s); the other algorithms have one format")
+        return m.VerifySignature(
+            algorithm=raw["algorithm"], public_key=key, message=message, signature_header=sig["header"],
+            encoding=sig.get("encoding", "base64"), format=sig.get("format", "der"),
+            prefix=sig.get("prefix", ""),
+            timestamp=m.TimestampCheck(unit=ts["unit"], tolerance_s=ts["tolerance_s"], header=ts.get("header"))
+            if ts else None,
+        )
+
+    def ack(self, raw: Mapping[str, Any] | None, at: Path) -> m.Ack:
+        if not raw:
+            return m.Ack()
+        return m.Ack(**{kind: self.ack_answer(raw[kind], at + (kind,)) for kind in ("accepted", "refused")
+                        if kind in raw})
+
+    def ack_answer(self, raw: Mapping[str, Any], at: Path) -> m.AckAnswer:
+        status = raw["status"]
+        body = None
+        if "body" in raw:
+            if status == 204:
+                self.issue(at + ("body",), "ack.body_on_204", "a 204 No Content answer carries no body")
+            body = json.dumps(raw["body"], ensure_ascii=False, separators=(",", ":")).encode()
+        headers = []
+        for name, value in (raw.get("headers") or {}).items():
+            if not _TOKEN.fullmatch(name) or name.lower() in _ENGINE_HEADERS:
+                self.issue(at + ("headers", name), "ack.header_name",
+                           f"{name!r} cannot be declared: a header name is a token, and "
+                           + ", ".join(sorted(_ENGINE_HEADERS)) + " are set by the engine")
+            elif not (value.isascii() and value.isprintable()):
+                self.issue(at + ("headers", name), "ack.header_value", "a header value is printable ASCII")
+            else:
+                headers.append((name, value))
+        return m.AckAnswer(status=status, body=body, headers=tuple(headers))
 
     def handshake(self, raw: Mapping[str, Any], at: Path) -> m.Handshake | None:
         kind = raw["type"]
@@ -106,6 +164,7 @@ class WebhooksCompiler(CompilerBase):
                              if (h := self.handshake(hr, at + ("handshakes", i))) is not None),
             body=raw.get("body", "json"),
             max_body_bytes=raw.get("max_body_bytes", 262144),
+            ack=self.ack(raw.get("ack"), at + ("ack",)),
         )
 
     def trust(self, raw: Mapping[str, Any], verify: m.Verify, at: Path) -> TrustLevel:

@@ -156,7 +156,23 @@ class VerifyNone:
     type: Literal["none"] = "none"
 
 
-Verify = VerifyHmac | VerifyHeaderEquals | VerifyNone
+@dataclass(frozen=True, slots=True)
+class VerifySignature:
+    """An asymmetric signature: the vendor signs with its private key, the engine checks with the
+    public key (PEM or base64 DER, from the environment or a stored secret)."""
+
+    algorithm: Literal["ecdsa_p256_sha256", "ed25519", "rsa_pkcs1_sha256"]
+    public_key: Template
+    message: Template
+    signature_header: str
+    encoding: Literal["base64", "base64url", "hex"] = "base64"
+    format: Literal["der", "raw"] = "der"  # ECDSA: DER sequence or r||s (IEEE P1363)
+    prefix: str = ""
+    timestamp: TimestampCheck | None = None
+    type: Literal["signature"] = "signature"
+
+
+Verify = VerifyHmac | VerifyHeaderEquals | VerifySignature | VerifyNone
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +265,22 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class AckAnswer:
+    """A spec-declared answer to a delivery: status, headers and, when `body` is set, that exact
+    JSON body (already serialized); without `body` the engine's own JSON is sent (none on 204)."""
+
+    status: int
+    body: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    accepted: AckAnswer | None = None  # a delivery stored (or a replay of one)
+    refused: AckAnswer | None = None  # a delivery that fails `verify`
+
+
+@dataclass(frozen=True, slots=True)
 class Webhooks:
     verify: Verify
     events: tuple[EventExtractor, ...]
@@ -258,6 +290,7 @@ class Webhooks:
     max_body_bytes: int = 262144
     # How far a delivery can be believed (derived from `verify`, lowered by `verify.trust`).
     trust: Literal["authenticated", "weak", "unauthenticated"] = "authenticated"
+    ack: Ack = field(default_factory=Ack)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """How far a webhook delivery can be believed, derived from the spec's `verify` block.
 
 A delivery is *authenticated* when it proves knowledge of a secret only the vendor and the engine
-hold (an HMAC keyed with one, or a header carrying one); *weak* when what it carries is public or
+hold (an HMAC keyed with one, or a header carrying one), or of the vendor's private key (an
+asymmetric signature checked with its public key); *weak* when what it carries is public or
 printed somewhere (a client id appears in every authorization URL; a literal is in the spec);
 *unauthenticated* when nothing is checked. A spec may declare a weaker level, never a stronger one.
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from engine.spec.model import Verify, VerifyHeaderEquals, VerifyHmac
+from engine.spec.model import Verify, VerifyHeaderEquals, VerifyHmac, VerifySignature
 from engine.spec.template import Template
 
 TrustLevel = Literal["authenticated", "weak", "unauthenticated"]
@@ -38,6 +39,9 @@ def derived_trust(verify: Verify) -> TrustLevel:
         return "authenticated" if is_secret_template(verify.key) else "weak"
     if isinstance(verify, VerifyHeaderEquals):
         return "authenticated" if is_secret_template(verify.value) else "weak"
+    if isinstance(verify, VerifySignature):
+        # The public key need not be secret: only the private key's holder can sign.
+        return "authenticated"
     return "unauthenticated"
 
 

@@ -301,7 +301,16 @@ class Sync:
 
     @property
     def finished(self) -> bool:
-        return self.windows_done >= self.windows_total
+        return self.windows_done + self.windows_cancelled >= self.windows_total
+
+    @property
+    def windows_left(self) -> int:
+        return max(self.windows_total - self.windows_done - self.windows_cancelled, 0)
+
+
+def sync_job_key_prefix(sync_id: str) -> str:
+    """The idempotency keys of a sync's window jobs start with this (a cancel finds them by it)."""
+    return f"sync\x1f{sync_id}\x1f"
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +328,8 @@ class AwaitedWindow:
 
 
 @dataclass(frozen=True, slots=True)
+    windows_cancelled: int = 0  # queued windows removed by a cancel
+    cancelled_at: float | None = None
 class AppSubscription:
     """A webhook subscription the app (not a user) holds at a vendor."""
 

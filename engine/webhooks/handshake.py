@@ -31,6 +31,7 @@ class Answer:
     status: int
     json: Any = None  # None: empty body
     headers: Mapping[str, str] | None = None
+    raw: bytes | None = None  # a spec-declared JSON body, sent exactly as written (instead of `json`)
 
 
 def get_handshake(webhooks: Webhooks, query: Mapping[str, str], secrets: SecretSource) -> Answer | None:

@@ -11,6 +11,7 @@ import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.spec.model import Spec, Webhooks
 from engine.spec.template import Template
@@ -33,6 +34,8 @@ class SecretSource:
     stored: Mapping[str, str] = field(default_factory=dict)
     # `candidates` per template, worked out once per source (a receiver keeps one source per spec)
     memo: dict[Template, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    # public keys parsed from candidate values, by value (an asymmetric verifier's)
+    parsed: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def for_spec(
@@ -81,7 +84,8 @@ def candidates(template: Template, source: SecretSource) -> list[str]:
 def uses_stored_secrets(webhooks: Webhooks) -> bool:
     """Whether any secret template of the webhooks (verify key or value, handshake token or code)
     reads a `{secret:NAME}` the engine keeps in its store; when none does, there is nothing to load."""
-    templates = [getattr(webhooks.verify, "key", None), getattr(webhooks.verify, "value", None)]
+    templates = [getattr(webhooks.verify, "key", None), getattr(webhooks.verify, "value", None),
+                 getattr(webhooks.verify, "public_key", None)]
     for handshake in webhooks.handshakes:
         templates += [getattr(handshake, "token", None), getattr(handshake, "code", None)]
     return any(name.startswith("secret:") for t in templates if t is not None for name in t.names)

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from engine.errors import webhook_code_for_status
 from engine.jobs import JobKind, WebhookEventJob
-from engine.observability.metrics import Metrics
-from engine.spec.model import Spec
+from engine.spec.model import AckAnswer, Spec
 from engine.store.errors import StoreError
 from engine.store.port import InboxEvent, JobSpec, Store
 from engine.webhooks.body import BodyError, parse_body
@@ -62,7 +62,6 @@ class WebhookReceiver:
     stored_secrets: StoredSecrets | None = None
     clock: Callable[[], float] = time.time
     job_max_attempts: int | None = None
-    metrics: Metrics | None = None
     _stored_secret_use: dict[str, tuple[Spec, bool]] = field(default_factory=dict, init=False, repr=False)
     _activity_stamped: dict[tuple[str, str], float] = field(default_factory=dict, init=False, repr=False)
     _known_users: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict, init=False, repr=False)
@@ -75,13 +74,6 @@ class WebhookReceiver:
         return spec.webhooks.max_body_bytes
 
     async def handle(self, vendor: str, request: WebhookRequest) -> Answer:
-        answer = await self._answer(vendor, request)
-        if self.metrics is not None:  # an unknown vendor id is a caller's word: one label for all
-            self.metrics.webhook_answered(vendor if vendor in self.specs else "(unknown)",
-                                          request.method.upper(), answer.status)
-        return answer
-
-    async def _answer(self, vendor: str, request: WebhookRequest) -> Answer:
         spec = self.specs.get(vendor)
         if spec is None or spec.webhooks is None:
             return Answer(404, {"error": "no webhooks for this vendor"})
@@ -95,8 +87,8 @@ class WebhookReceiver:
             if method == "HEAD":
                 return head_handshake(spec.webhooks) or Answer(405)
         except VerificationFailed as failed:
-            if self.metrics is not None:
-                self.metrics.webhook_refused(vendor, failed.status, failed.reason)
+            if method == "POST" and failed.status != 409:  # a missing secret is ours, not a refusal
+                return refused(spec.webhooks.ack.refused, failed)
             return Answer(failed.status, {"error": failed.reason})
         except StoreError:
             log.warning("webhook for %s not stored: store unavailable", vendor)
@@ -145,7 +137,8 @@ class WebhookReceiver:
         new_events = sum(1 for (event, _), result in zip(items, results, strict=True)
                          if result.created and "route_of" not in event.payload)
         jobs = sum(1 for result in results if result.job_id)
-        return Answer(200, {"received": len(events), "new": new_events, "jobs": jobs})
+        summary = {"received": len(events), "new": new_events, "jobs": jobs}
+        return accepted(webhooks.ack.accepted, summary) if (webhooks := spec.webhooks) else Answer(200, summary)
 
     async def _app_users(self, vendor: str, events: list[WebhookEvent]) -> dict[str, str]:
         users: dict[str, str] = {}
@@ -217,6 +210,24 @@ class WebhookReceiver:
         if fixed is None or fixed[0] is not spec:  # nothing stored to re-read: one source per spec
             fixed = self._fixed_secrets[spec.id] = (spec, SecretSource.for_spec(spec, env=self.env))
         return fixed[1]
+
+
+def accepted(declared: AckAnswer | None, summary: dict[str, int]) -> Answer:
+    """The answer to a stored delivery: the engine's summary, or what the spec declares."""
+    if declared is None:
+        return Answer(200, summary)
+    return Answer(declared.status, None if declared.status == 204 else summary,
+                  dict(declared.headers) or None, raw=declared.body)
+
+
+def refused(declared: AckAnswer | None, failed: VerificationFailed) -> Answer:
+    """The answer to a delivery that fails `verify`. A declared status keeps the error code of
+    what failed (a 404 answered to a bad signature still says `webhook_unauthenticated`)."""
+    if declared is None:
+        return Answer(failed.status, {"error": failed.reason})
+    error = {"error": {"code": webhook_code_for_status(failed.status), "message": failed.reason}}
+    return Answer(declared.status, None if declared.status == 204 else error,
+                  dict(declared.headers) or None, raw=declared.body)
 
 
 def _store_down() -> Answer:

@@ -10,8 +10,8 @@ import base64
 import hashlib
 import hmac
 
-from engine.spec.model import Verify, VerifyHeaderEquals, VerifyHmac
-from engine.webhooks.keys import SecretSource, candidates
+from engine.spec.model import Verify, VerifyHeaderEquals, VerifyHmac, VerifySignature
+from engine.webhooks.keys import SecretNotConfigured, SecretSource, candidates
 from engine.webhooks.message import build_message
 
 _DIGESTS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
@@ -26,6 +26,9 @@ def sign_headers(
     Raises `SecretNotConfigured` when a secret is missing."""
     if isinstance(verify, VerifyHeaderEquals):
         return {verify.header: candidates(verify.value, secrets)[0]}
+    if isinstance(verify, VerifySignature):
+        raise SecretNotConfigured("the vendor's private key, which only the vendor holds (an asymmetric "
+                                  "signature cannot be made from the spec's public key)")
     if not isinstance(verify, VerifyHmac):
         return {}
     key = candidates(verify.key, secrets)[0]

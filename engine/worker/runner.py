@@ -69,6 +69,7 @@ class WorkerConfig:
     backoff_cap_s: float = 600.0
     concurrency: int = 1
     kinds: tuple[str, ...] | None = None  # None: every registered kind
+    key_prefix: str | None = None  # only jobs whose idempotency key starts so (one sync's windows)
 
     @property
     def heartbeat_interval(self) -> float:
@@ -108,7 +109,8 @@ class Worker:
     async def run_once(self, stop: asyncio.Event | None = None) -> bool:
         """Claim and run at most one job; False when none was due. Once `stop` is set, a budget
         wait in the job ends and the job is rescheduled for its slot."""
-        job = await self.store.claim(self.worker_id, lease_s=self.config.lease_s, kinds=self._kinds())
+        job = await self.store.claim(self.worker_id, lease_s=self.config.lease_s, kinds=self._kinds(),
+                                     key_prefix=self.config.key_prefix)
         if job is None:
             return False
         await self._run(job, stop)

@@ -17,13 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.context import EngineContext
-from engine.errors import BadRequest, ConnectionNotFound, TokenError
+from engine.errors import BadRequest, ConnectionNotFound, NotFound, TokenError
 from engine.fetch.fetcher import Caller, Fetcher
 from engine.fetch.windows import TimeWindow, as_utc, count_windows, plan_windows
 from engine.jobs import JobKind, SyncWindowJob
 from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS, Resource, Spec
-from engine.store.port import JobSpec, SampleRecord, Store, Sync
+from engine.store.port import JobSpec, RawVersion, SampleRecord, Store, Sync
+from engine.store.records import sync_job_key_prefix
 
 log = logging.getLogger("engine.sync")
 
@@ -91,6 +92,23 @@ def _utc_now(engine: EngineContext) -> datetime:
 
 
 class SyncService:
+def seconds_left(sync: Sync, spec: Spec | None, now: float) -> float | None:
+    """How long the sync's remaining windows should take: the pace so far, and never less than
+    the vendor's budgets allow (each window costs at least one request; a budget's burst is free,
+    the rest comes at its steady rate). None before any window is done when no budget binds; 0
+    once nothing is left."""
+    left = sync.windows_left
+    if left == 0 or sync.cancelled_at is not None:
+        return 0.0
+    budgets = spec.limits.budgets if spec is not None else ()
+    budget_floor = max((max(left - b.requests, 0) * b.window_s / b.requests
+                        for b in budgets if b.requests > 0), default=0.0)
+    if sync.windows_done <= 0:
+        return budget_floor or None
+    pace = max(now - sync.created_at, 0.0) / sync.windows_done
+    return max(pace * left, budget_floor)
+
+
     """The worker's side of the engine: one per `Engine`, holding its fetchers and mappers."""
 
     def __init__(self, engine: EngineContext) -> None:
@@ -338,7 +356,7 @@ class SyncService:
                                     window=window.to_payload(), sync_id=sync_id)
                 jobs.append(JobSpec(
                     kind=JobKind.SYNC_WINDOW, payload=job.to_payload(),
-                    idempotency_key=f"sync\x1f{sync_id}\x1f{name}\x1f{index}",
+                    idempotency_key=f"{sync_job_key_prefix(sync_id)}{name}\x1f{index}",
                     vendor=spec.id, user_id=user_id,
                 ))
         note = None
@@ -363,3 +381,13 @@ class SyncService:
         days = spec.initial_sync_days
         now = _utc_now(self.engine)
         return await self.plan(vendor, user_id, since=now - timedelta(days=max(days, 0)), until=now)
+    async def cancel(self, sync_id: str) -> Sync:
+        """Stop a sync: its queued windows are removed (a window already running finishes and is
+        counted); samples already stored stay."""
+        sync = await self.store.cancel_sync(sync_id)
+        if sync is None:
+            raise NotFound("no sync with this id", code="sync_not_found")
+        log.info("sync cancelled", extra={"vendor": sync.vendor, "user": sync.user_id, "sync_id": sync_id,
+                                          "windows": sync.windows_cancelled})
+        return sync
+

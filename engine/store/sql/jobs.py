@@ -185,11 +185,15 @@ async def _record_deliveries(tx: Tx, deliveries: list[_Delivery]) -> list[list[R
 
 
 class Jobs(Concern, JobStore):
-    def _kinds(self, kinds: Sequence[str] | None) -> tuple[str, list[Any]]:
-        if kinds is None:
-            return "", []
-        condition, params = self._ex.dialect.any_of("kind", kinds)
-        return " AND " + condition, params
+    def _filters(self, kinds: Sequence[str] | None, key_prefix: str | None) -> tuple[str, list[Any]]:
+        sql, params = "", list[Any]()
+        if kinds is not None:
+            condition, params = self._ex.dialect.any_of("kind", kinds)
+            sql = " AND " + condition
+        if key_prefix is not None:
+            sql += " AND substr(idempotency_key, 1, ?) = ?"
+            params = [*params, len(key_prefix), key_prefix]
+        return sql, params
 
     async def record_events(
         self, items: Sequence[tuple[InboxEvent, JobSpec | None]], *,
@@ -233,12 +237,12 @@ class Jobs(Concern, JobStore):
 
     async def claim(
         self, worker_id: str, *, lease_s: float = 30.0, kinds: Sequence[str] | None = None,
-        now: float | None = None,
+        key_prefix: str | None = None, now: float | None = None,
     ) -> Job | None:
         at = self._now(now)
         if kinds is not None and not kinds:
             return None
-        kind_filter, kind_params = self._kinds(kinds)
+        kind_filter, kind_params = self._filters(kinds, key_prefix)
         lease = (worker_id, at + lease_s, at)
         if self._ex.dialect.row_locks:
             rows = await self._ex.write_returning(
@@ -268,10 +272,12 @@ class Jobs(Concern, JobStore):
 
         return await self._ex.transaction(claim_one)
 
-    async def next_due_at(self, *, kinds: Sequence[str] | None = None) -> float | None:
+    async def next_due_at(
+        self, *, kinds: Sequence[str] | None = None, key_prefix: str | None = None
+    ) -> float | None:
         if kinds is not None and not kinds:
             return None
-        kind_filter, kind_params = self._kinds(kinds)
+        kind_filter, kind_params = self._filters(kinds, key_prefix)
         row = await self._ex.read_one(
             f"SELECT (SELECT MIN(run_at) FROM jobs WHERE state = 'queued'{kind_filter}), "
             f"(SELECT MIN(lease_expires_at) FROM jobs WHERE state = 'running'{kind_filter})",

@@ -8,8 +8,8 @@ from typing import Any
 
 from engine.store.codec import dump_json, from_micros, load_json, new_id, to_micros
 from engine.store.port import SyncStore
-from engine.store.records import AwaitedWindow, Sync
-from engine.store.sql.dialect import Concern, decoder, insert, record_columns, upsert, where
+from engine.store.records import AwaitedWindow, Sync, sync_job_key_prefix
+from engine.store.sql.dialect import Concern, Tx, decoder, insert, record_columns, upsert, where
 
 SYNC_COLUMNS = record_columns(Sync)
 AWAITED_COLUMNS = record_columns(AwaitedWindow, start="start_us", end="end_us")
@@ -27,7 +27,7 @@ class Syncs(Concern, SyncStore):
         rows = await self._ex.write_returning(
             insert("syncs", SYNC_COLUMNS) + f" RETURNING {SYNC_COLUMNS}",
             (sync_id, vendor, user_id, windows_total, 0, 0, 0, clipped_note, None,
-             dump_json(dict(detail or {})), at, at))
+             dump_json(dict(detail or {})), at, at, 0, None))
         return _sync(rows[0])
 
     async def update_sync(
@@ -48,6 +48,23 @@ class Syncs(Concern, SyncStore):
         row = await self._ex.read_one(f"SELECT {SYNC_COLUMNS} FROM syncs WHERE sync_id = ?",
                                       (sync_id,))
         return None if row is None else _sync(row)
+
+    async def cancel_sync(self, sync_id: str, *, now: float | None = None) -> Sync | None:
+        at = self._now(now)
+        prefix = sync_job_key_prefix(sync_id)
+
+        async def cancel(tx: Tx) -> Sync | None:
+            removed = await tx.count(
+                "DELETE FROM jobs WHERE state = 'queued' AND substr(idempotency_key, 1, ?) = ?",
+                (len(prefix), prefix))
+            removed += await tx.count("DELETE FROM awaited_windows WHERE sync_id = ?", (sync_id,))
+            row = await tx.one(
+                "UPDATE syncs SET windows_cancelled = windows_cancelled + ?, "
+                "cancelled_at = COALESCE(cancelled_at, ?), updated_at = ? WHERE sync_id = ? "
+                f"RETURNING {SYNC_COLUMNS}", (removed, at, at, sync_id))
+            return None if row is None else _sync(row)
+
+        return await self._ex.transaction(cancel)
 
     # ---- cursors
     async def get_cursor(self, vendor: str, user_id: str, resource: str) -> str | None:
