@@ -21,10 +21,12 @@ from starlette.routing import Route
 
 from engine.api.common import engine_of, read_json_object
 from engine.api.connections import user_id_of
+from engine.engine import Engine
 from engine.errors import BadRequest, EngineError, NotFound
 from engine.instants import iso_utc
 from engine.spec.catalogue import CATALOGUE
 from engine.store.port import JOB_STATES, Job, StoredSample, Sync
+from engine.worker.sync import seconds_left
 
 log = logging.getLogger("engine.api")
 
@@ -67,14 +69,18 @@ def parse_instant(value: Any, name: str) -> datetime:
     return utc
 
 
-def describe_sync(sync: Sync) -> dict[str, Any]:
+def describe_sync(sync: Sync, eta_s: float | None) -> dict[str, Any]:
+    state = "cancelled" if sync.cancelled_at is not None else "done" if sync.finished else "running"
     return {
         "sync_id": sync.sync_id,
         "vendor": sync.vendor,
         "user_id": sync.user_id,
-        "state": "done" if sync.finished else "running",
+        "state": state,
         "windows_total": sync.windows_total,
         "windows_done": min(sync.windows_done, sync.windows_total),
+        "windows_cancelled": sync.windows_cancelled,
+        "cancelled_at": None if sync.cancelled_at is None else iso_utc(sync.cancelled_at),
+        "eta_s": None if eta_s is None else round(eta_s, 1),
         "records": sync.records,
         "errors": sync.errors,
         "last_error": sync.last_error,
@@ -121,7 +127,7 @@ async def start_sync(request: Request) -> JSONResponse:
     ):
         raise BadRequest("resources must be a non-empty list of resource names", code="invalid_body")
     plan = await engine.sync.plan(vendor, user_id, since=since, until=until, resources=resources)
-    answer = describe_sync(plan.sync)
+    answer = _described(engine, plan.sync)
     answer["resources"] = {
         name: {"windows": count, "since": iso_utc(plan.since[name])}
         for name, count in plan.windows.items()
@@ -130,12 +136,23 @@ async def start_sync(request: Request) -> JSONResponse:
     return JSONResponse(answer, status_code=202)
 
 
+def _described(engine: Engine, sync: Sync) -> dict[str, Any]:
+    spec = engine.specs.get(sync.vendor)
+    return describe_sync(sync, seconds_left(sync, spec, engine.clock()))
+
+
 async def get_sync(request: Request) -> JSONResponse:
-    sync_id = request.path_params["sync_id"]
-    sync = await engine_of(request).store.get_sync(sync_id[:128])
+    engine = engine_of(request)
+    sync = await engine.store.get_sync(request.path_params["sync_id"][:128])
     if sync is None:
         raise NotFound("no sync with this id", code="sync_not_found")
-    return JSONResponse(describe_sync(sync))
+    return JSONResponse(_described(engine, sync))
+
+
+async def cancel_sync(request: Request) -> JSONResponse:
+    engine = engine_of(request)
+    sync = await engine.sync.cancel(request.path_params["sync_id"][:128])
+    return JSONResponse(_described(engine, sync))
 
 
 # --------------------------------------------------------------------------- samples
@@ -278,6 +295,7 @@ async def retry_job(request: Request) -> JSONResponse:
 routes = [
     Route("/v1/users/{user_id}/connections/{vendor}/sync", start_sync, methods=["POST"]),
     Route("/v1/syncs/{sync_id}", get_sync, methods=["GET"]),
+    Route("/v1/syncs/{sync_id}", cancel_sync, methods=["DELETE"]),
     Route("/v1/users/{user_id}/samples", list_samples, methods=["GET"]),
     Route("/v1/users/{user_id}", delete_user, methods=["DELETE"]),
     Route("/v1/jobs", list_jobs, methods=["GET"]),

@@ -142,13 +142,15 @@ class JobStore(Protocol):
 
     async def claim(
         self, worker_id: str, *, lease_s: float = 30.0, kinds: Sequence[str] | None = None,
-        now: float | None = None,
+        key_prefix: str | None = None, now: float | None = None,
     ) -> Job | None:
         """Lease one due job: queued with run_at <= now, or running with an expired lease (its
         worker died). Increments attempts. A job whose lease expired on its last attempt goes dead
         instead of being claimed again."""
 
-    async def next_due_at(self, *, kinds: Sequence[str] | None = None) -> float | None:
+    async def next_due_at(
+        self, *, kinds: Sequence[str] | None = None, key_prefix: str | None = None
+    ) -> float | None:
         """Earliest moment a job becomes claimable (a queued run_at or a lease expiry), or None
         when there is nothing to wait for; lets a worker sleep instead of polling."""
 
@@ -278,6 +280,10 @@ class SyncStore(Protocol):
         """Atomic increments; returns the updated sync or None if unknown."""
 
     async def get_sync(self, sync_id: str) -> Sync | None: ...
+
+    async def cancel_sync(self, sync_id: str, *, now: float | None = None) -> Sync | None:
+        """In one transaction: remove the sync's queued windows (running ones finish), count them
+        as cancelled and stamp `cancelled_at` (kept from the first cancel). None if unknown."""
 
     async def get_cursor(self, vendor: str, user_id: str, resource: str) -> str | None: ...
 

@@ -298,6 +298,8 @@ class Sync:
     detail: Mapping[str, Any]
     created_at: float
     updated_at: float
+    windows_cancelled: int = 0  # queued windows removed by a cancel
+    cancelled_at: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -328,8 +330,6 @@ class AwaitedWindow:
 
 
 @dataclass(frozen=True, slots=True)
-    windows_cancelled: int = 0  # queued windows removed by a cancel
-    cancelled_at: float | None = None
 class AppSubscription:
     """A webhook subscription the app (not a user) holds at a vendor."""
 

@@ -23,7 +23,7 @@ from engine.fetch.windows import TimeWindow, as_utc, count_windows, plan_windows
 from engine.jobs import JobKind, SyncWindowJob
 from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS, Resource, Spec
-from engine.store.port import JobSpec, RawVersion, SampleRecord, Store, Sync
+from engine.store.port import JobSpec, SampleRecord, Store, Sync
 from engine.store.records import sync_job_key_prefix
 
 log = logging.getLogger("engine.sync")
@@ -87,11 +87,6 @@ def _clamp_detail(since: datetime, clamped: dict[str, datetime], spec: Spec) -> 
             "requested_since": since.isoformat(), "resources": resources}
 
 
-def _utc_now(engine: EngineContext) -> datetime:
-    return datetime.fromtimestamp(engine.clock(), UTC)
-
-
-class SyncService:
 def seconds_left(sync: Sync, spec: Spec | None, now: float) -> float | None:
     """How long the sync's remaining windows should take: the pace so far, and never less than
     the vendor's budgets allow (each window costs at least one request; a budget's burst is free,
@@ -109,6 +104,11 @@ def seconds_left(sync: Sync, spec: Spec | None, now: float) -> float | None:
     return max(pace * left, budget_floor)
 
 
+def _utc_now(engine: EngineContext) -> datetime:
+    return datetime.fromtimestamp(engine.clock(), UTC)
+
+
+class SyncService:
     """The worker's side of the engine: one per `Engine`, holding its fetchers and mappers."""
 
     def __init__(self, engine: EngineContext) -> None:
@@ -376,11 +376,6 @@ def seconds_left(sync: Sync, spec: Spec | None, now: float) -> float | None:
                                         "windows": len(jobs)})
         return SyncPlan(sync, counts, starts, until, clamped, since)
 
-    async def plan_initial(self, vendor: str, user_id: str) -> SyncPlan:
-        spec = self.engine.spec(vendor)
-        days = spec.initial_sync_days
-        now = _utc_now(self.engine)
-        return await self.plan(vendor, user_id, since=now - timedelta(days=max(days, 0)), until=now)
     async def cancel(self, sync_id: str) -> Sync:
         """Stop a sync: its queued windows are removed (a window already running finishes and is
         counted); samples already stored stay."""
@@ -391,3 +386,8 @@ def seconds_left(sync: Sync, spec: Spec | None, now: float) -> float | None:
                                           "windows": sync.windows_cancelled})
         return sync
 
+    async def plan_initial(self, vendor: str, user_id: str) -> SyncPlan:
+        spec = self.engine.spec(vendor)
+        days = spec.initial_sync_days
+        now = _utc_now(self.engine)
+        return await self.plan(vendor, user_id, since=now - timedelta(days=max(days, 0)), until=now)

@@ -5,7 +5,10 @@ traceback; bad usage exits 2."""
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from engine.cli.sync import Progress
 from engine.store import open_store
+from engine.store.port import Sync
 from sandbox.app import Simulator
 from sandbox.server import RunningSim, serve_in_thread
 from sandbox.state import SimState
@@ -89,7 +94,7 @@ def test_bad_input_is_a_clear_error(env, sim, connected, capsys):
         (["sync", "whoop", "nobody", "--since", since(3)], 1, "no whoop connection"),
         (["sync", "whoop", "user-1", "--since", since(3), "--resources", "naps"], 1, "no resource 'naps'"),
         (["sync", "whoop", "user-1", "--since", "2099-01-01"], 1, "since must be before"),
-        (["sync", "whoop", "user-1"], 2, ""),
+        (["sync", "whoop", "user-1"], 2, "--since are required"),
     ]
     for argv, expected, message in cases:
         code = main(argv)
@@ -111,3 +116,75 @@ def test_the_engine_command_syncs_with_a_progress_line_per_window(env, sim, conn
     assert progress[0].endswith("0/2 windows, 0 records") and "2/2 windows" in progress[-1]
     truth = sorted(r["id"] for r in sim.state.records("whoop", "sleep", connected.key))
     assert sorted(asyncio.run(stored_record_ids(env, "sleep_session"))) == truth
+
+
+def test_the_command_runs_only_its_own_windows_and_cancel_drops_the_rest(env, sim, connected, capsys):
+    async def queue_other_work() -> str:
+        async with engine_app(env, Clock()) as (engine, _client):
+            plan = await engine.sync.plan("whoop", "user-1", since=datetime.now(UTC) - timedelta(days=41),
+                                          resources=["cycle"])
+            return plan.sync.sync_id
+
+    other = asyncio.run(queue_other_work())  # a sync started through the API, for the workers
+    assert main(["sync", "whoop", "user-1", "--since", since(41), "--resources", "sleep"]) == 0
+    capsys.readouterr()
+    assert sim.state.calls_to("whoop", "/developer/v2/cycle") == []  # not this command's work
+
+    assert main(["sync", "--cancel", other]) == 0
+    err = capsys.readouterr().err
+    assert f"cancelled {other}: 2 window(s) dropped, 0 done" in err
+    assert main(["sync", "--cancel", "sync_nope"]) == 1
+    assert "no sync with this id" in capsys.readouterr().err
+
+
+def test_a_repeated_warning_is_counted_in_the_bar_not_printed_again():
+    stream = io.StringIO()
+    progress = Progress(stream)
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(progress.gate)
+    log = logging.getLogger("engine.test.bar")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        for record in range(50):
+            log.warning("sample skipped: %s", f"record {record}")
+    finally:
+        log.removeHandler(handler)
+    sync = Sync("s", "whoop", "u", 4, 1, 10, 0, None, None, {}, 0.0, 0.0)
+    progress.show(sync, 90.0)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "sample skipped: record 0" and len(lines) == 2
+    assert lines[1] == "[#######---------------------] 1/4 windows, 10 records, 50 warning(s), ETA 1m30s"
+    progress.finish(sync)
+    assert "50 warning(s); 49 repeat(s)" in stream.getvalue()
+
+
+@pytest.mark.slow
+def test_ctrl_c_finishes_the_running_window_and_leaves_the_rest_queued(env, sim, connected):
+    sim.state.inject("whoop", SLEEP_PATH, "timeout", times=1000, seconds=0.5)  # a slow vendor
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "sync", "whoop", "user-1", "--since", since(120),
+         "--resources", "sleep"],
+        cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("[") and "1/" in line:  # one window stored, more to go
+                break
+        process.send_signal(signal.SIGINT)
+        rest = process.stderr.read()
+        assert process.wait(timeout=60) == 130, rest
+    finally:
+        process.kill()
+    assert "stopping after the running window" in rest and "stay queued" in rest, rest
+    assert "Traceback" not in rest
+
+    async def job_states() -> list[str]:
+        store = await open_store(None, Path(env["ENGINE_DATA_DIR"]), secret_keys=[SECRET_KEY])
+        try:
+            return [job.state for job in await store.list_jobs(kind="sync_window")]
+        finally:
+            await store.close()
+
+    states = asyncio.run(job_states())
+    assert "running" not in states and "queued" in states, states  # nothing left holding a lease
