@@ -114,6 +114,7 @@ class SyncWindowJob(JobPayload):
     resource: str
     window: dict  # TimeWindow.to_payload()
     sync_id: str | None = None
+    channel: str | None = None  # how the records arrive: backfill | manual_sync (None: manual_sync)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from engine.auth.return_to import parse_allowlist
 from engine.errors import EngineError
 from engine.spec.catalogue import SHIPPED_VENDORS_DIR
+from engine.spec.compile_base import duration_seconds
 from engine.store.crypto import load_secret_keys
 from engine.store.errors import StoreError
 
@@ -28,6 +29,21 @@ class ConfigError(EngineError):
 
 def _split_list(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+
+
+_OFF = ("0", "false", "no", "off")
+
+
+def raw_retention(raw: str | None) -> float | None:
+    """ENGINE_RAW_RETENTION: a duration (`90d`, `12h`, `3600s`), or unset / `keep` to keep raw
+    records for good."""
+    text = (raw or "").strip().lower()
+    if text in ("", "keep"):
+        return None
+    try:
+        return float(duration_seconds(text))
+    except ValueError:
+        raise ConfigError(f"ENGINE_RAW_RETENTION must be a duration such as 90d or 'keep', got {raw!r}") from None
 
 
 def default_vendors_dir() -> Path:
@@ -48,6 +64,8 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     return_to_allowlist: frozenset[str] = frozenset()
     initial_sync: bool = True  # queue the spec's initial sync for every new connection
+    raw_archive: bool = True  # keep every fetched or authenticated record (ENGINE_RAW_ARCHIVE=off)
+    raw_retention_s: float | None = None  # prune raw records older than this; None keeps them
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
 
     @classmethod
@@ -63,6 +81,8 @@ class Settings:
             api_key=env.get("ENGINE_API_KEY") or None,
             return_to_allowlist=parse_allowlist(env.get("ENGINE_RETURN_TO_ALLOWLIST")),
             initial_sync=env.get("ENGINE_INITIAL_SYNC", "1").strip().lower() not in ("0", "false", "no", "off"),
+            raw_archive=env.get("ENGINE_RAW_ARCHIVE", "on").strip().lower() not in _OFF,
+            raw_retention_s=raw_retention(env.get("ENGINE_RAW_RETENTION")),
             env=env,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -14,6 +14,7 @@ The layers, top to bottom (a module may import its own layer and any layer below
 - `engine.worker`, then `engine.subscriptions` (the worker schedules renewals; subscriptions never
   import the worker).
 - `engine.context` (what the layers above see of the engine) and `engine.settings`.
+- `engine.archive`: the raw archive's record keeping and re-mapping (over mapping and store).
 - `engine.testing`, `engine.troubleshoot`, `engine.coverage`: tooling libraries the commands use.
 - `engine.fetch`, `engine.auth`, `engine.webhooks`, `engine.mapping`.
 - `engine.http` (renders spec requests), then `engine.store` and the small shared modules.
@@ -45,6 +46,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.subscriptions",),
     ("engine.context",),
     ("engine.settings",),
+    ("engine.outbound",),
+    ("engine.archive",),
     ("engine.testing", "engine.troubleshoot", "engine.coverage"),
     ("engine.fetch", "engine.auth", "engine.webhooks", "engine.mapping"),
     ("engine.http",),

@@ -20,6 +20,7 @@ from engine.cli import (
     jobs,
     limits,
     new,
+    remap,
     serve,
     sign,
     subscriptions,
@@ -47,6 +48,7 @@ COMMAND_MODULES: list[ModuleType] = [
     connections,
     limits,
     jobs,
+    remap,
     new,
 ]
 

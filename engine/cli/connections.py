@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from engine.archive.remap import older_mapping_samples
 from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -52,7 +53,9 @@ def run_connections(args: argparse.Namespace) -> int:
         notes, failed = await _act(engine, args, connections)
         if args.refresh or args.revoke:
             connections = await engine.store.list_connections(user_id=args.user, vendor=args.vendor)
-        _print(engine, connections, args.format)
+        older = {(c.vendor, c.user_id): await older_mapping_samples(engine.store, engine.specs[c.vendor], c.user_id)
+                 for c in connections if c.vendor in engine.specs}
+        _print(engine, connections, args.format, older)
         for note in notes:
             print(note, file=sys.stderr)
         return EXIT_FAILED if failed else EXIT_OK
@@ -95,9 +98,12 @@ def describe(connection: Connection) -> dict[str, Any]:
     }
 
 
-def _print(engine: Engine, connections: list[Connection], fmt: str) -> None:
+def _print(engine: Engine, connections: list[Connection], fmt: str,
+           older: dict[tuple[str, str], int]) -> None:
     if fmt == "json":
-        print(json.dumps({"connections": [describe(c) for c in connections]}, indent=2))
+        print(json.dumps({"connections": [
+            {**describe(c), "older_mapping_samples": older.get((c.vendor, c.user_id), 0)}
+            for c in connections]}, indent=2))
         return
     if not connections:
         print("no connections")
@@ -113,3 +119,6 @@ def _print(engine: Engine, connections: list[Connection], fmt: str) -> None:
                      (c.last_error or "-")[:120]])
     print(table(["VENDOR", "USER", "VENDOR USER", "STATUS", "TOKEN EXPIRES", "SCOPES", "LAST WEBHOOK",
                  "LAST PULL", "LAST ERROR"], rows))
+    for (vendor, user_id), count in older.items():
+        if count:
+            print(f"{vendor}/{user_id}: {count} samples from an older mapping (engine remap {vendor})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -69,10 +70,18 @@ class TokenCipher:
             raise SecretKeyError("no token-encryption secret configured")
         self._keys = [_derive(secret) for secret in secret_keys]
         self._by_id = {key.key_id: key for key in reversed(self._keys)}
+        self._hash_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT,
+                              info=b"keyed hash v1").derive(secret_keys[0].encode("utf-8"))
 
     @property
     def current_key_id(self) -> str:
         return self._keys[0].key_id
+
+    def keyed_hash(self, value: str, *, purpose: str) -> str:
+        """A stable pseudonym of `value` (e.g. a user id in an audit row) that only a holder of
+        the current secret can recompute."""
+        message = purpose.encode("utf-8") + b"\x00" + value.encode("utf-8")
+        return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()
 
     def encrypt(self, plaintext: str, *, vendor: str, user_id: str, field: str) -> str:
         key = self._keys[0]

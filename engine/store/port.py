@@ -29,13 +29,18 @@ from engine.store.records import (  # noqa: F401 - the records are part of the p
     BudgetState,
     Connection,
     EnqueueResult,
+    Erasure,
     InboxEvent,
     Job,
     JobSpec,
     Lease,
     OAuthState,
+    RawHead,
+    RawVersion,
     RecordResult,
+    RemapRun,
     SamplePage,
+    SampleProvenance,
     SampleRecord,
     StoredSample,
     Sync,
@@ -342,15 +347,87 @@ class Housekeeping(Protocol):
 
     async def close(self) -> None: ...
 
-    async def delete_user_data(self, user_id: str) -> dict[str, int]:
-        """Remove everything held for an app user (connections, tokens, states, cursors, samples,
-        inbox events, jobs, syncs). Returns rows deleted per area."""
+    async def delete_user_data(
+        self, user_id: str, *, vendor: str | None = None, reason: str = "user_deleted",
+        now: float | None = None,
+    ) -> dict[str, int]:
+        """Remove every row that names the app user or a vendor account linked to them, in every
+        table (raw archive, inbox payloads, queued jobs, samples, tokens, …), and record an
+        `Erasure` naming the user only by a keyed hash. With `vendor`, only that vendor's data
+        (a disconnect: the connection row stays, its tokens already purged). Rows per table."""
 
     async def prune(
         self, *, inbox_older_than_s: float = 14 * 86400,
-        finished_jobs_older_than_s: float = 7 * 86400, now: float | None = None,
+        finished_jobs_older_than_s: float = 7 * 86400, raw_older_than_s: float | None = None,
+        now: float | None = None,
     ) -> dict[str, int]:
-        """Delete expired oauth states, old inbox events and old done jobs."""
+        """Delete expired oauth states, old inbox events, old done jobs and re-map runs, and with
+        `raw_older_than_s` archived raw records older than that."""
+
+
+class RawArchiveStore(Protocol):
+    """Every distinct version of the vendor records the engine fetched or received from an
+    authenticated delivery, and what re-deriving samples from them needs."""
+
+    async def raw_head_ids(self, raw_keys: Sequence[str]) -> dict[str, str]:
+        """The latest archived version id of each of these records that has one."""
+
+    async def archive_raw(
+        self, versions: Sequence[RawVersion], *, now: float | None = None
+    ) -> int:
+        """Keep each version as its record's latest (`head`). A version equal to the stored head
+        costs one hash compare and no write; a version seen before becomes the head again. Returns
+        the number of versions written."""
+
+    async def raw_heads(
+        self, vendor: str, *, user_id: str | None = None, resources: Sequence[str] | None = None,
+        after: tuple[str, str, str] | None = None, limit: int = 1000,
+    ) -> list[RawHead]:
+        """Latest versions ordered by (user_id, resource, record_key), after that triple."""
+
+    async def count_raw_heads(
+        self, vendor: str, *, user_id: str | None = None, resources: Sequence[str] | None = None,
+    ) -> int: ...
+
+    async def samples_of_raw(
+        self, source: str, raw_keys: Sequence[str]
+    ) -> list[StoredSample]:
+        """Every stored sample mapped from one of these archived records, tombstones included."""
+
+    async def apply_remap(
+        self, upserts: Sequence[SampleRecord], removed: Sequence[tuple[str, str, str, str]], *,
+        now: float | None = None,
+    ) -> int:
+        """In one transaction: write the re-mapped samples (over anything but a vendor's own
+        tombstone) and mark the (user_id, source, sample_type, dedup_id) samples the mapping no
+        longer produces as removed by it (never a vendor tombstone). Returns rows changed."""
+
+    async def count_unarchived_samples(
+        self, source: str, *, user_id: str | None = None, resources: Sequence[str] | None = None,
+    ) -> int:
+        """Live samples with no archived raw record behind them: not remappable."""
+
+    async def count_samples_by_mapping(
+        self, source: str, *, user_id: str | None = None
+    ) -> dict[tuple[str, str | None], int]:
+        """Live samples per (resource, mapping hash)."""
+
+    async def prune_raw(self, *, older_than_s: float, now: float | None = None) -> int:
+        """Delete archived versions that arrived before now - older_than_s; samples mapped from a
+        record with no version left lose their raw reference (no longer remappable)."""
+
+    async def open_remap_run(
+        self, vendor: str, user_id: str | None, scope: Mapping[str, Any], *,
+        now: float | None = None,
+    ) -> RemapRun:
+        """The unfinished run of exactly this scope (resume it), or a new one."""
+
+    async def update_remap_run(
+        self, run_id: str, *, position: str | None, counts: Mapping[str, int], state: str,
+        now: float | None = None,
+    ) -> None: ...
+
+    async def list_erasures(self) -> list[Erasure]: ...
 
 
 class OutboxStore(Protocol):
@@ -448,6 +525,6 @@ class OutboxStore(Protocol):
 
 class Store(
     ConnectionStore, OAuthStateStore, JobStore, BudgetStore, SampleStore, SyncStore,
-    AppStateStore, OutboxStore, Housekeeping, Protocol,
+    AppStateStore, RawArchiveStore, OutboxStore, Housekeeping, Protocol,
 ):
     """The whole async storage port: what `open_store` returns, whichever database it opened."""

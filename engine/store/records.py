@@ -201,6 +201,22 @@ def refresh_lock_name(vendor: str, user_id: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SampleProvenance:
+    """Where a sample came from, beyond what its payload says (resource, vendor record id):
+    how it reached the engine, the spec and mapping that produced it and the archived raw record
+    version it was mapped from (None when the raw record was not kept)."""
+
+    channel: str | None = None  # webhook | poll | backfill | manual_sync | push | remap
+    spec_version: int | None = None
+    mapping_hash: str | None = None
+    raw_key: str | None = None  # the archived record's identity
+    raw_id: str | None = None  # the archived version
+
+
+REMOVED_BY_MAPPING = 2  # `deleted` of a sample the current mapping no longer produces (remap)
+
+
+@dataclass(frozen=True, slots=True)
 class SampleRecord:
     """One normalized sample to upsert; (user_id, source, sample_type, dedup_id) is its identity."""
 
@@ -215,13 +231,15 @@ class SampleRecord:
     resource: str | None = None
     vendor_record_id: str | None = None
     deleted: bool = False
+    provenance: SampleProvenance | None = None
 
     @classmethod
-    def from_sample(cls, sample: Mapping[str, Any], dedup_id: str) -> SampleRecord:
+    def from_sample(cls, sample: Mapping[str, Any], dedup_id: str,
+                    provenance: SampleProvenance | None = None) -> SampleRecord:
         """Build from a normalized sample dict (`timestamp_utc`, `end_utc`, `provenance`, …)."""
-        provenance = sample.get("provenance") or {}
-        updated = provenance.get("vendor_updated_at")
-        record_id = provenance.get("vendor_record_id")
+        named = sample.get("provenance") or {}
+        updated = named.get("vendor_updated_at")
+        record_id = named.get("vendor_record_id")
         end = sample.get("end_utc")
         return cls(
             user_id=str(sample["user_id"]),
@@ -231,10 +249,11 @@ class SampleRecord:
             timestamp_utc=parse_utc(sample["timestamp_utc"]),
             end_utc=parse_utc(end) if end else None,
             vendor_updated_at=parse_utc(updated) if updated else None,
-            resource=provenance.get("resource"),
+            resource=named.get("resource"),
             vendor_record_id=None if record_id is None else str(record_id),
             deleted=bool(sample.get("deleted", False)),
             payload=sample,
+            provenance=provenance,
         )
 
 
@@ -252,6 +271,8 @@ class StoredSample:
     vendor_record_id: str | None
     payload: dict[str, Any]  # the sample as stored, with `deleted` reflecting tombstones
     stored_at: float
+    provenance: SampleProvenance | None = None
+    removed_by_mapping: bool = False  # deleted because a re-map's mapping no longer produces it
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,3 +359,64 @@ class AppSubscription:
     expires_at: float | None
     detail: Mapping[str, Any]
     updated_at: float
+
+
+# --------------------------------------------------------------------------- raw archive
+
+
+@dataclass(frozen=True, slots=True)
+class RawVersion:
+    """One version of a vendor record to archive: `raw_key` names the record (vendor, user,
+    resource, vendor identity), `id` the version (the record and its content hash)."""
+
+    id: str
+    raw_key: str
+    vendor: str
+    user_id: str
+    resource: str
+    record_key: str
+    content_hash: str
+    channel: str
+    trust: str
+    codec: str
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RawHead:
+    """The latest archived version of a record, as a re-map reads it."""
+
+    id: str
+    raw_key: str
+    user_id: str
+    resource: str
+    record_key: str
+    codec: str
+    body: bytes = field(repr=False)
+    channel: str
+    arrived_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RemapRun:
+    run_id: str
+    vendor: str
+    user_id: str | None
+    scope: Mapping[str, Any]  # what the run covers: user, since, resources, spec hash
+    position: str | None  # the last raw record key done (resume after it)
+    counts: Mapping[str, int]
+    state: str  # running | done
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What one deletion removed: the user only as a keyed hash, counts per table, no data."""
+
+    id: str
+    subject_hash: str
+    reason: str
+    vendor: str | None
+    counts: Mapping[str, int]
+    erased_at: float

@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.archive.keeping import Arrival
 from engine.context import EngineContext
 from engine.fetch.errors import RecordGone
 from engine.fetch.windows import TimeWindow, as_utc, plan_windows
@@ -80,7 +81,8 @@ async def handle_webhook_event(job: Job, engine: WorkerContext) -> None:
         return
     if event.action == "ingest":
         result: StoreResult | None = await service.store_records(
-            spec, resource, user_id, _inline_records(spec, resource, event.data))
+            spec, resource, user_id, _inline_records(spec, resource, event.data),
+            arrival=Arrival("push", job_trust(spec, event)))
     elif event.action == "fetch":
         now = datetime.fromtimestamp(engine.clock(), UTC)
         result = await _fetch_for_event(service, spec, resource, user_id, event, logged, now)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from engine.archive.keeping import CHANNELS, Arrival
 from engine.context import EngineContext
 from engine.errors import EngineError
 from engine.fetch.windows import TimeWindow
@@ -39,7 +40,8 @@ async def _run_sync_window(job: Job, engine: WorkerContext) -> None:
         window = TimeWindow.from_payload(payload.window)
     except (KeyError, TypeError, ValueError):
         raise PermanentJobError("job payload has no readable window") from None
-    result = await engine.sync.run_window(spec, payload.user_id, payload.resource, window)
+    arrival = Arrival(payload.channel if payload.channel in CHANNELS else "manual_sync")
+    result = await engine.sync.run_window(spec, payload.user_id, payload.resource, window, arrival=arrival)
     if result.accepted:
         await await_delivery(engine, spec, payload.user_id, payload.resource, window, payload.sync_id)
     else:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.archive.keeping import Arrival, ResourceArchiver, compressed
 from engine.context import EngineContext
 from engine.errors import BadRequest, ConnectionNotFound, NotFound, TokenError
 from engine.fetch.fetcher import Caller, Fetcher
@@ -23,13 +24,15 @@ from engine.fetch.windows import TimeWindow, as_utc, count_windows, plan_windows
 from engine.jobs import JobKind, SyncWindowJob
 from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS, Resource, Spec
-from engine.store.port import JobSpec, SampleRecord, Store, Sync
+from engine.store.port import JobSpec, RawVersion, SampleRecord, Store, Sync
 from engine.store.records import sync_job_key_prefix
 
 log = logging.getLogger("engine.sync")
 
 MAX_POLL_OVERLAP_S = 86400  # a poll re-reads up to a day before its cursor (late vendor edits)
 MAX_WAITING_ROWS = 5000  # mapped rows held in memory while a write is in flight
+WEBHOOK = Arrival("webhook")
+POLL = Arrival("poll")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +56,15 @@ class _MappedPage:
     records: int
     rows: list[SampleRecord]
     warnings: int
+    versions: list[RawVersion] = field(default_factory=list)  # to archive before the rows
 
 
 def _merged(pages: list[_MappedPage]) -> _MappedPage:
     if len(pages) == 1:
         return pages[0]
     rows = [row for page in pages for row in page.rows]
-    return _MappedPage(sum(p.records for p in pages), rows, sum(p.warnings for p in pages))
+    return _MappedPage(sum(p.records for p in pages), rows, sum(p.warnings for p in pages),
+                       [v for page in pages for v in page.versions])
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,7 @@ class SyncService:
         self.engine = engine
         self._fetchers: dict[str, Fetcher] = {}
         self._mappers: dict[tuple[str, str], ResourceMapper] = {}
+        self._archivers: dict[tuple[str, str], ResourceArchiver] = {}
 
     @property
     def store(self) -> Store:
@@ -135,6 +141,13 @@ class SyncService:
         if mapper is None:
             mapper = self._mappers[key] = compile_resource_mapper(spec, resource)
         return mapper
+
+    def archiver(self, spec: Spec, resource: str) -> ResourceArchiver:
+        key = (spec.id, resource)
+        archiver = self._archivers.get(key)
+        if archiver is None:
+            archiver = self._archivers[key] = ResourceArchiver(spec, resource)
+        return archiver
 
     def resource(self, spec: Spec, name: str) -> Resource:
         resource = spec.resources.get(name)
@@ -164,24 +177,43 @@ class SyncService:
     # ------------------------------------------------------------------ storing
 
     async def store_records(
-        self, spec: Spec, resource: str, user_id: str, records: Iterable[Any]
+        self, spec: Spec, resource: str, user_id: str, records: Iterable[Any], *,
+        arrival: Arrival = WEBHOOK,
     ) -> StoreResult:
-        return await self._write(self._map(spec, resource, user_id, records))
+        return await self._write(self._map(spec, resource, user_id, records, arrival))
 
-    def _map(self, spec: Spec, resource: str, user_id: str, records: Iterable[Any]) -> _MappedPage:
+    def _map(self, spec: Spec, resource: str, user_id: str, records: Iterable[Any],
+             arrival: Arrival) -> _MappedPage:
         records = list(records)
         if not records:
             return _MappedPage(0, [], 0)
-        result = self.mapper(spec, resource).map_records(records, user_id)
-        rows = [SampleRecord.from_sample(s, s["dedup_key"]) for s in result.samples]
-        if result.warnings:
+        archiver = self.archiver(spec, resource)
+        versions: list[RawVersion] = []
+        if self.engine.settings.raw_archive and arrival.archived:
+            rows, warnings, first = archiver.map_linked(self.mapper(spec, resource), records, user_id,
+                                                        arrival, versions)
+        else:
+            result = self.mapper(spec, resource).map_records(records, user_id)
+            provenance = archiver.provenance(arrival.channel, None)
+            rows = [SampleRecord.from_sample(s, s["dedup_key"], provenance) for s in result.samples]
+            warnings, first = len(result.warnings), result.warnings[0] if result.warnings else None
+        if warnings:
             log.info("mapping warnings", extra={"vendor": spec.id, "user": user_id, "resource": resource,
-                                                "warnings": len(result.warnings),
-                                                "first_warning": str(result.warnings[0])})
-        return _MappedPage(len(records), rows, len(result.warnings))
+                                                "warnings": warnings, "first_warning": str(first)})
+        return _MappedPage(len(records), rows, warnings, versions)
+
+    async def _archive(self, versions: list[RawVersion]) -> None:
+        """Keep the versions not already archived as their record's latest (a record seen again
+        unchanged costs one hash compare); they are written before the samples naming them."""
+        heads = await self.store.raw_head_ids([v.raw_key for v in versions])
+        changed = [v for v in versions if heads.get(v.raw_key) != v.id]
+        if changed:
+            await self.store.archive_raw(compressed(changed))
 
     async def _write(self, page: _MappedPage) -> StoreResult:
         rows = page.rows
+        if page.versions:
+            await self._archive(page.versions)
         if not rows:
             return StoreResult(page.records, 0, page.warnings)
         written = (await self.store.upsert_samples(rows)).written
@@ -209,6 +241,7 @@ class SyncService:
     async def run_window(
         self, spec: Spec, user_id: str, resource_name: str, window: TimeWindow | None,
         *, caller: Caller | None = None, advance_cursor: bool = True, changes: bool = False,
+        arrival: Arrival = WEBHOOK,
     ) -> StoreResult:
         """Fetch every page of one window (of the resource's `changes` listing with `changes`),
         storing each page as it arrives."""
@@ -227,7 +260,7 @@ class SyncService:
         try:
             async for page in fetcher.pages(caller, resource, window, changes=changes):
                 accepted = accepted or page.accepted
-                mapped = self._map(spec, resource_name, user_id, page.records)
+                mapped = self._map(spec, resource_name, user_id, page.records, arrival)
                 waiting.append(mapped)
                 waiting_rows += len(mapped.rows)
                 if writing is not None and (writing.done() or waiting_rows >= MAX_WAITING_ROWS):
@@ -282,7 +315,8 @@ class SyncService:
         caller = await self.caller(spec, user_id)
         total = StoreResult(0, 0, 0)
         for window in plan_windows(since, now, resource.list.window):
-            total = total.plus(await self.run_window(spec, user_id, resource_name, window, caller=caller))
+            total = total.plus(await self.run_window(spec, user_id, resource_name, window, caller=caller,
+                                                     arrival=POLL))
         await self.store.record_connection_activity(spec.id, user_id, last_pull_at=now.timestamp())
         return total
 
@@ -306,6 +340,7 @@ class SyncService:
         since: datetime,
         until: datetime | None = None,
         resources: Sequence[str] | None = None,
+        channel: str = "manual_sync",
     ) -> SyncPlan:
         """Split the range into windows per resource (within each resource's history horizon),
         record a sync and enqueue one job per window. A start older than a resource's horizon is
@@ -353,7 +388,7 @@ class SyncService:
             counts[name] = len(windows)
             for index, window in enumerate(windows):
                 job = SyncWindowJob(vendor=spec.id, user_id=user_id, resource=name,
-                                    window=window.to_payload(), sync_id=sync_id)
+                                    window=window.to_payload(), sync_id=sync_id, channel=channel)
                 jobs.append(JobSpec(
                     kind=JobKind.SYNC_WINDOW, payload=job.to_payload(),
                     idempotency_key=f"{sync_job_key_prefix(sync_id)}{name}\x1f{index}",
@@ -390,4 +425,5 @@ class SyncService:
         spec = self.engine.spec(vendor)
         days = spec.initial_sync_days
         now = _utc_now(self.engine)
-        return await self.plan(vendor, user_id, since=now - timedelta(days=max(days, 0)), until=now)
+        return await self.plan(vendor, user_id, since=now - timedelta(days=max(days, 0)), until=now,
+                               channel="backfill")

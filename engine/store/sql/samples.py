@@ -16,7 +16,14 @@ from engine.store.codec import (
     to_micros,
 )
 from engine.store.port import SampleStore
-from engine.store.records import SamplePage, SampleRecord, StoredSample, UpsertResult
+from engine.store.records import (
+    REMOVED_BY_MAPPING,
+    SamplePage,
+    SampleProvenance,
+    SampleRecord,
+    StoredSample,
+    UpsertResult,
+)
 from engine.store.sql.dialect import MAX_PAGE, Concern, Row
 from engine.store.sql.outbox import (
     ReportsChanges,
@@ -26,18 +33,23 @@ from engine.store.sql.outbox import (
 
 SAMPLE_COLUMNS = (
     "id, user_id, source, sample_type, dedup_id, timestamp_us, end_us, deleted, "
-    "vendor_updated_us, resource, vendor_record_id, payload, stored_at"
+    "vendor_updated_us, resource, vendor_record_id, payload, stored_at, "
+    "channel, spec_version, mapping_hash, raw_key, raw_id"
 )
+_NO_PROVENANCE = SampleProvenance()
 _UPSERT = (
     " ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET "
     "timestamp_us = excluded.timestamp_us, end_us = excluded.end_us, deleted = excluded.deleted, "
     "vendor_updated_us = COALESCE(excluded.vendor_updated_us, samples.vendor_updated_us), "
     "resource = excluded.resource, vendor_record_id = excluded.vendor_record_id, "
-    "payload = excluded.payload, stored_at = excluded.stored_at "
-    # Latest vendor version wins; a version-less write never resurrects a tombstone.
+    "payload = excluded.payload, stored_at = excluded.stored_at, channel = excluded.channel, "
+    "spec_version = excluded.spec_version, mapping_hash = excluded.mapping_hash, "
+    "raw_key = excluded.raw_key, raw_id = excluded.raw_id "
+    # Latest vendor version wins; a version-less write never resurrects a vendor's tombstone
+    # (a sample a re-map removed comes back when a mapping produces it again).
     "WHERE samples.vendor_updated_us IS NULL "
     "OR excluded.vendor_updated_us >= samples.vendor_updated_us "
-    "OR (excluded.vendor_updated_us IS NULL AND samples.deleted = 0)"
+    "OR (excluded.vendor_updated_us IS NULL AND samples.deleted <> 1)"
 )
 
 
@@ -52,12 +64,19 @@ def sample_rows(samples: Sequence[SampleRecord], at: float) -> list[Row]:
             None if s.end_utc is None else to_micros(s.end_utc), int(s.deleted),
             None if s.vendor_updated_at is None else to_micros(s.vendor_updated_at),
             s.resource, s.vendor_record_id, dump_payload(s.payload), at,
+            *_provenance_values(s.provenance or _NO_PROVENANCE),
         )
         for row_id, s in zip(ids, samples, strict=True)
     ]
 
 
-def _sample(row: Row) -> StoredSample:
+def _provenance_values(p: SampleProvenance) -> tuple[Any, ...]:
+    return p.channel, p.spec_version, p.mapping_hash, p.raw_key, p.raw_id
+
+
+
+def stored_sample(row: Row) -> StoredSample:
+    """A row in SAMPLE_COLUMNS order."""
     payload = load_json(row[11])
     deleted = bool(row[7])
     if isinstance(payload, dict):
@@ -66,6 +85,7 @@ def _sample(row: Row) -> StoredSample:
         row[1], row[2], row[3], row[4], from_micros(row[5]),
         None if row[6] is None else from_micros(row[6]), deleted,
         None if row[8] is None else from_micros(row[8]), row[9], row[10], payload, row[12],
+        SampleProvenance(*row[13:18]), row[7] == REMOVED_BY_MAPPING,
     )  # fmt: skip
 
 
@@ -159,4 +179,4 @@ class Samples(ReportsChanges, Concern, SampleStore):
         if len(rows) > limit:  # the extra row asked for: there is more
             rows = rows[:limit]
             next_cursor = encode_sample_cursor(rows[-1][5], rows[-1][0])
-        return SamplePage(samples=[_sample(row) for row in rows], next_cursor=next_cursor)
+        return SamplePage(samples=[stored_sample(row) for row in rows], next_cursor=next_cursor)

@@ -1,0 +1,1 @@
+"""The raw archive and re-mapping from it."""
