@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from engine.api import connections, data, health, metrics, oauth, vendors, webhooks
+from engine.api import connections, data, health, metrics, oauth, openapi, vendors, webhooks
 from engine.api.edge import RequestEdge
 from engine.api.errors import EXCEPTION_HANDLERS
 from engine.api.security import RequireApiKey, Safeguards
@@ -31,6 +31,7 @@ def public_routes(engine: Engine) -> list[BaseRoute]:
         *health.routes,
         *oauth.routes,
         *metrics.routes,  # its own check: the API key or ENGINE_METRICS_TOKEN
+        *openapi.routes,
     ]
 
 

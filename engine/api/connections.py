@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from engine.api.common import engine_of, optional_string, read_json_object
+from engine.api.openapi import OPTIONAL_TIME, TIME, Param, nullable, operation
 from engine.auth.flows import check_user_id
 from engine.errors import BadRequest
 from engine.instants import iso_utc
@@ -36,6 +37,31 @@ def describe_connection(connection: Connection) -> dict[str, Any]:
     }
 
 
+USER = Param("user_id", "path", {"type": "string", "minLength": 1, "maxLength": 256},
+             "Your app's id for the user")
+VENDOR = Param("vendor", "path", {"type": "string"}, "A loaded spec's id (GET /v1/vendors)")
+CONNECTION_SCHEMA = {
+    "type": "object",
+    "required": ["vendor", "user_id", "status", "scopes"],
+    "properties": {
+        "vendor": {"type": "string"}, "user_id": {"type": "string"},
+        "vendor_user_id": nullable({"type": "string"}),
+        "status": {"type": "string", "description": "active, reauth_required or revoked"},
+        "scopes": {"type": "array", "items": {"type": "string"}},
+        "token_expires_at": OPTIONAL_TIME, "last_webhook_at": OPTIONAL_TIME, "last_pull_at": OPTIONAL_TIME,
+        "last_error": nullable({"type": "string"}), "created_at": OPTIONAL_TIME, "updated_at": OPTIONAL_TIME,
+    },
+}
+
+
+@operation("Start connecting a user: an authorization URL to send them to",
+           {201: ("A signed, single-use authorization URL", {
+               "type": "object", "required": ["authorization_url", "expires_at"],
+               "properties": {"authorization_url": {"type": "string"}, "expires_at": TIME}})},
+           params=[USER, VENDOR, Param("return_to", description="Where the browser goes after the callback "
+                                       "(its origin must be on ENGINE_RETURN_TO_ALLOWLIST); or in the body")],
+           body={"type": "object", "properties": {"return_to": {"type": "string", "minLength": 1, "maxLength": 2048}}},
+           body_required=False, tags=["connections"])
 async def start_connection(request: Request) -> JSONResponse:
     engine = engine_of(request)
     user_id = user_id_of(request)
@@ -58,12 +84,21 @@ async def start_connection(request: Request) -> JSONResponse:
     )
 
 
+@operation("A user's connections (never a token)",
+           {200: ("The connections", {"type": "object", "required": ["connections"],
+                                      "properties": {"connections": {"type": "array", "items": CONNECTION_SCHEMA}}})},
+           params=[USER], tags=["connections"])
 async def list_connections(request: Request) -> JSONResponse:
     engine = engine_of(request)
     connections = await engine.store.list_connections(user_id=user_id_of(request))
     return JSONResponse({"connections": [describe_connection(c) for c in connections]})
 
 
+@operation("Disconnect: revoke at the vendor where the spec can, purge the tokens",
+           {200: ("Disconnected", {"type": "object", "required": ["vendor", "user_id", "status"], "properties": {
+               "vendor": {"type": "string"}, "user_id": {"type": "string"}, "status": {"const": "revoked"},
+               "revoked_at_vendor": {"type": "boolean"}, "errors": {"type": "array", "items": {"type": "string"}}}})},
+           params=[USER, VENDOR], tags=["connections"])
 async def delete_connection(request: Request) -> JSONResponse:
     engine = engine_of(request)
     user_id = user_id_of(request)

@@ -20,7 +20,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from engine.api.common import engine_of, read_json_object
-from engine.api.connections import user_id_of
+from engine.api.connections import USER, VENDOR, user_id_of
+from engine.api.openapi import OPTIONAL_TIME, TIME, Param, nullable, operation
 from engine.engine import Engine
 from engine.errors import BadRequest, EngineError, NotFound
 from engine.instants import iso_utc
@@ -111,7 +112,46 @@ def describe_job(job: Job) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- sync
 
+SYNC_SCHEMA = {
+    "type": "object",
+    "required": ["sync_id", "vendor", "user_id", "state", "windows_total", "windows_done"],
+    "properties": {
+        "sync_id": {"type": "string"}, "vendor": {"type": "string"}, "user_id": {"type": "string"},
+        "state": {"type": "string", "description": "running until every window is done"},
+        "windows_total": {"type": "integer"}, "windows_done": {"type": "integer"},
+        "records": {"type": "integer"}, "errors": {"type": "integer"},
+        "last_error": nullable({"type": "string"}), "clipped": {"type": "boolean"},
+        "clipped_note": nullable({"type": "string"}), "detail": {"type": "object"},
+        "created_at": TIME, "updated_at": TIME,
+    },
+}
+JOB_SCHEMA = {
+    "type": "object",
+    "required": ["job_id", "kind", "state", "attempts", "max_attempts"],
+    "properties": {
+        "job_id": {"type": "string"}, "kind": {"type": "string"}, "state": {"enum": list(JOB_STATES)},
+        "vendor": nullable({"type": "string"}), "user_id": nullable({"type": "string"}),
+        "attempts": {"type": "integer"}, "max_attempts": {"type": "integer"},
+        "last_error": nullable({"type": "string"}), "run_at": OPTIONAL_TIME, "created_at": OPTIONAL_TIME,
+        "updated_at": OPTIONAL_TIME, "payload": {"type": "object"},
+    },
+}
+INSTANT = {"type": "string", "description": "RFC 3339 with an offset, or YYYY-MM-DD (midnight UTC)"}
+SYNC_ID = Param("sync_id", "path", {"type": "string"})
 
+
+@operation("Backfill a range of a connection's history (clipped to the vendor's horizon)",
+           {202: ("Planned: one job per resource window", {**SYNC_SCHEMA, "properties": {
+               **SYNC_SCHEMA["properties"], "until": TIME,
+               "resources": {"type": "object", "additionalProperties": {
+                   "type": "object", "properties": {"windows": {"type": "integer"}, "since": TIME}}}}})},
+           params=[USER, VENDOR],
+           body={"type": "object", "required": ["since"], "properties": {
+               "since": INSTANT, "until": {**INSTANT, "description": "default: now"},
+               "resources": {"type": "array", "minItems": 1, "maxItems": 64,
+                             "items": {"type": "string", "minLength": 1},
+                             "description": "default: every resource of the spec"}}},
+           tags=["syncs"])
 async def start_sync(request: Request) -> JSONResponse:
     engine = engine_of(request)
     user_id = user_id_of(request)
@@ -141,6 +181,7 @@ def _described(engine: Engine, sync: Sync) -> dict[str, Any]:
     return describe_sync(sync, seconds_left(sync, spec, engine.clock()))
 
 
+@operation("A sync's progress", {200: ("Progress", SYNC_SCHEMA)}, params=[SYNC_ID], tags=["syncs"])
 async def get_sync(request: Request) -> JSONResponse:
     engine = engine_of(request)
     sync = await engine.store.get_sync(request.path_params["sync_id"][:128])
@@ -149,6 +190,8 @@ async def get_sync(request: Request) -> JSONResponse:
     return JSONResponse(_described(engine, sync))
 
 
+@operation("Cancel a sync: its queued windows are dropped; a running one finishes; stored samples stay",
+           {200: ("The sync as it stands", SYNC_SCHEMA)}, params=[SYNC_ID], tags=["syncs"])
 async def cancel_sync(request: Request) -> JSONResponse:
     engine = engine_of(request)
     sync = await engine.sync.cancel(request.path_params["sync_id"][:128])
@@ -195,6 +238,25 @@ def sample_body(sample: StoredSample) -> dict[str, Any]:
     return body
 
 
+SAMPLE_SCHEMA = {"type": "object", "required": ["sample_type", "source", "timestamp_utc", "deleted"],
+                 "description": "One normalized sample (schemas/synheart-sample.schema.json)",
+                 "properties": {"sample_type": {"type": "string"}, "source": {"type": "string"},
+                                "timestamp_utc": {"type": "string"}, "deleted": {"type": "boolean"}}}
+
+
+@operation("A user's normalized samples, oldest first, with a stable cursor",
+           {200: ("A page (or, with format=ndjson, the whole export as one sample per line)", {
+               "type": "object", "required": ["samples", "next_cursor"], "properties": {
+                   "samples": {"type": "array", "items": SAMPLE_SCHEMA},
+                   "next_cursor": nullable({"type": "string"})}})},
+           also={200: {"application/x-ndjson": {"type": "string"}}},
+           params=[USER, Param("type", description="Sample types, comma-separated or repeated"),
+                   Param("since", schema=INSTANT), Param("until", schema=INSTANT),
+                   Param("limit", schema={"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+                   Param("cursor"), Param("format", schema={"enum": ["json", "ndjson"]}),
+                   Param("source", description="Only this vendor's samples"),
+                   Param("include_deleted", schema={"enum": ["true", "false", "1", "0"]})],
+           tags=["samples"])
 async def list_samples(request: Request) -> Response:
     engine = engine_of(request)
     user_id = user_id_of(request)
@@ -241,6 +303,12 @@ async def list_samples(request: Request) -> Response:
 # --------------------------------------------------------------------------- users
 
 
+@operation("Delete a user: revoke every connection, delete their samples and events",
+           {200: ("Deleted", {"type": "object", "required": ["user_id", "revoked", "deleted", "errors"], "properties": {
+               "user_id": {"type": "string"},
+               "revoked": {"type": "object", "additionalProperties": {"type": "boolean"}},
+               "deleted": {"type": "object"}, "errors": {"type": "array", "items": {"type": "string"}}}})},
+           params=[USER], tags=["users"])
 async def delete_user(request: Request) -> JSONResponse:
     engine = engine_of(request)
     user_id = user_id_of(request)
@@ -264,6 +332,13 @@ async def delete_user(request: Request) -> JSONResponse:
 # --------------------------------------------------------------------------- jobs
 
 
+@operation("Background jobs, oldest first",
+           {200: ("A page", {"type": "object", "required": ["jobs", "next_after"], "properties": {
+               "jobs": {"type": "array", "items": JOB_SCHEMA}, "next_after": nullable({"type": "string"})}})},
+           params=[Param("state", schema={"enum": list(JOB_STATES)}), Param("kind"),
+                   Param("limit", schema={"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+                   Param("after", description="next_after of the previous page")],
+           tags=["jobs"])
 async def list_jobs(request: Request) -> JSONResponse:
     query = request.query_params
     state = query.get("state") or None
@@ -277,6 +352,8 @@ async def list_jobs(request: Request) -> JSONResponse:
     return JSONResponse({"jobs": [describe_job(j) for j in jobs], "next_after": next_after})
 
 
+@operation("Run a failed or dead job again, with fresh attempts",
+           {202: ("Queued again", JOB_SCHEMA)}, params=[Param("job_id", "path")], tags=["jobs"])
 async def retry_job(request: Request) -> JSONResponse:
     store = engine_of(request).store
     job_id = request.path_params["job_id"][:128]

@@ -8,14 +8,21 @@ from starlette.routing import Route
 
 from engine.api.common import engine_of
 from engine.api.errors import error_response
+from engine.api.openapi import operation
 from engine.errors import Unavailable
 from engine.store.errors import StoreError
 
 
+@operation("Liveness", {200: ("Alive", {"type": "object", "properties": {"status": {"const": "ok"}}})},
+           public=True, tags=["probes"])
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+@operation("Readiness: the store answers",
+           {200: ("Ready", {"type": "object", "properties": {"status": {"const": "ready"}}}),
+            503: ("The store is unreachable", {"$ref": "#/components/schemas/Error"})},
+           public=True, tags=["probes"])
 async def readyz(request: Request) -> JSONResponse:
     try:
         await engine_of(request).store.ping()

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from engine.api.common import engine_of
 from engine.api.errors import error_response
+from engine.api.openapi import operation
 from engine.api.security import LOOPBACK_ONLY_MESSAGE, is_local_request
 from engine.errors import EngineError, Unauthorized
 from engine.observability.metrics import CONTENT_TYPE
@@ -40,6 +41,8 @@ def metrics_refusal(request: Request) -> Response | None:
                           headers={"WWW-Authenticate": "Bearer"})
 
 
+@operation("Prometheus metrics (text format 0.0.4); the API key or ENGINE_METRICS_TOKEN",
+           {200: ("The metrics", {"type": "string"})}, media_types={200: "text/plain"}, tags=["operations"])
 async def metrics(request: Request) -> Response:
     refused = metrics_refusal(request)
     if refused is not None:

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from engine.api.common import engine_of, read_json_object, required_string
+from engine.api.openapi import Param, operation
 from engine.auth.flows import Connected
 from engine.auth.return_to import with_query
 from engine.errors import BadRequest, EngineError, OAuthError
@@ -31,6 +32,19 @@ def _connected_body(result: Connected) -> dict[str, object]:
     }
 
 
+CONNECTED_SCHEMA = {"type": "object", "required": ["status", "vendor", "user_id"], "properties": {
+    "status": {"const": "connected"}, "vendor": {"type": "string"}, "user_id": {"type": "string"},
+    "vendor_user_id": {"type": ["string", "null"]}, "return_to": {"type": "string"}}}
+CALLBACK_VENDOR = Param("vendor", "path", {"type": "string"})
+
+
+@operation("Where the vendor sends the user's browser back",
+           {200: ("Connected (no allow-listed return_to)", CONNECTED_SCHEMA),
+            302: ("Back to the allow-listed return_to, with status, vendor and error in its query", None)},
+           params=[CALLBACK_VENDOR, Param("state", description="The signed state of the authorization URL"),
+                   Param("code", description="The vendor's authorization code"),
+                   Param("error", description="The vendor's error, when consent failed")],
+           public=True, tags=["connections"])
 async def callback_get(request: Request) -> Response:
     engine = engine_of(request)
     vendor = request.path_params["vendor"]
@@ -64,6 +78,12 @@ async def callback_get(request: Request) -> Response:
     return JSONResponse(_connected_body(result))
 
 
+@operation("Complete a connection from a mobile app that received the redirect",
+           {200: ("Connected", CONNECTED_SCHEMA)}, params=[CALLBACK_VENDOR],
+           body={"type": "object", "required": ["code", "state"], "properties": {
+               "code": {"type": "string", "minLength": 1, "maxLength": 4096},
+               "state": {"type": "string", "minLength": 1, "maxLength": 4096}}},
+           public=True, tags=["connections"])
 async def callback_post(request: Request) -> Response:
     engine = engine_of(request)
     vendor = request.path_params["vendor"]

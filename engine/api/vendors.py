@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from engine.api.common import engine_of
+from engine.api.openapi import nullable, operation
 from engine.engine import Engine
 from engine.spec.model import Spec
 
@@ -34,6 +35,28 @@ def describe_vendor(engine: Engine, spec: Spec) -> dict[str, Any]:
     }
 
 
+VENDOR_SCHEMA = {
+    "type": "object",
+    "required": ["id", "name", "configured", "redirect_uri", "webhook_url", "capabilities"],
+    "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "configured": {"type": "boolean"},
+        "redirect_uri": {"type": "string"}, "webhook_url": nullable({"type": "string"}),
+        "capabilities": {"type": "object", "properties": {
+            "scopes": {"type": "array", "items": {"type": "string"}},
+            "pkce": {"type": "string"}, "revoke": {"type": "boolean"}, "webhooks": {"type": "boolean"},
+            "webhook_events": {"type": "array", "items": {"type": "string"}},
+            "resources": {"type": "array", "items": {"type": "string"}},
+            "sample_types": {"type": "array", "items": {"type": "string"}},
+            "polling": {"type": "array", "items": {"type": "string"}},
+        }},
+    },
+}
+
+
+@operation("Loaded vendor specs, configured or not, with what each can do",
+           {200: ("The vendors", {"type": "object", "required": ["vendors"],
+                                  "properties": {"vendors": {"type": "array", "items": VENDOR_SCHEMA}}})},
+           tags=["vendors"])
 async def list_vendors(request: Request) -> JSONResponse:
     engine = engine_of(request)
     return JSONResponse({"vendors": [describe_vendor(engine, spec) for _, spec in sorted(engine.specs.items())]})

@@ -15,6 +15,7 @@ import orjson
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from engine.api.openapi import Operation, Param
 from engine.errors import webhook_code_for_status
 from engine.webhooks.handshake import Answer
 from engine.webhooks.receive import WebhookReceiver, WebhookRequest
@@ -41,6 +42,15 @@ class WebhookEndpoint:
     the body messages itself and answers with two messages, without request/response objects.
     `receiver` is the receiver or a function returning it (for an app that builds its engine at
     start-up)."""
+
+    __openapi__ = Operation(
+        "A vendor's webhook deliveries (POST) and handshakes (GET, HEAD), checked as its spec says",
+        {200: ("Stored and queued (or a handshake's answer)", {"type": ["object", "string", "null"]}),
+         204: ("Stored, where the spec declares an empty acknowledgement", None)},
+        params=[Param("vendor", "path", {"type": "string"})],
+        body={"type": "object", "description": "Whatever the vendor sends, verified over the raw bytes"},
+        body_required=False, public=True, head=True, tags=["webhooks"],
+        description="No API key: the vendor's own signature (or the spec's trust rule) is checked.")
 
     def __init__(self, receiver: ReceiverSource) -> None:
         self.receiver = receiver
@@ -160,7 +170,7 @@ def engine_webhook_routes(engine: Any) -> list[Route]:
         if not receivers:
             receivers.append(WebhookReceiver(
                 engine.specs, engine.store, env=engine.settings.env, clock=engine.clock,
-                stored_secrets=engine.store.get_app_secrets))
+                stored_secrets=engine.store.get_app_secrets, metrics=engine.metrics))
         return receivers[0]
 
     return webhook_routes(receiver_for)

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.errors import webhook_code_for_status
 from engine.jobs import JobKind, WebhookEventJob
+from engine.observability.metrics import Metrics
 from engine.spec.model import AckAnswer, Spec
 from engine.store.errors import StoreError
 from engine.store.port import InboxEvent, JobSpec, Store
@@ -62,6 +63,7 @@ class WebhookReceiver:
     stored_secrets: StoredSecrets | None = None
     clock: Callable[[], float] = time.time
     job_max_attempts: int | None = None
+    metrics: Metrics | None = None
     _stored_secret_use: dict[str, tuple[Spec, bool]] = field(default_factory=dict, init=False, repr=False)
     _activity_stamped: dict[tuple[str, str], float] = field(default_factory=dict, init=False, repr=False)
     _known_users: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict, init=False, repr=False)
@@ -74,6 +76,13 @@ class WebhookReceiver:
         return spec.webhooks.max_body_bytes
 
     async def handle(self, vendor: str, request: WebhookRequest) -> Answer:
+        answer = await self._answer(vendor, request)
+        if self.metrics is not None:  # an unknown vendor id is a caller's word: one label for all
+            self.metrics.webhook_answered(vendor if vendor in self.specs else "(unknown)",
+                                          request.method.upper(), answer.status)
+        return answer
+
+    async def _answer(self, vendor: str, request: WebhookRequest) -> Answer:
         spec = self.specs.get(vendor)
         if spec is None or spec.webhooks is None:
             return Answer(404, {"error": "no webhooks for this vendor"})
@@ -87,6 +96,8 @@ class WebhookReceiver:
             if method == "HEAD":
                 return head_handshake(spec.webhooks) or Answer(405)
         except VerificationFailed as failed:
+            if self.metrics is not None:
+                self.metrics.webhook_refused(vendor, failed.status, failed.reason)
             if method == "POST" and failed.status != 409:  # a missing secret is ours, not a refusal
                 return refused(spec.webhooks.ack.refused, failed)
             return Answer(failed.status, {"error": failed.reason})
