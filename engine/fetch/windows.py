@@ -7,7 +7,9 @@ Windows are half-open, ``[start, end)``, in UTC. Formats:
 - ``epoch_s`` / ``epoch_ms``: integer UNIX time;
 - a strftime pattern (``%Y-%m-%dT%H:%M:%S``): rendered in UTC.
 With ``end_inclusive`` the end bound is the last instant inside the window (one unit before
-``end``), for APIs that treat their end parameter as inclusive.
+``end``), for APIs that treat their end parameter as inclusive; with ``start_exclusive`` the start
+bound is one unit before ``start`` (a day for dates), for APIs that exclude the start they are
+given, so the window's first unit is read (the overlap is deduplicated).
 """
 
 from __future__ import annotations
@@ -126,10 +128,13 @@ _INCLUSIVE_STEP = {
 def window_values(tw: TimeWindow, window: Window | None) -> dict[str, str]:
     """Template values ``window.start`` / ``window.end`` for one window."""
     fmt = window.format if window is not None else "iso"
-    end = tw.end
+    start, end = tw.start, tw.end
+    step = _INCLUSIVE_STEP.get(fmt, timedelta(seconds=1))
     if window is not None and window.end_inclusive:
-        end = max(tw.start, end - _INCLUSIVE_STEP.get(fmt, timedelta(seconds=1)))
-    return {"window.start": format_bound(tw.start, fmt), "window.end": format_bound(end, fmt)}
+        end = max(tw.start, end - step)
+    if window is not None and window.start_exclusive:
+        start = start - step
+    return {"window.start": format_bound(start, fmt), "window.end": format_bound(end, fmt)}
 
 
 # A record time without an offset is the user's local time; it may be up to 14 h ahead of UTC.

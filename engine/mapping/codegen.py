@@ -29,10 +29,11 @@ from engine.mapping.values import (
     StringRule,
     converter_rule,
 )
+from engine.mapping.zones import resolve
 from engine.spec.expr import Expr
 from engine.spec.expr_python import HELPERS, Translator
 
-FastMap = Callable[[Iterable[Any], str, list, Callable[[Any], None]], None]
+FastMap = Callable[[Iterable[Any], str, list, Callable[[Any], None], Any], None]
 
 _UNSET = object()  # a per-record shared value not computed yet
 _EMPTY: dict = {}  # read-only stand-in for a path step that is not an object
@@ -143,8 +144,8 @@ class _Source:
     def time(self, depth: int, field: Any, parse: Any, fmt: str) -> str:
         """Local of a parsed time; falls back when missing or unparsable (a warning case)."""
         raw = self.read(field.path)
-        (name,) = self.lazy(("time", field.path.text, fmt))
-        if fmt == "iso":
+        (name,) = self.lazy(("time", field.path.text, fmt, field.utc))
+        if fmt == "iso" and not field.utc:
             # fromisoformat reads the trailing Z itself; None, other types and any text it
             # rejects raise, and the closure path then does the full parse and warning.
             self.emit(depth, f"if {name} is _U: {name} = _fromiso({raw})")
@@ -170,33 +171,41 @@ class _Source:
         return zone, minutes, delta
 
     def instant(self, depth: int, moment: str, raw: str, zone: tuple[str, str, str], own: bool
-                ) -> tuple[str, str, str, str]:
-        """Locals of the UTC moment, local offset minutes, its timedelta and the UTC text.
+                ) -> tuple[str, str, str, str, str]:
+        """Locals of the UTC moment, local offset minutes, its timedelta, the UTC text and the
+        sample's tz_source.
 
         ``raw`` is the moment's source text when it was parsed as ISO text, else "None".
         """
         z, zmin, zdelta = zone
-        (utc, minutes, delta, text) = self.lazy(("instant", moment, z, own), 4)
+        (utc, minutes, delta, text, source) = self.lazy(("instant", moment, z, own), 5)
         self.emit(depth, f"if {utc} is _U:")
         # A moment already in UTC keeps its instant; with a fixed zone (or none) its offset is
-        # known without converting.
+        # known without converting. An instant whose offset is not local (an epoch) takes the
+        # connection's zone when there is one: `_resolve` does that.
         own_minutes = "0" if own else "None"
+        own_source = "'record'" if own else "'unknown'"
+        no_zone_ok = "" if own else " and zones is None"
         if z == "None":
-            self.emit(depth + 1, f"if {moment}.tzinfo is _UTC:")
-            self.emit(depth + 2, f"{utc} = {moment}; {minutes} = {own_minutes}; {delta} = None")
+            self.emit(depth + 1, f"if {moment}.tzinfo is _UTC{no_zone_ok}:")
+            self.emit(depth + 2, f"{utc} = {moment}; {minutes} = {own_minutes}; {delta} = None; "
+                                 f"{source} = {own_source}")
         else:
-            self.emit(depth + 1, f"if {moment}.tzinfo is _UTC and ({z} is None or {zmin} is not None):")
+            alone = f"{z} is None" if own else f"({z} is None and zones is None)"
+            self.emit(depth + 1, f"if {moment}.tzinfo is _UTC and ({alone} or {zmin} is not None):")
             self.emit(depth + 2, f"{utc} = {moment}")
-            self.emit(depth + 2, f"if {z} is None: {minutes} = {own_minutes}; {delta} = None")
-            self.emit(depth + 2, f"else: {minutes} = {zmin}; {delta} = {zdelta}")
+            self.emit(depth + 2, f"if {z} is None: {minutes} = {own_minutes}; {delta} = None; "
+                                 f"{source} = {own_source}")
+            self.emit(depth + 2, f"else: {minutes} = {zmin}; {delta} = {zdelta}; {source} = 'record'")
         if raw == "None":
             self.emit(depth + 2, f"{text} = _rfc({utc})")
         else:
             self._canonical_text(depth + 2, raw, utc, text)
         self.emit(depth + 1, "else:")
-        self.emit(depth + 2, f"{utc}, {minutes} = _localize({moment}, {z}, {own!r}); {delta} = None")
+        self.emit(depth + 2, f"{utc}, {minutes}, {source} = _resolve({moment}, {z}, {own!r}, zones); "
+                             f"{delta} = None")
         self.emit(depth + 2, f"{text} = _rfc({utc})")
-        return utc, minutes, delta, text
+        return utc, minutes, delta, text, source
 
     def _canonical_text(self, depth: int, raw: str, utc: str, text: str) -> None:
         """`canonical_utc_text` (its commonest forms inlined), else formatting: ``raw`` is text
@@ -322,7 +331,8 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
     start_field = start_reader.field
     start_raw = src.read(start_field.path) if start_field.format == "iso" else "None"
     start = src.time(d, start_field, start_reader.parse, start_field.format)
-    utc, minutes, delta, ts = src.instant(d, start, start_raw, zone, start_reader.own_offset_is_local)
+    utc, minutes, delta, ts, tz_source = src.instant(d, start, start_raw, zone,
+                                                     start_reader.own_offset_is_local)
 
     # Every value is computed into a local first, then the sample is one dict literal in the
     # closure path's key order; optional entries that turned out absent (``_M``) are deleted,
@@ -341,12 +351,13 @@ def _mapper(src: _Source, mapper: SampleMapper) -> None:
         src.emit(d, "else:")
         moment = src.time(d + 1, end_field, end_reader.parse, end_field.format)
         text = end_raw if end_field.format == "iso" else "None"
-        end_utc, _, _, end_value = src.instant(d + 1, moment, text, zone, True)
+        end_utc, _, _, end_value, _ = src.instant(d + 1, moment, text, zone, True)
         src.emit(d + 1, f"if {end_utc} < {utc}: raise _FB")
         src.emit(d + 1, f"{end_text} = {end_value}")
         entries.append(("end_utc", end_text))
         optional.append(("end_utc", end_text))
     entries.append(("tz_offset_min", minutes))
+    entries.append(("tz_source", tz_source))
     if spec.local_date is not None:
         day = f"ld{tag}"
         src.emit(d, f"{day} = {src.read(spec.local_date)}")
@@ -454,7 +465,7 @@ def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
     # appended nothing, so there is nothing to take back.
     several = len(mappers) > 1
     lines = [
-        "def _map(records, user_id, out, slow):",
+        "def _map(records, user_id, out, slow, zones=None):",
         "    uk = _esc(user_id) + '|'",
         *src.setup,
         "    append = out.append",
@@ -471,7 +482,7 @@ def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
     namespace: dict[str, Any] = {
         **HELPERS, **src.names,
         "_FB": _Fallback, "_U": _UNSET, "_EMPTY": _EMPTY, "_M": MISSING, "_Rejected": Rejected,
-        "_localize": localize, "_rfc": rfc3339_utc, "_ld": local_date, "_esc": _escape,
+        "_localize": localize, "_resolve": resolve, "_rfc": rfc3339_utc, "_ld": local_date, "_esc": _escape,
         "_fromiso": datetime.fromisoformat, "_UTC": UTC, "_zone_entry": _zone_entry,
         "_local_day": _local_day, "_canon": canonical_utc_text, "_rid": _record_id, "_DAY": _DAY.match,
         "_str": str, "_int": int, "_float": float, "_round": round, "_isfinite": math.isfinite,

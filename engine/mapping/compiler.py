@@ -13,6 +13,7 @@ from typing import Any, Literal
 from engine.mapping.codegen import generate
 from engine.mapping.result import MappingError, MapResult, MapWarning, PayloadError
 from engine.mapping.sample_mapper import SampleMapper
+from engine.mapping.zones import ZoneHistory
 from engine.spec.catalogue import CATALOGUE, Catalogue
 from engine.spec.model import Resource, Spec
 
@@ -28,30 +29,35 @@ class ResourceMapper:
         self.mappers = mappers
         self._fast = generate(mappers)
 
-    def map_record(self, record: Any, user_id: str) -> MapResult:
+    def map_record(self, record: Any, user_id: str, zones: ZoneHistory | None = None) -> MapResult:
         result = MapResult()
-        self._map_into(record, user_id, result)
+        self._map_into(record, user_id, result, zones)
         return result
 
-    def map_records(self, records: Iterable[Any], user_id: str) -> MapResult:
+    def map_records(self, records: Iterable[Any], user_id: str,
+                    zones: ZoneHistory | None = None) -> MapResult:
+        """Map records of this resource; ``zones`` is the connection's zone history, for local
+        times (without it they have no zone but their own)."""
         result = MapResult()
+        zones = zones or None
         if self._fast is not None:
             # Generated code maps well-formed records; any other record is handed back to
             # `_map_into`, which reports its warnings exactly as without the fast path.
             self._fast(records, user_id, result.samples,
-                       lambda record: self._map_into(record, user_id, result))
+                       lambda record: self._map_into(record, user_id, result, zones), zones)
             return result
         for record in records:
-            self._map_into(record, user_id, result)
+            self._map_into(record, user_id, result, zones)
         return result
 
-    def _map_into(self, record: Any, user_id: str, result: MapResult) -> None:
+    def _map_into(self, record: Any, user_id: str, result: MapResult,
+                  zones: ZoneHistory | None = None) -> None:
         if not isinstance(record, dict):
             result.warnings.append(MapWarning(self.resource, "*", None, "record.not_object",
                                               f"expected a JSON object, got {type(record).__name__}"))
             return
         for mapper in self.mappers:
-            mapper.map_into(record, user_id, result)
+            mapper.map_into(record, user_id, result, zones)
 
 
 def _resource(spec: Spec, resource_name: str) -> Resource:
@@ -98,8 +104,8 @@ def page_records(resource: Resource, page: Any, as_: PageKind | None = None) -> 
 
 
 def map_page(spec: Spec, resource: str, page_json: Any, user_id: str,
-             as_: PageKind | None = None) -> MapResult:
+             as_: PageKind | None = None, zones: ZoneHistory | None = None) -> MapResult:
     """Map a decoded vendor response (list page or single record) of ``resource``."""
     mapper = compile_resource_mapper(spec, resource)
     records = page_records(_resource(spec, resource), page_json, as_)
-    return mapper.map_records(records, user_id)
+    return mapper.map_records(records, user_id, zones)

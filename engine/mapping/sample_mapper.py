@@ -27,6 +27,7 @@ from engine.mapping.timefmt import (
     zone_parser,
 )
 from engine.mapping.values import MISSING, Convert, Rejected, value_converter
+from engine.mapping.zones import ZoneHistory, resolve
 from engine.spec.catalogue import Catalogue
 from engine.spec.expr import Expr
 from engine.spec.model import SampleMapping, TimeField
@@ -62,9 +63,9 @@ class _TimeReader:
     def __init__(self, field: TimeField) -> None:
         self.field = field
         self.read: Reader = field.path.search
-        self.parse: TimeParser = time_parser(field.format)
+        self.parse: TimeParser = time_parser(field.format, utc=field.utc)
         self.text = field.path.text
-        self.own_offset_is_local = carries_local_offset(field.format)
+        self.own_offset_is_local = carries_local_offset(field.format) and not field.utc
 
     def __call__(self, context: Any) -> tuple[Any, datetime | None]:
         raw = self.read(context)
@@ -142,23 +143,24 @@ class SampleMapper:
             raise MappingError(f"{resource}/{mapping.type}: required value field(s) not mapped: {', '.join(missing)}")
         self._fields = tuple(plans)
 
-    def map_into(self, record: Any, user_id: str, result: MapResult) -> None:
+    def map_into(self, record: Any, user_id: str, result: MapResult,
+                 zones: ZoneHistory | None = None) -> None:
         if self._each is None:
-            self._candidate(record, record, user_id, result, exploded=False)
+            self._candidate(record, record, user_id, result, zones, exploded=False)
             return
         items = self._each(record)
         if not isinstance(items, list):
             return
         for index, item in enumerate(items):
             context = {"item": item, "index": index, "record": record}
-            self._candidate(context, record, user_id, result, exploded=True)
+            self._candidate(context, record, user_id, result, zones, exploded=True)
 
     def _warn(self, result: MapResult, record_id: str | None, code: str, message: str,
               field: str | None = None) -> None:
         result.warnings.append(MapWarning(self.resource, self.sample_type, record_id, code, message, field))
 
     def _candidate(self, context: Any, record: Any, user_id: str, result: MapResult,
-                   *, exploded: bool) -> None:
+                   zones: ZoneHistory | None, *, exploded: bool) -> None:
         when = self._when
         if when is not None:
             verdict = when(context)
@@ -166,7 +168,7 @@ class SampleMapper:
                 return
         record_id = _record_id(self._record_id(context)) if self._record_id is not None else None
         try:
-            sample = self._build(context, user_id, record_id, result, exploded)
+            sample = self._build(context, user_id, record_id, result, exploded, zones)
         except _Skip:
             return
         except (OverflowError, ValueError) as exc:  # dates at the edge of the calendar
@@ -187,14 +189,14 @@ class SampleMapper:
         return zone
 
     def _build(self, context: Any, user_id: str, record_id: str | None, result: MapResult,
-               exploded: bool) -> Sample:
+               exploded: bool, zones: ZoneHistory | None) -> Sample:
         raw_start, start = self._start(context)
         if start is None:
             problem = "missing" if raw_start is None else f"unparsable: {raw_start!r:.40}"
             self._warn(result, record_id, "time.start", f"start time {problem} ({self._start.text})")
             raise _Skip
         zone = self._zone(context, record_id, result)
-        start_utc, offset_min = localize(start, zone, self._start.own_offset_is_local)
+        start_utc, offset_min, tz_source = resolve(start, zone, self._start.own_offset_is_local, zones)
         sample: Sample = {
             "user_id": user_id,
             "source": self.source,
@@ -204,7 +206,7 @@ class SampleMapper:
         if self._end is not None:
             raw_end, end = self._end(context)
             if end is not None:
-                end_utc, _ = localize(end, zone)
+                end_utc = resolve(end, zone, True, zones)[0]
                 if end_utc < start_utc:
                     self._warn(result, record_id, "time.end_before_start",
                                f"end {raw_end!r:.40} is before start {raw_start!r:.40}")
@@ -213,6 +215,7 @@ class SampleMapper:
             elif raw_end is not None:
                 self._warn(result, record_id, "time.end", f"end time unparsable: {raw_end!r:.40}")
         sample["tz_offset_min"] = offset_min
+        sample["tz_source"] = tz_source
         sample["local_date"] = self._day(context, start_utc, offset_min, record_id, result)
         for plan in self._fields:
             value = plan.convert(plan.read(context))

@@ -10,6 +10,7 @@ import json
 import sys
 from typing import Any
 
+from engine.mapping.zones import TZ_SOURCES
 from engine.spec.catalogue import CATALOGUE, Catalogue, FieldDef
 
 SCHEMA_ID = "https://synheart.dev/schemas/synheart-sample.schema.json"
@@ -17,8 +18,8 @@ SCHEMA_ID = "https://synheart.dev/schemas/synheart-sample.schema.json"
 _RFC3339_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 
 ENVELOPE_FIELDS = (
-    "user_id", "source", "sample_type", "timestamp_utc", "end_utc", "tz_offset_min", "local_date",
-    "device", "provenance", "deleted", "meta", "dedup_key",
+    "user_id", "source", "sample_type", "timestamp_utc", "end_utc", "tz_offset_min", "tz_source",
+    "local_date", "device", "provenance", "deleted", "meta", "dedup_key",
 )
 
 
@@ -38,6 +39,15 @@ def _envelope(type_names: list[str]) -> dict[str, Any]:
         "tz_offset_min": {
             "type": ["integer", "null"], "minimum": -1080, "maximum": 1080,
             "description": "Local UTC offset in minutes at the start; null when the vendor gives none.",
+        },
+        "tz_source": {
+            "enum": list(TZ_SOURCES),
+            "description": (
+                "Where the local offset (and a local time's instant) came from: record (the "
+                "vendor's offset on the record or timestamp), connection (the zone the engine "
+                "keeps for the connection, from the vendor's profile or records), app (the zone "
+                "the app gave at connect time), unknown (no zone: a local time was read as UTC)."
+            ),
         },
         "local_date": {
             "type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$",

@@ -72,11 +72,20 @@ def _pattern(fmt: str) -> TimeParser:
     return parse
 
 
-def time_parser(fmt: str) -> TimeParser:
+def time_parser(fmt: str, *, utc: bool = False) -> TimeParser:
     """A parser for ``iso``, ``epoch_s``, ``epoch_ms``, ``date`` or a strftime pattern.
 
-    Results are aware when the input carries an offset (epochs are UTC), naive otherwise.
+    Results are aware when the input carries an offset (epochs are UTC), naive otherwise; with
+    ``utc`` a time without offset is UTC (the vendor defines it so).
     """
+    if utc:
+        plain = time_parser(fmt)
+
+        def as_utc(value: Any) -> datetime | None:
+            moment = plain(value)
+            return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+        return as_utc
     if fmt == "iso":
         return _parse_iso
     if fmt == "epoch_s":

@@ -16,11 +16,12 @@ from engine.spec import model as m
 from engine.spec.catalogue import CATALOGUE
 from engine.spec.compile_base import LOOPBACK_HOSTS, REQUEST_NAMES, Path, duration_seconds
 from engine.spec.compile_webhooks import WebhooksCompiler
+from engine.spec.compile_zones import ZonesCompiler
 from engine.spec.errors import SpecError, closest
 from engine.spec.expr import Expr
 
 
-class _Compiler(WebhooksCompiler):
+class _Compiler(ZonesCompiler, WebhooksCompiler):
     def api(self, raw: Mapping[str, Any]) -> m.Api:
         at: Path = ("api",)
         base = self.url(raw["base_url"], at + ("base_url",)).rstrip("/")
@@ -156,16 +157,6 @@ class _Compiler(WebhooksCompiler):
             max_pages=raw.get("max_pages", 10000),
         )
 
-    def time_field(self, raw: Any, at: Path) -> m.TimeField | None:
-        if raw is None:
-            return None
-        path, fmt = (raw, "iso") if isinstance(raw, str) else (raw["path"], raw.get("format", "iso"))
-        expr = self.expr(path, at if isinstance(raw, str) else at + ("path",))
-        if fmt not in ("iso", "epoch_s", "epoch_ms", "date") and "%" not in fmt:
-            self.issue(at, "time.format",
-                       f"unknown time format {fmt!r}; use iso, epoch_s, epoch_ms, date or a strftime pattern")
-        return m.TimeField(path=expr, format=fmt) if expr else None
-
     def sample(self, raw: Mapping[str, Any], at: Path) -> m.SampleMapping | None:
         type_name = raw["type"]
         sample_type = CATALOGUE.sample_type(type_name)
@@ -213,12 +204,15 @@ class _Compiler(WebhooksCompiler):
                 tz_path, tz_fmt = tz_raw["path"], tz_raw.get("format", "offset")
             tz_expr = self.expr(tz_path, at + ("tz_offset",))
             tz = m.TzField(path=tz_expr, format=tz_fmt) if tz_expr else None
+        record_id, identity_fields, supersedes = self.identity(raw, at)
         return m.SampleMapping(
             type=type_name,
             values=tuple(values),
             when=self.expr(raw.get("when"), at + ("when",)),
             each=self.expr(raw.get("each"), at + ("each",)),
-            record_id=self.expr(raw.get("record_id"), at + ("record_id",)),
+            record_id=record_id,
+            identity_fields=identity_fields,
+            supersedes=supersedes,
             start=self.time_field(start_raw, at + ("start" if "start" in raw else "timestamp",)),
             end=self.time_field(raw.get("end"), at + ("end",)),
             tz_offset=tz,
@@ -235,6 +229,7 @@ class _Compiler(WebhooksCompiler):
             w = lr["window"]
             window = m.Window(max_s=duration_seconds(w["max"]), format=w.get("format", "iso"),
                               end_inclusive=w.get("end_inclusive", False),
+                              start_exclusive=w.get("start_exclusive", False),
                               sorted_by=self.expr(w.get("sorted_by"), lat + ("window", "sorted_by")))
         return m.ListEndpoint(
             request=self.request(lr["request"], lat + ("request",)),
@@ -282,6 +277,9 @@ class _Compiler(WebhooksCompiler):
         resources_raw = raw.get("resources", {})
         resources = {name: self.resource(name, r) for name, r in resources_raw.items()}
         self.whole_horizons_fit(resources)
+        time_zone = self.time_zone(raw.get("time_zone"), resources_raw)
+        self.check_zones(resources, time_zone)
+        status, retirement = self.lifecycle(raw)
         return m.Spec(
             id=raw["id"],
             name=raw["name"],
@@ -294,6 +292,9 @@ class _Compiler(WebhooksCompiler):
             resources=resources,
             initial_sync_days=raw.get("sync", {}).get("initial_days", 30),
             env_missing=tuple(dict.fromkeys(self.env_missing)),
+            time_zone=time_zone,
+            status=status,
+            retirement=retirement,
         )
 
 

@@ -143,7 +143,8 @@ class WebhooksCompiler(CompilerBase):
             eat = at + ("events", i) if isinstance(events_raw, list) else at + ("events",)
             event_type = self.expr(ev.get("type"), eat + ("type",)) or Expr("type")
             exprs = {key: self.expr(ev.get(key), eat + (key,)) for key in _EVENT_EXPRS}
-            extractors.append(m.EventExtractor(event_type, **exprs, time_format=ev.get("time_format", "iso")))
+            extractors.append(m.EventExtractor(event_type, **exprs, time_format=ev.get("time_format", "iso"),
+                                               updates_reuse_id=ev.get("updates_reuse_id", False)))
         has_window = any(ev.get("window_start") and ev.get("window_end") for ev in extractors_raw)
         verify = self.verify(raw["verify"], at + ("verify",))
         trust = self.trust(raw["verify"], verify, at + ("verify",))

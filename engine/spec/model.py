@@ -13,7 +13,7 @@ from engine.spec.expr import Expr
 from engine.spec.template import Template
 
 JsonTemplate = Any  # a JSON value whose strings are Templates
-TzFormat = Literal["offset", "seconds", "minutes", "iana"]
+TzFormat = Literal["offset", "seconds", "minutes", "milliseconds", "iana"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +234,9 @@ class EventExtractor:
     window_start: Expr | None = None
     window_end: Expr | None = None
     time_format: str = "iso"
+    # The vendor re-sends a record under the same id when its content changes (an update that
+    # replaces): the inbox then tells repeats apart by content, not by id alone.
+    updates_reuse_id: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +338,7 @@ class Window:
     format: str = "iso"
     end_inclusive: bool = False
     sorted_by: Expr | None = None  # the record's time, for lists read oldest first from a start
+    start_exclusive: bool = False  # the vendor excludes its start bound: send one unit earlier
 
 
 # A list endpoint whose spec names no `horizon` is read back at most this far (two years): every
@@ -372,6 +376,8 @@ class GetEndpoint:
 class TimeField:
     path: Expr
     format: str = "iso"  # iso | epoch_s | epoch_ms | date | strftime pattern
+    local: bool = False  # a wall-clock time without offset: converted with the zone in force
+    utc: bool = False  # a time without offset that the vendor defines as UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +408,10 @@ class SampleMapping:
     updated_at: TimeField | None = None
     device: Expr | None = None
     meta: tuple[tuple[str, Expr], ...] = ()
+    # `identity.fields`: the record's identity when the vendor's id changes with its content
+    # (compiled into `record_id`); `supersedes` is the id the same record was stored under before.
+    identity_fields: tuple[str, ...] = ()
+    supersedes: Expr | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +422,34 @@ class Resource:
     poll_s: int | None
     samples: tuple[SampleMapping, ...]
     changes: ListEndpoint | None = None  # records by when the vendor received them
+
+
+ZoneFrom = Literal["identity", "records", "app"]
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSource:
+    """Where a connection's time zone comes from: a field of the identity (or a profile) call, an
+    offset some records carry (in force from that record's time), or the zone the app passes at
+    connect time."""
+
+    kind: ZoneFrom
+    path: Expr | None = None
+    format: TzFormat = "iana"
+    request: Request | None = None  # identity: a profile call instead of the identity call
+    resource: str | None = None  # records: the resource whose records carry it
+    at: TimeField | None = None  # records: the record's time
+
+
+@dataclass(frozen=True, slots=True)
+class Retirement:
+    """A vendor API that was shut down: the spec still loads and validates, but is not offered
+    for new connections."""
+
+    support_ended: str | None = None  # YYYY-MM-DD
+    turned_off: str | None = None
+    successor: str | None = None  # the spec id that replaces it
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,3 +465,10 @@ class Spec:
     resources: dict[str, Resource]
     initial_sync_days: int = 30
     env_missing: tuple[str, ...] = ()  # ${VAR} references with no value and no default
+    time_zone: tuple[ZoneSource, ...] = ()  # the connection's zone, first source that answers
+    status: Literal["active", "retired"] = "active"
+    retirement: Retirement | None = None
+
+    @property
+    def retired(self) -> bool:
+        return self.status == "retired"

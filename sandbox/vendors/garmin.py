@@ -25,7 +25,9 @@ def dataset(user: SimUser, tl: Timeline) -> dict[str, list[Record]]:
     out: dict[str, list[Record]] = {t: [] for t in SUMMARY_TYPES}
 
     def add(kind: str, start: float, end: float, fields: dict) -> None:
-        summary_id = f"x{tl.rng.getrandbits(32):08x}-{int(start)}"
+        # Garmin's summaryIds end in the summary's start and duration in hex.
+        duration = int(fields.get("durationInSeconds", end - start))
+        summary_id = f"x{tl.rng.getrandbits(32):08x}-{int(start):x}-{duration:x}"
         record = Record(summary_id, start, end, {"summaryId": summary_id, "userId": uid,
                                                  **fields})
         record.uploaded = max(start, min(end + 600, horizon))
@@ -59,8 +61,10 @@ def dataset(user: SimUser, tl: Timeline) -> dict[str, list[Record]]:
     for night in (n for n in tl.nights if not n.nap):
         duration = night.in_bed_s
         quarter = night.start + duration / 4
+        # A sleep's durationInSeconds leaves out awake and unmeasurable time (Health API §7.3).
         add("sleeps", night.start, night.end, {
-            **common(night.start, duration), "calendarDate": night.day.isoformat(),
+            **common(night.start, night.deep_s + night.light_s + night.rem_s),
+            "calendarDate": night.day.isoformat(), "unmeasurableSleepInSeconds": 0,
             "deepSleepDurationInSeconds": night.deep_s,
             "lightSleepDurationInSeconds": night.light_s, "remSleepInSeconds": night.rem_s,
             "awakeDurationInSeconds": night.awake_s, "sleepLevelsMap": {

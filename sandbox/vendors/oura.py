@@ -146,7 +146,9 @@ async def _documents(ctx: Ctx) -> Response:
     assert ctx.token is not None
     records = [r for r in ctx.state.raw_records("oura", kind, ctx.token.family.user_key)
                if (first is None or r.data["day"] >= first.isoformat())
-               and (last is None or r.data["day"] <= last.isoformat())]
+               # A date-only end_date is read as that day's midnight: documents are stamped
+               # later that day (04:00 local), so the end day is not returned.
+               and (last is None or r.data["day"] < last.isoformat())]
     records.sort(key=lambda r: (r.start, r.id))
     return _paged(ctx, records, ctx.state.page_sizes["oura"])
 

@@ -124,7 +124,8 @@ def test_oura_sleep_series_items_become_one_sample_each_at_their_own_time():
     assert all(s["tz_offset_min"] == 60 and s["local_date"] == "2024-03-02" for s in heart)
     assert len({s["dedup_key"] for s in heart}) == len(heart)
     assert heart[0]["dedup_key"] == f"{USER}|oura|sleep|heart_rate|{main_id}|2024-03-01T22:20:00Z"
-    series_hrv = [s for s in samples if s["sample_type"] == "hrv_rmssd" and s["dedup_key"].count("|") == 5]
+    series_hrv = [s for s in samples if s["sample_type"] == "hrv_rmssd" and s["dedup_key"].count("|") == 5
+                  and s["provenance"]["vendor_record_id"] == main_id]
     assert len(series_hrv) == 90 - 4
     assert series_hrv[0]["timestamp_utc"] == "2024-03-01T22:25:00Z"  # item 3
     assert series_hrv[0]["rmssd_ms"] == 28 + (3 * 7) % 23
@@ -142,7 +143,8 @@ def test_oura_sleep_session_uses_the_vendor_day_and_seconds():
     nap = _only(samples, "sleep_session", "c1d3e5f7-a9b0-4c2d-8e4f-6a8b0c2d4e73")
     assert nap["is_nap"] is True
     assert not [s for s in samples if s["provenance"]["vendor_record_id"] == "d4e6f8a0-b2c4-4d6e-8f0a-1b3c5d7e9f85"]
-    avg = _only([s for s in samples if s["dedup_key"].count("|") == 4], "hrv_rmssd")
+    avg = _only([s for s in samples if s["dedup_key"].count("|") == 4], "hrv_rmssd",
+                "b8f4c2a6-3d1e-4f5a-9b7c-6e8d0a2c4e61")
     assert avg["rmssd_ms"] == 38
 
 
@@ -159,8 +161,10 @@ def test_oura_daily_values_follow_the_activity_day():
     assert _only(samples, "steps")["count"] == 9684
     assert _only(samples, "active_energy")["kcal"] == 512
     assert _only(samples, "total_energy")["kcal"] == 2618
-    assert _only(samples, "distance")["meters"] == 8127
+    # equivalent_walking_distance is an energy equivalent, not a distance moved.
+    assert not [s for s in samples if s["sample_type"] == "distance"]
     steps = _only(samples, "steps")
+    assert steps["meta"]["equivalent_walking_distance_m"] == 8127
     assert steps["timestamp_utc"] == "2024-03-02T03:00:00Z"  # 04:00+01:00
     assert steps["local_date"] == "2024-03-02"
 
