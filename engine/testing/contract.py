@@ -227,7 +227,11 @@ class _Runner:
                 continue
             types.add(event.event_type)
             failed = self.check_inline(subject, entry) or failed
-        if self.compare(subject, fixture.expected, _dump({"events": described})) and not failed:
+        recorded: dict[str, Any] = {"events": described}
+        if webhooks.ack.accepted is not None:  # what the vendor is answered, when the spec says
+            ack = webhooks.ack.accepted
+            recorded["ack"] = {"status": ack.status, **({"body": json.loads(ack.body)} if ack.body else {})}
+        if self.compare(subject, fixture.expected, _dump(recorded)) and not failed:
             routed = sum(len(e["routes"]) for e in described)
             self.report.add("ok", subject, f"{len(described)} event(s), {routed} route(s)")
         return types

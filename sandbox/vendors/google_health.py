@@ -1,7 +1,12 @@
-"""Google Health API v4 (Fitbit's successor). Response shapes beyond identity and the page-token
-convention are not documented in detail; the data point layout here is the simulator's own."""
+"""Google Health API v4 (Fitbit's successor), from its discovery document: data points are listed
+with an AIP-160 `filter` whose field depends on the data type (sleep filters on its end time only;
+an unsupported field is a 400 INVALID_ARGUMENT), pages of at most 10000 points (25 for sleep and
+exercise, larger sizes are coerced), sleep `type` CLASSIC or STAGES with the nap flag in
+`metadata.nap`. The rest of the data point layout is the simulator's own."""
 
 from __future__ import annotations
+
+import re
 
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -36,7 +41,8 @@ def dataset(user: SimUser, tl: Timeline) -> dict[str, list[Record]]:
         sleep.append(Record(f"z{int(night.start)}", night.start, night.end, {
             "name": f"{base}/sleep/dataPoints/z{int(night.start)}",
             "sleep": {"interval": {"startTime": iso_z(night.start), "endTime": iso_z(night.end)},
-                      "type": "NAP" if night.nap else "SLEEP",
+                      "type": "CLASSIC" if night.nap else "STAGES",
+                      "metadata": {"nap": night.nap, "processed": True},
                       "summary": {"minutesAsleep": str(night.asleep_s // 60),
                                   "minutesAwake": str(night.awake_s // 60)}}}))
     return {"steps": steps, "heart-rate": hr, "sleep": sleep}
@@ -65,14 +71,41 @@ async def _points(ctx: Ctx) -> Response:
         raise HttpError(404, f"unknown data type {kind}", code="NOT_FOUND")
     q = ctx.query
     size = parse_int(q.get("pageSize"), "pageSize", ctx.state.page_sizes["google_health"])
-    if not 1 <= size <= 1000:
-        raise BadParam("pageSize must be between 1 and 1000")
-    start = parse_datetime(q["startTime"], "startTime") if q.get("startTime") else None
-    end = parse_datetime(q["endTime"], "endTime") if q.get("endTime") else None
-    records = sorted((r for r in data[kind] if (start is None or r.start >= start)
-                      and (end is None or r.start < end)), key=lambda r: r.start)
+    if size < 1:
+        raise BadParam("pageSize must be positive")
+    size = min(size, 25 if kind in ("sleep", "exercise") else 10_000)
+    field, bounds = _filter(kind, q.get("filter", ""))
+    records = sorted((r for r in data[kind] if _inside(r.end if field == "end" else r.start, bounds)),
+                     key=lambda r: r.start)
     chunk, following = page(records, decode_cursor(q.get("pageToken"), "pageToken"), size)
     body: dict = {"dataPoints": [r.data for r in chunk]}
     if following is not None:
         body["nextPageToken"] = encode_cursor(following)
     return JSONResponse(body)
+
+
+# The documented filter field of each data type, and which record time it compares.
+_FILTER_FIELDS = {
+    "steps": ("steps.interval.start_time", "start"),
+    "heart-rate": ("heart_rate.sample_time.physical_time", "start"),
+    "sleep": ("sleep.interval.end_time", "end"),
+}
+_CLAUSE = re.compile(r'^\s*([a-z_.]+)\s*(>=|<)\s*"([^"]*)"\s*$')
+
+
+def _filter(kind: str, text: str) -> tuple[str, list[tuple[str, float]]]:
+    field, compares = _FILTER_FIELDS[kind]
+    bounds = []
+    for clause in (c for c in re.split(r"\s+AND\s+", text.strip()) if c):
+        match = _CLAUSE.match(clause)
+        if match is None:
+            raise HttpError(400, f"invalid filter clause {clause!r}", code="INVALID_ARGUMENT")
+        if match.group(1) != field:
+            raise HttpError(400, f"filter field {match.group(1)} is not supported for {kind}; use {field}",
+                            code="INVALID_ARGUMENT")
+        bounds.append((match.group(2), parse_datetime(match.group(3), match.group(1))))
+    return compares, bounds
+
+
+def _inside(t: float, bounds: list[tuple[str, float]]) -> bool:
+    return all(t >= value if op == ">=" else t < value for op, value in bounds)
