@@ -112,7 +112,7 @@ def describe_job(job: Job) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- sync
 
-SYNC_SCHEMA = {
+SYNC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["sync_id", "vendor", "user_id", "state", "windows_total", "windows_done"],
     "properties": {

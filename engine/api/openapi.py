@@ -25,7 +25,7 @@ Schema = dict[str, Any]
 F = TypeVar("F")
 
 DOC_ATTRIBUTE = "__openapi__"
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def nullable(schema: Schema) -> Schema:
