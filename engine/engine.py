@@ -27,6 +27,8 @@ from engine.errors import VendorNotConfigured, VendorNotFound
 from engine.http import create_http_client
 from engine.logs import add_redactions
 from engine.observability.metrics import Metrics
+from engine.outbound.config import OutboundConfig, OutboundConfigError
+from engine.outbound.service import Outbound
 from engine.python_api.connector import Connector
 from engine.settings import ConfigError, Settings
 from engine.spec.errors import SpecError
@@ -39,7 +41,7 @@ from engine.store.errors import StoreError
 from engine.store.port import Store
 from engine.subscriptions.per_user import install_user_subscriptions
 from engine.worker.handlers import HANDLERS, queue_initial_syncs
-from engine.worker.runner import HandlerRegistry, Worker, WorkerConfig
+from engine.worker.runner import HandlerRegistry, Worker, WorkerConfig, default_worker_id
 from engine.worker.sync import SyncService
 
 CALLBACK_PATH = "/v1/oauth/{vendor}/callback"
@@ -67,6 +69,7 @@ class Engine:
         self._owns_store = store is None
         self._owns_http = http is None
         self._oauth: OAuth | None = None
+        self._outbound: Outbound | None = None
         self._secret_keys: tuple[str, ...] = ()
         # Which handler runs each job kind: the engine's own, plus any an application adds.
         self.handlers = HandlerRegistry(HANDLERS)
@@ -109,6 +112,13 @@ class Engine:
             clock=self.clock,
             metrics=self.metrics,
         )
+        try:
+            outbound_config = OutboundConfig.from_env(self.settings.env)
+        except OutboundConfigError as error:
+            raise ConfigError(error.message) from None
+        self._outbound = Outbound(self._store, outbound_config, secret_keys=self._secret_keys,
+                                  public_url=self.settings.public_url, worker_id=default_worker_id(),
+                                  clock=self.clock)
         install_user_subscriptions(self._oauth, self._http, self.settings.env)
         queue_initial_syncs(self)
         self.protect_logs()
@@ -129,6 +139,9 @@ class Engine:
 
     async def close(self) -> None:
         self._oauth = None
+        if self._outbound is not None:
+            await self._outbound.close()
+            self._outbound = None
         if self._http is not None and self._owns_http:
             await self._http.aclose()
             self._http = None
@@ -175,6 +188,12 @@ class Engine:
     @property
     def oauth(self) -> OAuth:
         return self._require(self._oauth, "oauth")
+
+    @property
+    def outbound(self) -> Outbound:
+        """Outbound delivery: endpoints, the changes feed's renderer, the delivery loop (which
+        `engine serve` and `engine worker` start with `engine.outbound.start()`)."""
+        return self._require(self._outbound, "outbound")
 
     @staticmethod
     def _require(part: Any, name: str) -> Any:

@@ -16,7 +16,19 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from engine.api import connections, data, health, metrics, oauth, openapi, vendors, webhooks
+from engine.api import (
+    changes,
+    connections,
+    data,
+    endpoints,
+    health,
+    metrics,
+    oauth,
+    openapi,
+    reconnect,
+    vendors,
+    webhooks,
+)
 from engine.api.edge import RequestEdge
 from engine.api.errors import EXCEPTION_HANDLERS
 from engine.api.security import RequireApiKey, Safeguards
@@ -30,6 +42,7 @@ def public_routes(engine: Engine) -> list[BaseRoute]:
         *webhooks.engine_webhook_routes(engine),
         *health.routes,
         *oauth.routes,
+        *reconnect.routes,
         *metrics.routes,  # its own check: the API key or ENGINE_METRICS_TOKEN
         *openapi.routes,
     ]
@@ -41,6 +54,8 @@ def protected_routes(engine: Engine) -> list[BaseRoute]:
         *vendors.routes,
         *connections.routes,
         *data.routes,
+        *endpoints.routes,
+        *changes.routes,
     ]
 
 
@@ -69,6 +84,8 @@ def create_app(
         # stall requests for milliseconds. Garbage is collected first so none of it is kept.
         gc.collect()
         gc.freeze()
+        if engine.settings.env.get("ENGINE_NO_WORKER") != "1":
+            engine.outbound.start()
         try:
             async with background_worker(engine, engine.handlers):
                 yield

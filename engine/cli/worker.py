@@ -96,6 +96,7 @@ async def _work(engine: Engine, config: WorkerConfig, max_jobs: int | None, sche
         for kind, handler in extra_handlers.items():
             engine.handlers.register(kind, handler)
         worker = engine.worker(config)
+        engine.outbound.start()  # outbound deliveries, beside the jobs
         kinds = ", ".join(worker.registry.kinds()) or "none"
         scheduling = "off" if scheduler_tick_s is None else f"every {scheduler_tick_s:g}s"
         log.info("worker %s started; job kinds: %s; scheduler %s", worker.worker_id, kinds, scheduling)

@@ -236,14 +236,16 @@ class SampleStore(Protocol):
     """Normalized samples."""
 
     async def upsert_samples(
-        self, samples: Sequence[SampleRecord], *, now: float | None = None
+        self, samples: Sequence[SampleRecord], *, now: float | None = None, origin: str | None = None
     ) -> UpsertResult:
         """Idempotent on (user_id, source, sample_type, dedup_id); a row is replaced unless the
-        stored vendor_updated_at is newer than the incoming one. One transaction."""
+        stored vendor_updated_at is newer than the incoming one. One transaction, which also
+        writes a samples.changed event per (user, source, type) that changed (`origin`: live,
+        backfill or remap; None takes each sample's from its provenance channel)."""
 
     async def tombstone_samples(
         self, user_id: str, source: str, *, vendor_record_id: str, resource: str | None = None,
-        deleted_at: datetime | None = None, now: float | None = None,
+        deleted_at: datetime | None = None, now: float | None = None, origin: str = "live",
     ) -> int:
         """Mark every sample of that vendor record deleted (newer stored versions are kept).
         `deleted_at` becomes their vendor version so an older re-fetch cannot resurrect them.
@@ -251,7 +253,7 @@ class SampleStore(Protocol):
 
     async def tombstone_samples_in_window(
         self, user_id: str, source: str, resource: str, start: datetime, end: datetime, *,
-        stored_before: float | None = None, now: float | None = None,
+        stored_before: float | None = None, now: float | None = None, origin: str = "live",
     ) -> int:
         """Mark deleted every sample of `resource` whose timestamp_utc is in [start, end), for a
         vendor that reports deletions as time ranges rather than record ids. Vendor versions are

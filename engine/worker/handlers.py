@@ -48,6 +48,9 @@ async def _run_sync_window(job: Job, engine: WorkerContext) -> None:
         await engine.store.record_connection_activity(spec.id, payload.user_id, last_pull_at=engine.clock())
         if payload.sync_id:
             await engine.store.update_sync(payload.sync_id, add_windows_done=1, add_records=result.records)
+            await engine.store.note_sync_window(  # sync.progress; sync.completed after the last
+                payload.sync_id, vendor=spec.id, user_id=payload.user_id, resource=payload.resource,
+                window_key=job.idempotency_key or job.id, records=result.records)
     log.info("window stored", extra={"vendor": spec.id, "user": payload.user_id, "resource": payload.resource,
                                      "records": result.records, "samples": result.written,
                                      "job_id": job.id, "sync_id": payload.sync_id})
@@ -71,6 +74,10 @@ async def _count_failed_window(job: Job, engine: EngineContext, message: str) ->
     sync_id = job.payload.get("sync_id")
     if isinstance(sync_id, str) and sync_id:
         await engine.store.update_sync(sync_id, add_windows_done=1, add_errors=1, last_error=message[:500])
+        if job.user_id and job.vendor and isinstance(job.payload.get("resource"), str):
+            await engine.store.note_sync_window(sync_id, vendor=job.vendor, user_id=job.user_id,
+                                                resource=job.payload["resource"],
+                                                window_key=job.idempotency_key or job.id, failed=True)
 
 
 @translating_errors

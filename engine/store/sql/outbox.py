@@ -113,20 +113,27 @@ class _Changes:
         }
 
 
-def _change_events(groups: dict[tuple[str, str, str], _Changes], origin: str, at: float) -> list[Row]:
-    return [event_row("samples.changed", changes.payload(*key), user_id=key[0], origin=origin, at=at)
-            for key, changes in groups.items()]
+def _change_events(groups: dict[tuple[str, str, str, str], _Changes], at: float) -> list[Row]:
+    """One event per (user, source, type, origin)."""
+    return [event_row("samples.changed", changes.payload(user, source, kind), user_id=user, origin=origin, at=at)
+            for (user, source, kind, origin), changes in groups.items()]
 
 
-async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: str, *, origin: str,
-                                   at: float, inline: int) -> int:
+# How a sample arrived (its provenance channel) → the origin its change is reported with.
+_CHANNEL_ORIGINS = {"backfill": "backfill", "manual_sync": "backfill"}
+
+
+async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: str, *,
+                                   origin: str | None, at: float, inline: int) -> int:
     """`INSERT … tail` of sample rows (in `columns` order) that also writes one samples.changed
-    event per (user, source, type) for the rows that changed. A row that kept its id was created;
-    one that took the stored row's id updated it."""
+    event per (user, source, type, origin) for the rows that changed. A row that kept its id was
+    created; one that took the stored row's id updated it. Without an `origin`, each row's comes
+    from its provenance channel (a backfill's or a sync's are `backfill`, others `live`)."""
     names = [name.strip() for name in columns.split(",")]
     at_ = {name: names.index(name) for name in ("id", "deleted", "payload", "timestamp_us")}
+    channel = names.index("channel") if "channel" in names else None
     written = 0
-    groups: dict[tuple[str, str, str], _Changes] = {}
+    groups: dict[tuple[str, str, str, str], _Changes] = {}
     for chunk in _distinct_chunks(rows, slice(1, 5)):
         by_key = {row[1:5]: row for row in chunk}
         returned = await tx.all(insert("samples", columns, len(chunk)) + tail
@@ -137,9 +144,10 @@ async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: 
             row = by_key[tuple(key)]
             change = ("deleted" if row[at_["deleted"]] else
                       "created" if row_id == row[at_["id"]] else "updated")
-            groups.setdefault((key[0], key[1], key[2]), _Changes()).add(
+            row_origin = origin or (_CHANNEL_ORIGINS.get(row[channel], "live") if channel is not None else "live")
+            groups.setdefault((key[0], key[1], key[2], row_origin), _Changes()).add(
                 change, row[at_["payload"]], row[at_["timestamp_us"]], inline)
-    await _add_events(tx, _change_events(groups, origin, at))
+    await _add_events(tx, _change_events(groups, at))
     return written
 
 
@@ -148,11 +156,11 @@ async def tombstone_reporting_changes(tx: Tx, sql: str, params: Sequence[Any], *
     """Run a tombstoning UPDATE of samples and report the samples it marked as deleted."""
     returned = await tx.all(sql + " RETURNING user_id, source, sample_type, payload, timestamp_us",
                             params)
-    groups: dict[tuple[str, str, str], _Changes] = {}
+    groups: dict[tuple[str, str, str, str], _Changes] = {}
     for user_id, source, sample_type, payload, timestamp_us in returned:
-        groups.setdefault((user_id, source, sample_type), _Changes()).add(
+        groups.setdefault((user_id, source, sample_type, origin), _Changes()).add(
             "deleted", payload, timestamp_us, inline)
-    await _add_events(tx, _change_events(groups, origin, at))
+    await _add_events(tx, _change_events(groups, at))
     return len(returned)
 
 

@@ -91,7 +91,7 @@ def stored_sample(row: Row) -> StoredSample:
 
 class Samples(ReportsChanges, Concern, SampleStore):
     async def upsert_samples(
-        self, samples: Sequence[SampleRecord], *, now: float | None = None, origin: str = "live"
+        self, samples: Sequence[SampleRecord], *, now: float | None = None, origin: str | None = None
     ) -> UpsertResult:
         at = self._now(now)
         rows = sample_rows(samples, at)

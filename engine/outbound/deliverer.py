@@ -1,0 +1,165 @@
+"""The delivery loop: dispatch waiting outbox events, lease due deliveries, send each signed to
+its endpoint, record the answer.
+
+One process sends at most `concurrency` requests at once and at most `per_endpoint` to one
+endpoint, so a slow endpoint holds its own slots only. A delivery is leased in the store; a
+process killed mid-request leaves a lease that lapses, and the same message (same webhook-id) goes
+out again. A failed attempt waits a full-jitter backoff, or the endpoint's Retry-After, and is
+given up (delivery.failed) once the retry horizon since its event has passed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from contextlib import suppress
+
+import httpx2
+
+from engine.fetch.backoff import retry_delay
+from engine.fetch.ratelimit import parse_retry_after
+from engine.outbound.config import OutboundConfig
+from engine.outbound.render import Renderer
+from engine.outbound.signing import signature_headers
+from engine.store.errors import StoreError
+from engine.store.outbox_records import ClaimedDelivery, DeliveryPolicy
+from engine.store.port import Store
+
+log = logging.getLogger("engine.outbound")
+
+_BUSY_POLL_S = 0.02
+_IDLE_POLL_S = 0.5
+_PRUNE_EVERY_S = 3600.0
+
+
+class Deliverer:
+    def __init__(self, store: Store, config: OutboundConfig, renderer: Renderer,
+                 client: httpx2.AsyncClient, *, worker_id: str,
+                 clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.renderer = renderer
+        self.client = client
+        self.worker_id = worker_id
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._in_flight: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._pruned_at = 0.0
+
+    def wake(self) -> None:
+        """Look for work now instead of at the next poll."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------ one round
+
+    async def round(self) -> int:
+        """Dispatch what waits and start sending what is due; how many sends were started."""
+        if await self.store.outbox_waiting():
+            await self.store.dispatch_outbox(now=self._clock())
+        free = self.config.concurrency - len(self._tasks)
+        if free <= 0:
+            return 0
+        due = await self.store.next_delivery_at()
+        if due is None or due > self._clock():
+            return 0
+        busy = [endpoint for endpoint, n in self._in_flight.items() if n >= self.config.per_endpoint]
+        claimed = await self.store.claim_deliveries(
+            self.worker_id, limit=free, lease_s=self.config.lease_s, exclude_endpoints=busy,
+            now=self._clock())
+        for item in claimed:
+            endpoint = item.endpoint.id
+            self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
+            task = asyncio.create_task(self._send(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished(endpoint))
+        return len(claimed)
+
+    def _finished(self, endpoint: str) -> Callable[[asyncio.Task[None]], None]:
+        def done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            self._in_flight[endpoint] -= 1
+            if not self._in_flight[endpoint]:
+                del self._in_flight[endpoint]
+            self._wake.set()  # a slot is free, and the user's next message may be due
+
+        return done
+
+    async def drain(self, *, rounds: int = 1000) -> None:
+        """Run rounds until nothing is due or in flight (tests and one-shot commands)."""
+        for _ in range(rounds):
+            started = await self.round()
+            if self._tasks:
+                await asyncio.wait(set(self._tasks))
+            elif not started:
+                return
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self, stop: asyncio.Event) -> None:
+        idle = _BUSY_POLL_S
+        while not stop.is_set():
+            try:
+                started = await self.round()
+                await self._prune()
+            except StoreError as error:
+                log.warning("outbound delivery: store unavailable (%s); retrying", error)
+                started = 0
+            idle = _BUSY_POLL_S if started else min(idle * 2, _IDLE_POLL_S)
+            self._wake.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=idle)
+        if self._tasks:  # let requests in flight finish briefly; the rest lapse and go out again
+            await asyncio.wait(set(self._tasks), timeout=5)
+            for task in self._tasks:
+                task.cancel()
+
+    async def _prune(self) -> None:
+        now = self._clock()
+        if now - self._pruned_at >= _PRUNE_EVERY_S:
+            self._pruned_at = now
+            await self.store.prune_outbox(older_than_s=max(14 * 86400, 2 * self.config.horizon_s), now=now)
+
+    # ------------------------------------------------------------------ one message
+
+    async def _send(self, item: ClaimedDelivery) -> None:
+        event, endpoint = item.event, item.endpoint
+        now = self._clock()
+        body = self.renderer.body(event)
+        headers = {"content-type": "application/json",
+                   **signature_headers(event.id, int(now), body, endpoint.signing_secrets(now))}
+        status: int | None = None
+        hint: float | None = None
+        try:
+            response = await self.client.post(endpoint.url, content=body.encode(), headers=headers)
+            status = response.status_code
+            hint = parse_retry_after(response.headers.get("retry-after"), self._clock())
+            error = f"HTTP {status}"
+        except httpx2.HTTPError as failure:
+            error = f"{type(failure).__name__}: {failure}"[:300]
+        try:
+            if status is not None and 200 <= status < 300:
+                await self.store.delivery_succeeded(endpoint.id, event.id, self.worker_id, status=status,
+                                                    now=self._clock())
+                return
+            policy = self._policy(item, hint)
+            state = await self.store.delivery_failed(endpoint.id, event.id, self.worker_id, status=status,
+                                                     error=error, policy=policy, now=self._clock())
+        except StoreError as failure:  # the lease lapses and the message goes out again
+            log.warning("outbound delivery: cannot record the answer (%s)", failure)
+            return
+        level = logging.ERROR if state == "failed" else logging.INFO
+        log.log(level, "delivery to %s failed (%s): %s", endpoint.id, error,
+                "given up" if state == "failed" else f"retry at {policy.retry_at}",
+                extra={"endpoint_id": endpoint.id, "event_id": event.id, "user": item.delivery.user_id})
+
+    def _policy(self, item: ClaimedDelivery, hint: float | None) -> DeliveryPolicy:
+        now = self._clock()
+        deadline = item.event.created_at + self.config.horizon_s
+        delay = retry_delay(item.delivery.attempts, self.config.backoff_base_s, self.config.backoff_cap_s,
+                            hint, self._rng.random)
+        retry_at = None if now >= deadline else min(now + delay, deadline)
+        return DeliveryPolicy(retry_at, self.config.pause_after_failures, self.config.pause_after_s)

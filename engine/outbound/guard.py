@@ -1,0 +1,89 @@
+"""Where outbound requests may go: only to configured endpoints, and, unless
+ENGINE_OUTBOUND_ALLOW_PRIVATE=1, never to a private, loopback, link-local or otherwise
+non-public address. The address check runs where the connection is made (the connection pool's
+network backend resolves the host, refuses a non-public answer and connects to the address it
+checked), so a name that resolves differently after registration cannot reach inside."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+
+import httpcore2
+import httpx2
+from httpcore2._backends.auto import AutoBackend
+from httpcore2._backends.base import SOCKET_OPTION, AsyncNetworkBackend, AsyncNetworkStream
+
+from engine.http import USER_AGENT
+
+
+class AddressRefused(httpcore2.ConnectError):
+    """The endpoint's host resolves to an address outbound requests may not reach."""
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to (an address literal is its own answer)."""
+    try:
+        return [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        pass
+    answers = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in answers))
+
+
+def refused(addresses: Iterable[str]) -> list[str]:
+    return [address for address in addresses if not is_public(address)]
+
+
+class GuardedBackend(AsyncNetworkBackend):
+    """A network backend that connects only to public addresses."""
+
+    def __init__(self) -> None:
+        self._inner = AutoBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[SOCKET_OPTION] | None = None) -> AsyncNetworkStream:
+        try:
+            addresses = await resolve(host, port)
+        except OSError as error:
+            raise httpcore2.ConnectError(f"cannot resolve {host}: {error.strerror or error}") from None
+        bad = refused(addresses)
+        if bad or not addresses:
+            raise AddressRefused(f"{host} resolves to a non-public address ({', '.join(bad[:3])}); "
+                                 "set ENGINE_OUTBOUND_ALLOW_PRIVATE=1 to allow it")
+        # TLS still verifies and sends the host name: the pool starts TLS with the URL's host.
+        return await self._inner.connect_tcp(addresses[0], port, timeout=timeout,
+                                             local_address=local_address, socket_options=socket_options)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[SOCKET_OPTION] | None = None) -> AsyncNetworkStream:
+        raise AddressRefused("outbound requests do not use unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def create_outbound_client(*, allow_private: bool, timeout_s: float,
+                           max_connections: int = 64) -> httpx2.AsyncClient:
+    """The client deliveries are sent with: no redirects followed, no proxy from the
+    environment, and (unless `allow_private`) the address guard on every new connection."""
+    limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    transport = httpx2.AsyncHTTPTransport(limits=limits, trust_env=False)
+    if not allow_private:
+        # The transport builds its pool without a way to name the backend; the same pool with it.
+        transport._pool = httpcore2.AsyncConnectionPool(
+            ssl_context=transport._pool._ssl_context, max_connections=max_connections,
+            max_keepalive_connections=max_connections, network_backend=GuardedBackend())
+    return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(timeout_s),
+                              follow_redirects=False, trust_env=False,
+                              headers={"User-Agent": USER_AGENT})
