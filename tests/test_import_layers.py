@@ -47,7 +47,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.context",),
     ("engine.settings",),
     ("engine.outbound",),
-    ("engine.outbound",),
     ("engine.archive",),
     ("engine.testing", "engine.troubleshoot", "engine.coverage"),
     ("engine.fetch", "engine.auth", "engine.webhooks", "engine.mapping"),
