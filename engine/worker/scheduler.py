@@ -24,6 +24,7 @@ from engine.worker.runner import HandlerRegistry, Worker
 log = logging.getLogger("engine.scheduler")
 
 REFRESH_LEAD_S = 600.0  # refresh this long before a token expires
+PRUNE_EVERY_S = 3600.0  # retention: old inbox events, states, finished jobs, raw records
 
 
 class Scheduler:
@@ -31,6 +32,7 @@ class Scheduler:
         self.engine = engine
         self.tick_s = tick_s
         self.refresh_lead_s = refresh_lead_s
+        self._pruned_at: float | None = None
 
     def jobs_for(self, connection: Connection, now: float) -> list[JobSpec]:
         spec = self.engine.specs.get(connection.vendor)
@@ -65,6 +67,11 @@ class Scheduler:
         jobs = [job for c in connections for job in self.jobs_for(c, now)]
         jobs += await renewal_jobs(self.engine, now)  # app subscriptions expiring soon
         await close_overdue(self.engine, now)
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = now
+            pruned = await self.engine.store.prune(raw_older_than_s=self.engine.settings.raw_retention_s, now=now)
+            if any(pruned.values()):
+                log.info("retention pruned rows", extra={"pruned": pruned})
         if not jobs:
             return 0
         results = await self.engine.store.enqueue_many(jobs, now=now)
