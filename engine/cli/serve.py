@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="read NAME=value lines from FILE; variables already set in the "
                              "environment win")
     parser.add_argument("--reload", action="store_true",
-                        help="restart when a spec or the engine's code changes (development)")
+                        help="restart when a spec or the engine's code changes, once the specs validate; a "
+                             "broken spec keeps the running server (development)")
     parser.set_defaults(handler=run)
 
 
@@ -120,12 +121,10 @@ def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
         except ConfigError as error:
             print(f"engine serve: error: {error.message}", file=sys.stderr)
             return EXIT_USAGE
-        os.environ.update(env)
-        uvicorn.run("engine.app:app", host=args.host, port=args.port, log_level=args.log_level,
-                    proxy_headers=False, server_header=False, reload=True,
-                    reload_dirs=[str(engine.settings.vendors_dir), str(Path(__file__).resolve().parents[1])],
-                    reload_includes=["*.py", "*.yaml", "*.yml"])
-        return 0
+        from engine.cli.reload import child_serve_args, serve_reloading
+
+        return serve_reloading(child_serve_args(args.host, args.port, args.log_level, args.log_format),
+                               env, Path(engine.settings.vendors_dir))
     config = uvicorn.Config(create_app(engine), host=args.host, port=args.port, log_level=args.log_level,
                             log_config=None, proxy_headers=False, server_header=False)
     return asyncio.run(_serve(engine, uvicorn.Server(config)))
