@@ -105,8 +105,11 @@ class RawArchive(Concern, RawArchiveStore):
 
     def _heads_where(self, vendor: str, user_id: str | None,
                      resources: Sequence[str] | None) -> tuple[list[str], list[Any]]:
-        clauses = ["vendor = ?", "head = 1"]
-        params: list[Any] = [vendor]
+        return self._scoped(["vendor = ?", "head = 1"], [vendor], user_id, resources)
+
+    def _scoped(self, clauses: list[str], params: list[Any], user_id: str | None,
+                resources: Sequence[str] | None) -> tuple[list[str], list[Any]]:
+        """The clauses and parameters, narrowed to one user and some resources when given."""
         if user_id is not None:
             clauses.append("user_id = ?")
             params.append(user_id)
@@ -171,15 +174,8 @@ class RawArchive(Concern, RawArchiveStore):
     async def count_unarchived_samples(
         self, source: str, *, user_id: str | None = None, resources: Sequence[str] | None = None,
     ) -> int:
-        clauses = ["source = ?", "deleted = 0", "raw_key IS NULL"]
-        params: list[Any] = [source]
-        if user_id is not None:
-            clauses.append("user_id = ?")
-            params.append(user_id)
-        if resources:
-            clause, values = self._ex.dialect.any_of("resource", resources)
-            clauses.append(clause)
-            params.extend(values)
+        clauses, params = self._scoped(["source = ?", "deleted = 0", "raw_key IS NULL"], [source],
+                                       user_id, resources)
         row = await self._ex.read_one(
             f"SELECT COUNT(*) FROM samples WHERE {' AND '.join(clauses)}", params)
         return int(row[0]) if row else 0
