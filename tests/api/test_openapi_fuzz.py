@@ -11,22 +11,33 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def _load_the_packaging_distribution() -> None:
+def _load_the_packaging_distribution() -> object:
     """Schemathesis imports the `packaging` distribution, which the wheel checks' folder
-    tests/packaging shadows once pytest has put tests/ on sys.path: load the real one first."""
+    tests/packaging shadows once pytest has put tests/ on sys.path: load the real one for
+    Schemathesis' imports, and give the name back afterwards (`_give_the_name_back`)."""
     tests_dir = Path(__file__).resolve().parents[1]
     loaded = sys.modules.get("packaging")
     if loaded is not None and hasattr(loaded, "version"):
-        return
+        return loaded
     path = [p for p in sys.path if p and Path(p).resolve() != tests_dir]
     spec = importlib.machinery.PathFinder.find_spec("packaging", path)
     assert spec is not None and spec.loader is not None, "the packaging distribution is not installed"
     module = importlib.util.module_from_spec(spec)
     sys.modules["packaging"] = module
     spec.loader.exec_module(module)
+    return loaded
 
 
-_load_the_packaging_distribution()
+def _give_the_name_back(before: object) -> None:
+    # Schemathesis keeps its references to the submodules it imported; the name `packaging` goes
+    # back to whatever it was, so tests/packaging still imports as itself.
+    if before is None:
+        sys.modules.pop("packaging", None)
+    else:
+        sys.modules["packaging"] = before  # type: ignore[assignment]
+
+
+_packaging_before = _load_the_packaging_distribution()
 
 import httpx2  # noqa: E402
 import pytest  # noqa: E402
@@ -45,6 +56,8 @@ from engine.engine import Engine, Settings  # noqa: E402
 from sandbox.server import serve_app_in_thread  # noqa: E402
 from tests.auth.harness import AUTH, Clock, engine_env, running_sim  # noqa: E402
 from tests.examples import IN_CI  # noqa: E402
+
+_give_the_name_back(_packaging_before)
 
 EXAMPLES = 60 if IN_CI else 8
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
