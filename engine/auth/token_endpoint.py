@@ -116,6 +116,10 @@ def read_token_response(spec: Spec, response: httpx2.Response, *, now: float) ->
         raise RateLimited("the token endpoint is rate limiting us", vendor=spec.id, retry_after=retry)
     if status >= 500:
         raise VendorApiError(f"the token endpoint failed with HTTP {status}", vendor=spec.id)
+    for named in rules.errors:
+        if (named.status is None or named.status == status) and (
+                named.when is None or (isinstance(body, dict | list) and _holds(named.when, body))):
+            raise OAuthError(named.message, code=named.code, status=409, vendor=spec.id)
     if (rules.invalid_grant_when is not None and isinstance(body, dict | list)
             and _holds(rules.invalid_grant_when, body)):
         raise InvalidGrant(f"the vendor rejected the grant: {_failure_detail(rules, body, status)}", vendor=spec.id)

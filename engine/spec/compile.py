@@ -58,6 +58,9 @@ class _Compiler(ZonesCompiler, WebhooksCompiler):
             scope=field_or("scope", "scope"),
             user_id=field("user_id"),
             default_expires_in=tr_raw.get("default_expires_in"),
+            errors=tuple(m.NamedError(code=e["code"], message=e["message"], status=e.get("status"),
+                                      when=self.expr(e.get("when"), tat + ("errors", i, "when")))
+                         for i, e in enumerate(tr_raw.get("errors", ()))),
         )
         identity = None
         if "identity" in raw:

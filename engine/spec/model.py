@@ -38,6 +38,16 @@ class Api:
 
 
 @dataclass(frozen=True, slots=True)
+class NamedError:
+    """A vendor answer that means one clear thing (e.g. the app is at its user capacity)."""
+
+    code: str
+    message: str
+    status: int | None = None
+    when: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TokenResponse:
     root: Expr | None = None
     success_when: Expr | None = None
@@ -50,6 +60,7 @@ class TokenResponse:
     scope: Expr = field(default_factory=lambda: Expr("scope"))
     user_id: Expr | None = None
     default_expires_in: int | None = None
+    errors: tuple[NamedError, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -184,6 +185,9 @@ async def _sleep(ctx: Ctx) -> Response:
                      key=lambda r: (r.start, r.id))
     if action == "getsummary":
         first, last, lastupdate = _ymd_window(ctx)
+        if first is not None and last is not None:
+            # "A single call can span up to 7 days maximum": a wider range yields its first 7 days.
+            last = min(last, (date.fromisoformat(first) + timedelta(days=6)).isoformat())
         chosen = [r for r in records if (r.data["modified"] >= lastupdate
                                          if lastupdate is not None
                                          else first <= r.data["date"] <= last)]  # type: ignore[operator]

@@ -25,3 +25,17 @@ async def test_withings_subscribes_every_appli_and_revokes_on_disconnect(sim, cl
         response = await client.delete("/v1/users/u1/connections/withings", headers=AUTH)
         assert response.status_code == 200, response.text
         assert sim.state.subscriptions["withings"] == []
+
+
+async def test_the_initial_sleep_backfill_reads_every_night_in_calls_of_at_most_7_days(sim, clock, tmp_path):
+    # Withings' getsummary spans at most 7 days per call (the sandbox answers a wider range with its
+    # first 7 days): a 30-day window would store one week of a month's nights.
+    from tests.vendors.harness import connect_user, drain, samples
+
+    async with engine_app(sim, engine_env(sim, tmp_path, "withings"), clock) as (engine, client):
+        await connect_user(client, sim, "withings", "u1")
+        await drain(engine)
+        user = sim.state.default_user("withings")
+        nights = {str(r.data["id"]) for r in sim.state.raw_records("withings", "sleep", user.key)}
+        stored = {s["provenance"]["vendor_record_id"] for s in await samples(client, "u1", type="sleep_session")}
+        assert len(nights) > 7 and stored == nights
