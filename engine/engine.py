@@ -43,6 +43,7 @@ from engine.subscriptions.per_user import install_user_subscriptions
 from engine.worker.handlers import HANDLERS, queue_initial_syncs
 from engine.worker.runner import HandlerRegistry, Worker, WorkerConfig, default_worker_id
 from engine.worker.sync import SyncService
+from engine.worker.zones import install_zone_tracking
 
 CALLBACK_PATH = "/v1/oauth/{vendor}/callback"
 WEBHOOK_PATH = "/v1/webhooks/{vendor}"
@@ -120,6 +121,9 @@ class Engine:
                                   public_url=self.settings.public_url, worker_id=default_worker_id(),
                                   clock=self.clock)
         install_user_subscriptions(self._oauth, self._http, self.settings.env)
+        self._oauth.allow_retired = frozenset(
+            v.strip() for v in self.settings.env.get("ENGINE_ALLOW_RETIRED", "").split(",") if v.strip())
+        install_zone_tracking(self)
         queue_initial_syncs(self)
         self.protect_logs()
         return self

@@ -12,7 +12,7 @@ from __future__ import annotations
 # HTTP API, the webhook route and the Python API all read their codes from here.
 ERROR_CODES: dict[int, str] = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    405: "method_not_allowed", 409: "conflict", 410: "gone", 413: "payload_too_large",
     415: "unsupported_media_type", 422: "unprocessable", 429: "rate_limited", 500: "internal_error",
     503: "unavailable",
 }
@@ -98,6 +98,13 @@ class VendorNotConfigured(EngineError):
 class Conflict(EngineError):
     code = "conflict"
     status = 409
+
+
+class VendorRetired(EngineError):
+    """The vendor's API was shut down (`status: retired`): no new connections."""
+
+    code = "vendor_retired"
+    status = 410
 
 
 class OAuthError(EngineError):

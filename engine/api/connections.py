@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from engine.api.common import engine_of, optional_string, read_json_object
 from engine.api.openapi import OPTIONAL_TIME, TIME, Param, nullable, operation
-from engine.auth.flows import check_user_id
-from engine.errors import BadRequest
+from engine.auth.flows import check_user_id, retired_message
+from engine.errors import BadRequest, VendorRetired
 from engine.instants import iso_utc
 from engine.store.port import Connection
 
@@ -59,16 +59,22 @@ CONNECTION_SCHEMA = {
                "type": "object", "required": ["authorization_url", "expires_at"],
                "properties": {"authorization_url": {"type": "string"}, "expires_at": TIME}})},
            params=[USER, VENDOR, Param("return_to", description="Where the browser goes after the callback "
-                                       "(its origin must be on ENGINE_RETURN_TO_ALLOWLIST); or in the body")],
-           body={"type": "object", "properties": {"return_to": {"type": "string", "minLength": 1, "maxLength": 2048}}},
+                                       "(its origin must be on ENGINE_RETURN_TO_ALLOWLIST); or in the body"),
+                   Param("tz", description="The user's IANA time zone as the app knows it (e.g. "
+                                           "Europe/Berlin): kept for the connection when the vendor "
+                                           "spec takes a zone from the app; or in the body")],
+           body={"type": "object", "properties": {"return_to": {"type": "string", "minLength": 1, "maxLength": 2048},
+                                                  "tz": {"type": "string", "minLength": 1, "maxLength": 64}}},
            body_required=False, tags=["connections"])
 async def start_connection(request: Request) -> JSONResponse:
     engine = engine_of(request)
     user_id = user_id_of(request)
     vendor = request.path_params["vendor"]
+    if engine.spec(vendor).retired and vendor not in engine.oauth.allow_retired:  # the clearer reason
+        raise VendorRetired(retired_message(engine.spec(vendor)), vendor=vendor)
     engine.configured_spec(vendor)
     body = await read_json_object(request, optional=True)
-    unknown = set(request.query_params) - {"return_to"}
+    unknown = set(request.query_params) - {"return_to", "tz"}
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))[:200]}", code="invalid_query")
     # `return_to` may come in the body or the query (not both, which would be ambiguous).
@@ -77,7 +83,12 @@ async def start_connection(request: Request) -> JSONResponse:
         if return_to is not None:
             raise BadRequest("give return_to in the body or the query, not both", code="invalid_body")
         return_to = optional_string(dict(request.query_params), "return_to")
-    authorization = await engine.oauth.authorization_url(vendor, user_id, return_to=return_to)
+    tz = optional_string(body, "tz")
+    if "tz" in request.query_params:
+        if tz is not None:
+            raise BadRequest("give tz in the body or the query, not both", code="invalid_body")
+        tz = optional_string(dict(request.query_params), "tz")
+    authorization = await engine.oauth.authorization_url(vendor, user_id, return_to=return_to, tz=tz)
     return JSONResponse(
         {"authorization_url": authorization.url, "expires_at": iso_utc(authorization.expires_at)},
         status_code=201,

@@ -20,6 +20,7 @@ import orjson
 import zstandard
 
 from engine.mapping.compiler import ResourceMapper
+from engine.mapping.zones import ZoneHistory
 from engine.spec.expr import Expr
 from engine.spec.model import Resource, Spec
 from engine.store.port import RawHead, RawVersion, SampleProvenance, SampleRecord
@@ -132,7 +133,7 @@ class ResourceArchiver:
 
     def map_linked(
         self, mapper: ResourceMapper, records: Iterable[Any], user_id: str, arrival: Arrival,
-        versions: list[RawVersion],
+        versions: list[RawVersion], zones: ZoneHistory | None = None,
     ) -> tuple[list[SampleRecord], int, Any]:
         """Map record by record so each sample names the version it came from; the versions are
         appended to `versions`. Returns the sample rows, the warning count and the first warning."""
@@ -142,7 +143,7 @@ class ResourceArchiver:
         for record in records:
             version = self.version(record, user_id, arrival)
             versions.append(version)
-            result = mapper.map_records((record,), user_id)
+            result = mapper.map_records((record,), user_id, zones)
             if result.warnings:
                 warnings += len(result.warnings)
                 first = first or result.warnings[0]

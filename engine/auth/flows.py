@@ -29,8 +29,10 @@ from engine.errors import (
     EngineError,
     OAuthError,
     VendorApiError,
+    VendorRetired,
 )
 from engine.http import TemplateValues, spec_values
+from engine.mapping.timefmt import zone_parser
 from engine.observability.metrics import Metrics
 from engine.spec.model import Spec
 from engine.store.errors import ConnectionConflict
@@ -64,6 +66,20 @@ class Disconnected:
     errors: tuple[str, ...]  # vendor calls that failed; tokens were purged regardless
 
 
+def retired_message(spec: Spec) -> str:
+    """What a retired vendor's refusal says: when it ended and what replaces it."""
+    info = spec.retirement
+    parts = [f"{spec.name} ({spec.id}) is retired"]
+    if info is not None and info.turned_off:
+        parts.append(f"its API was turned off on {info.turned_off}")
+    elif info is not None and info.support_ended:
+        parts.append(f"its support ended on {info.support_ended}")
+    message = ": ".join(parts[:1]) + ("; " + parts[1] if len(parts) > 1 else "")
+    if info is not None and info.successor:
+        message += f"; connect {info.successor} instead"
+    return message
+
+
 class OAuth:
     def __init__(
         self,
@@ -82,6 +98,8 @@ class OAuth:
         self._store = store
         self._http = http
         self._spec_for = spec_for
+        # Retired vendors that may still be connected (ENGINE_ALLOW_RETIRED: a simulator's).
+        self.allow_retired: frozenset[str] = frozenset()
         self.redirect_uri = redirect_uri
         self.webhook_url = webhook_url
         self._signer = StateSigner(state_secrets)
@@ -106,15 +124,24 @@ class OAuth:
     # ------------------------------------------------------------------ start
 
     async def authorization_url(
-        self, vendor: str, user_id: str, *, return_to: str | None = None
+        self, vendor: str, user_id: str, *, return_to: str | None = None, tz: str | None = None
     ) -> AuthorizationRequest:
+        """The vendor's consent URL for a new connection. `tz` is the user's IANA time zone as the
+        app knows it; it is kept for the connection when the spec takes a zone from the app."""
         spec = self._spec_for(vendor)
         check_user_id(user_id)
+        if spec.retired and spec.id not in self.allow_retired:
+            raise VendorRetired(retired_message(spec), vendor=spec.id)
         if return_to is not None and not is_allowed(return_to, self.return_to_allowlist):
             raise BadRequest("return_to is not on the allow-list of return origins",
                              code="return_to_not_allowed", vendor=vendor)
+        if tz is not None and (len(tz) > 64 or zone_parser("iana")(tz) is None):
+            raise BadRequest("tz must be an IANA time zone name such as Europe/Berlin",
+                             code="invalid_time_zone", vendor=vendor)
         auth = spec.auth
         now = self._clock()
+        if tz is not None and any(source.kind == "app" for source in spec.time_zone):
+            await self._store.record_zone(spec.id, user_id, zone=tz, origin="app", since=now, now=now)
         signed = self._signer.issue(spec.id, now=now, min_length=auth.min_state_length)
         verifier = pkce.new_verifier() if auth.pkce else None
         await self._store.put_oauth_state(OAuthState(

@@ -100,10 +100,12 @@ class Connector:
     # ------------------------------------------------------------------ OAuth
 
     @_engine_errors
-    async def authorization_url(self, user_id: str, *, return_to: str | None = None) -> AuthorizationRequest:
+    async def authorization_url(self, user_id: str, *, return_to: str | None = None,
+                                tz: str | None = None) -> AuthorizationRequest:
         """Where to send `user_id` to grant access: `.url` (signed single-use state, PKCE when the
-        spec asks) and `.expires_at` (epoch seconds)."""
-        return await self._engine.oauth.authorization_url(self.vendor, user_id, return_to=return_to)
+        spec asks) and `.expires_at` (epoch seconds). `tz`: the user's IANA time zone, kept for
+        the connection when the spec takes a zone from the app."""
+        return await self._engine.oauth.authorization_url(self.vendor, user_id, return_to=return_to, tz=tz)
 
     @_engine_errors
     async def exchange_code(self, code: str, state: str) -> Connected:

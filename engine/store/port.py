@@ -525,8 +525,33 @@ class OutboxStore(Protocol):
     ) -> dict[str, int]: ...
 
 
+class ZoneStore(Protocol):
+    """Each connection's time zone with its history: (in force since, zone, origin) rows."""
+
+    async def record_zone(
+        self, vendor: str, user_id: str, *, zone: str, origin: str, since: float | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Add `zone` (an IANA name or +HH:MM) as in force from `since` (default now) unless the
+        zone in force then is already it. True when the history changed."""
+
+    async def zone_history(self, vendor: str, user_id: str) -> list[tuple[float, str, str]]:
+        """(since as epoch seconds, zone, origin) rows, oldest first."""
+
+
+class IdentityStore(Protocol):
+    """Repairs of record identity: samples stored under an identity a spec has replaced."""
+
+    async def tombstone_superseded(
+        self, samples: Sequence[SampleRecord], *, now: float | None = None
+    ) -> int:
+        """Tombstone every live sample of the same user, source, type and resource at the same
+        start as one of `samples` but under another dedup key (a partial summary's id, an old
+        mapping's id). Returns how many."""
+
+
 class Store(
     ConnectionStore, OAuthStateStore, JobStore, BudgetStore, SampleStore, SyncStore,
-    AppStateStore, RawArchiveStore, OutboxStore, Housekeeping, Protocol,
+    AppStateStore, RawArchiveStore, OutboxStore, ZoneStore, IdentityStore, Housekeeping, Protocol,
 ):
     """The whole async storage port: what `open_store` returns, whichever database it opened."""

@@ -63,6 +63,8 @@ def _event(vendor: str, extractor: EventExtractor, item: Any) -> WebhookEvent:
     event_type = scalar_text(read(extractor.type))
     if event_id is not None:
         key = f"{event_type or ''}/{event_id}"
+        if extractor.updates_reuse_id:  # an update under the same id is new; a replay is not
+            key += "#" + hashlib.sha256(canonical_json(item)).hexdigest()[:32]
     else:
         key = "sha256:" + hashlib.sha256(vendor.encode() + b"\x1f" + canonical_json(item)).hexdigest()
     return WebhookEvent(

@@ -23,9 +23,18 @@ from engine.fetch.fetcher import Caller, Fetcher
 from engine.fetch.windows import TimeWindow, as_utc, count_windows, plan_windows
 from engine.jobs import JobKind, SyncWindowJob
 from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
+from engine.mapping.zones import ZoneHistory
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS, Resource, Spec
 from engine.store.port import JobSpec, RawVersion, SampleRecord, Store, Sync
 from engine.store.records import sync_job_key_prefix
+from engine.worker.zones import (
+    load_zones,
+    needs_zone,
+    note_record_zones,
+    record_sources,
+    refresh_identity_zone,
+    zones_in_records,
+)
 
 log = logging.getLogger("engine.sync")
 
@@ -180,10 +189,19 @@ class SyncService:
         self, spec: Spec, resource: str, user_id: str, records: Iterable[Any], *,
         arrival: Arrival = WEBHOOK,
     ) -> StoreResult:
-        return await self._write(self._map(spec, resource, user_id, records, arrival))
+        records = list(records)
+        zones = await self.zones(spec, resource, user_id, records)
+        return await self._write(self._map(spec, resource, user_id, records, arrival, zones))
+
+    async def zones(self, spec: Spec, resource: str, user_id: str, records: list[Any]) -> ZoneHistory | None:
+        """The connection's zone history for mapping, after noting zones these records carry."""
+        sources = record_sources(spec, resource)
+        if sources:
+            await note_record_zones(self.store, spec, user_id, zones_in_records(sources, records))
+        return await load_zones(self.store, spec, user_id)
 
     def _map(self, spec: Spec, resource: str, user_id: str, records: Iterable[Any],
-             arrival: Arrival) -> _MappedPage:
+             arrival: Arrival, zones: ZoneHistory | None = None) -> _MappedPage:
         records = list(records)
         if not records:
             return _MappedPage(0, [], 0)
@@ -191,9 +209,9 @@ class SyncService:
         versions: list[RawVersion] = []
         if self.engine.settings.raw_archive and arrival.archived:
             rows, warnings, first = archiver.map_linked(self.mapper(spec, resource), records, user_id,
-                                                        arrival, versions)
+                                                        arrival, versions, zones)
         else:
-            result = self.mapper(spec, resource).map_records(records, user_id)
+            result = self.mapper(spec, resource).map_records(records, user_id, zones)
             provenance = archiver.provenance(arrival.channel, None)
             rows = [SampleRecord.from_sample(s, s["dedup_key"], provenance) for s in result.samples]
             warnings, first = len(result.warnings), result.warnings[0] if result.warnings else None
@@ -217,11 +235,22 @@ class SyncService:
         if not rows:
             return StoreResult(page.records, 0, page.warnings)
         written = (await self.store.upsert_samples(rows)).written
+        superseding = [r for r in rows if (r.resource, r.sample_type) in self._superseding(r.source)]
+        if superseding:  # the same record stored before under another identity is replaced
+            await self.store.tombstone_superseded(superseding)
         metrics = getattr(self.engine, "metrics", None)
         if metrics is not None:
             metrics.samples_stored(rows[0].source, written)
         span = (min(r.timestamp_utc for r in rows), max(r.end_utc or r.timestamp_utc for r in rows))
         return StoreResult(page.records, written, page.warnings, span=span)
+
+    def _superseding(self, vendor: str) -> frozenset[tuple[str, str]]:
+        """(resource, sample type) pairs whose mapping names the identity it supersedes."""
+        spec = self.engine.specs.get(vendor)
+        if spec is None:
+            return frozenset()
+        return frozenset((r.name, m.type) for r in spec.resources.values() for m in r.samples
+                         if m.supersedes is not None)
 
     async def tombstone(self, spec: Spec, resource: str, user_id: str, record_id: str) -> int:
         return await self.store.tombstone_samples(
@@ -260,7 +289,8 @@ class SyncService:
         try:
             async for page in fetcher.pages(caller, resource, window, changes=changes):
                 accepted = accepted or page.accepted
-                mapped = self._map(spec, resource_name, user_id, page.records, arrival)
+                zones = await self.zones(spec, resource_name, user_id, page.records)
+                mapped = self._map(spec, resource_name, user_id, page.records, arrival, zones)
                 waiting.append(mapped)
                 waiting_rows += len(mapped.rows)
                 if writing is not None and (writing.done() or waiting_rows >= MAX_WAITING_ROWS):
@@ -313,6 +343,9 @@ class SyncService:
             since = cursor - timedelta(seconds=overlap)
         since = self._horizon_clip(resource, since, now)[0]
         caller = await self.caller(spec, user_id)
+        if await needs_zone(self.store, spec, user_id):  # a connection made before zones were kept
+            await refresh_identity_zone(self.engine, spec,
+                                        await self.engine.oauth.fresh_connection(spec.id, user_id))
         total = StoreResult(0, 0, 0)
         for window in plan_windows(since, now, resource.list.window):
             total = total.plus(await self.run_window(spec, user_id, resource_name, window, caller=caller,

@@ -68,6 +68,7 @@ def engine_env(sim: RunningSim, tmp_path: Path, **extra: str) -> dict[str, str]:
         **sim.env(),
         "OURA_AUTHORIZE_BASE": sim.url("oura"),
         "ENGINE_VENDORS_DIR": str(vendors),
+        "ENGINE_ALLOW_RETIRED": "fitbit",  # the simulator still serves the retired Fitbit API
         "ENGINE_DATA_DIR": str(tmp_path / "data"),
         "ENGINE_API_KEY": API_KEY,
         "ENGINE_PUBLIC_URL": PUBLIC_URL,

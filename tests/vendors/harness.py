@@ -49,6 +49,7 @@ def engine_env(sim: RunningSim, tmp_path: Path, vendor: str) -> dict[str, str]:
         "GOOGLE_OAUTH_TOKEN_BASE": sim_env["GOOGLE_HEALTH_TOKEN_BASE"],
         **VERIFY_TOKENS,
         "ENGINE_VENDORS_DIR": str(vendors),
+        "ENGINE_ALLOW_RETIRED": "fitbit",  # the simulator still serves the retired Fitbit API
         "ENGINE_DATA_DIR": str(tmp_path / "data"),
         "ENGINE_API_KEY": API_KEY,
         "ENGINE_PUBLIC_URL": PUBLIC_URL,

@@ -141,7 +141,7 @@ async def test_forged_garmin_push_stores_nothing_from_its_body(sim, clock, tmp_p
         await _deliver(client, push, "garmin")
         assert await drain(engine) == 3
         stored = await samples(client, "u1")
-        assert not [s for s in stored if s["provenance"]["vendor_record_id"].startswith("forged-")]
+        assert not [s for s in stored if str(s["meta"].get("summary_id")).startswith("forged-")]
         assert not [s for s in stored if s.get("count", 0) >= 99_999]
         # The re-read went to Garmin's own pull API, with the user's token.
         assert sim.state.calls_to("garmin", "/wellness-api/rest/dailies")
@@ -152,7 +152,7 @@ async def test_forged_garmin_push_stores_nothing_from_its_body(sim, clock, tmp_p
         await _deliver(client, garmin_push(sim.state.client("garmin").client_id,
                                            {"dailies": [uploaded.data]}), "garmin")
         assert await drain(engine) == 1
-        steps = {s["provenance"]["vendor_record_id"]: s["count"]
+        steps = {s["meta"].get("summary_id"): s["count"]
                  for s in await samples(client, "u1") if s["sample_type"] == "steps"}
         assert steps["real-1"] == 4321 and max(steps.values()) < 99_999
 

@@ -16,10 +16,12 @@ from engine.store.sql.archive import ERASURE_COLUMNS, RawArchive
 from engine.store.sql.budgets import Budgets
 from engine.store.sql.connections import Connections, OAuthStates
 from engine.store.sql.dialect import Executor, Tx, chunks, insert
+from engine.store.sql.identity import Identities
 from engine.store.sql.jobs import Jobs
 from engine.store.sql.outbox import Outbox
 from engine.store.sql.samples import Samples
 from engine.store.sql.syncs import Syncs
+from engine.store.sql.zones import Zones
 
 # Tables whose rows name a user by a column: every table of the schema is looked up in the
 # database's catalogue, so a table a later migration adds is erased with the rest. A vendor-scoped
@@ -47,7 +49,7 @@ def _names_subject(payload: Any, subjects: frozenset[str]) -> bool:
 
 
 class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState, RawArchive,
-               Outbox, Housekeeping):
+               Outbox, Zones, Identities, Housekeeping):
     def __init__(self, executor: Executor, cipher: TokenCipher,
                  clock: Callable[[], float] = time.time) -> None:
         self._ex = executor
