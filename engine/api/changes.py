@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from engine.api.common import engine_of
+from engine.api.openapi import Param, operation
 from engine.errors import BadRequest
 from engine.store.outbox_records import EVENT_TYPES
 
@@ -25,6 +26,14 @@ def _number(text: str | None, name: str, default: int, maximum: int) -> int:
     return int(text)
 
 
+@operation("The changes feed: the same event documents webhooks carry, in order, resumable",
+           {200: ("A page", {"type": "object", "required": ["data", "next_cursor", "has_more"], "properties": {
+               "data": {"type": "array", "items": {"type": "object"}}, "next_cursor": {"type": "string"},
+               "has_more": {"type": "boolean"}}})},
+           params=[Param("cursor", description="The previous page's next_cursor (0: from the start)"),
+                   Param("limit", schema={"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+                   Param("types", description="Event types, comma-separated"), Param("user_id")],
+           tags=["changes"])
 async def list_changes(request: Request) -> JSONResponse:
     query = request.query_params
     unknown = set(query) - _KNOWN

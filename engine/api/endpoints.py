@@ -18,30 +18,56 @@ from starlette.routing import Route
 
 from engine.api.common import engine_of, read_json_object
 from engine.api.data import parse_instant
+from engine.api.openapi import Param, nullable, operation
 from engine.errors import BadRequest
 from engine.outbound.endpoints import InvalidEndpoint, describe
 from engine.store.outbox_records import DELIVERY_STATES, Delivery
+
+ID = Param("endpoint_id", "path", {"type": "string", "maxLength": 128}, "The endpoint's id (ep_…)")
+ENDPOINT_SCHEMA = {"type": "object", "required": ["id", "url", "event_types", "status"], "properties": {
+    "id": {"type": "string"}, "url": {"type": "string"}, "event_types": {"type": "array", "items": {"type": "string"}},
+    "include_remap": {"type": "boolean"}, "description": nullable({"type": "string"}),
+    "status": {"type": "string", "description": "active or paused"}, "paused_reason": nullable({"type": "string"}),
+    "consecutive_failures": {"type": "integer"}, "failing_since": nullable({"type": "number"}),
+    "secrets": {"type": "integer", "description": "how many secrets sign (more than one during a rotation)"},
+    "deliveries": {"type": "object", "additionalProperties": {"type": "integer"}}}}
+WITH_SECRET = {**ENDPOINT_SCHEMA, "required": [*ENDPOINT_SCHEMA["required"], "secret"], "properties": {
+    **ENDPOINT_SCHEMA["properties"], "secret": {"type": "string", "description": "whsec_…, shown this once"},
+    "warnings": {"type": "array", "items": {"type": "string"}}}}
+ENDPOINT_BODY = {"type": "object", "properties": {
+    "url": {"type": "string", "maxLength": 2048}, "event_types": {"type": "array", "items": {"type": "string"}},
+    "include_remap": {"type": "boolean"}, "description": {"type": "string", "maxLength": 500},
+    "status": {"type": "string", "enum": ["active", "paused"]}}}
+TAGS = ["endpoints"]
 
 
 def _id(request: Request) -> str:
     return str(request.path_params["endpoint_id"])[:128]
 
 
+@operation("Register a webhook endpoint; its secret is in this answer only",
+           {201: ("Registered", WITH_SECRET)}, body={**ENDPOINT_BODY, "required": ["url"]}, tags=TAGS)
 async def create_endpoint(request: Request) -> JSONResponse:
     outbound = engine_of(request).outbound
     endpoint, secret, warnings = await outbound.endpoints.create(await read_json_object(request))
     return JSONResponse({**describe(endpoint), "secret": secret, "warnings": warnings}, status_code=201)
 
 
+@operation("Your webhook endpoints (never a secret)", {200: ("The endpoints", {
+    "type": "object", "properties": {"endpoints": {"type": "array", "items": ENDPOINT_SCHEMA}}})}, tags=TAGS)
 async def list_endpoints(request: Request) -> JSONResponse:
     endpoints = await engine_of(request).store.list_endpoints()
     return JSONResponse({"endpoints": [describe(endpoint) for endpoint in endpoints]})
 
 
+@operation("One endpoint, with its delivery counts", {200: ("The endpoint", ENDPOINT_SCHEMA)},
+           params=[ID], tags=TAGS)
 async def get_endpoint(request: Request) -> JSONResponse:
     return JSONResponse(await engine_of(request).outbound.endpoints.get(_id(request)))
 
 
+@operation("Change an endpoint; status active resumes a paused one", {200: ("Changed", ENDPOINT_SCHEMA)},
+           params=[ID], body=ENDPOINT_BODY, tags=TAGS)
 async def update_endpoint(request: Request) -> JSONResponse:
     outbound = engine_of(request).outbound
     endpoint, warnings = await outbound.endpoints.update(_id(request), await read_json_object(request))
@@ -49,17 +75,26 @@ async def update_endpoint(request: Request) -> JSONResponse:
     return JSONResponse({**describe(endpoint), "warnings": warnings})
 
 
+@operation("Remove an endpoint and its pending deliveries", {200: ("Removed", {"type": "object"})},
+           params=[ID], tags=TAGS)
 async def delete_endpoint(request: Request) -> JSONResponse:
     await engine_of(request).outbound.endpoints.delete(_id(request))
     return JSONResponse({"id": _id(request), "deleted": True})
 
 
+@operation("A new secret (shown once); the old one keeps signing for overlap_s", {200: ("Rotated", WITH_SECRET)},
+           params=[ID], body={"type": "object", "properties": {"overlap_s": {"type": "number"}}},
+           body_required=False, tags=TAGS)
 async def rotate_secret(request: Request) -> JSONResponse:
     body = await read_json_object(request, optional=True)
     endpoint, secret = await engine_of(request).outbound.endpoints.rotate(_id(request), body.get("overlap_s"))
     return JSONResponse({**describe(endpoint), "secret": secret})
 
 
+@operation("Deliver again: the events of a time range, or one event", {202: ("Queued", {
+    "type": "object", "properties": {"id": {"type": "string"}, "queued": {"type": "integer"}}})},
+           params=[ID], body={"type": "object", "properties": {"since": {"type": "string"}, "until": {"type": "string"},
+                                                               "event_id": {"type": "string"}}}, tags=TAGS)
 async def replay(request: Request) -> JSONResponse:
     body = await read_json_object(request)
     event_id = body.get("event_id")
@@ -79,6 +114,9 @@ def describe_delivery(delivery: Delivery) -> dict[str, object]:
             "last_error": delivery.last_error, "delivered_at": delivery.delivered_at}
 
 
+@operation("An endpoint's deliveries, oldest first", {200: ("Deliveries", {
+    "type": "object", "properties": {"deliveries": {"type": "array", "items": {"type": "object"}}}})},
+           params=[ID, Param("state", description="pending, sending, delivered or failed")], tags=TAGS)
 async def list_deliveries(request: Request) -> JSONResponse:
     state = request.query_params.get("state")
     if state is not None and state not in DELIVERY_STATES:

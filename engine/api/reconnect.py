@@ -10,9 +10,14 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from engine.api.common import engine_of
+from engine.api.openapi import Param, operation
 from engine.errors import EngineError
 
 
+@operation("Open a reconnect link from a connection health event: a fresh authorization at the vendor",
+           {302: ("To the vendor's consent screen", None)},
+           params=[Param("user", required=True), Param("expires", required=True), Param("sig", required=True)],
+           public=True, tags=["connections"])
 async def reconnect(request: Request) -> RedirectResponse:
     engine = engine_of(request)
     vendor = str(request.path_params["vendor"])
