@@ -18,20 +18,20 @@ from starlette.routing import Route
 
 from engine.api.common import engine_of, read_json_object
 from engine.api.data import parse_instant
-from engine.api.openapi import Param, nullable, operation
+from engine.api.openapi import Param, Schema, nullable, operation
 from engine.errors import BadRequest
 from engine.outbound.endpoints import InvalidEndpoint, describe
 from engine.store.outbox_records import DELIVERY_STATES, Delivery
 
 ID = Param("endpoint_id", "path", {"type": "string", "maxLength": 128}, "The endpoint's id (ep_…)")
-ENDPOINT_SCHEMA = {"type": "object", "required": ["id", "url", "event_types", "status"], "properties": {
+ENDPOINT_SCHEMA: Schema = {"type": "object", "required": ["id", "url", "event_types", "status"], "properties": {
     "id": {"type": "string"}, "url": {"type": "string"}, "event_types": {"type": "array", "items": {"type": "string"}},
     "include_remap": {"type": "boolean"}, "description": nullable({"type": "string"}),
     "status": {"type": "string", "description": "active or paused"}, "paused_reason": nullable({"type": "string"}),
     "consecutive_failures": {"type": "integer"}, "failing_since": nullable({"type": "number"}),
     "secrets": {"type": "integer", "description": "how many secrets sign (more than one during a rotation)"},
     "deliveries": {"type": "object", "additionalProperties": {"type": "integer"}}}}
-WITH_SECRET = {**ENDPOINT_SCHEMA, "required": [*ENDPOINT_SCHEMA["required"], "secret"], "properties": {
+WITH_SECRET: Schema = {**ENDPOINT_SCHEMA, "required": [*ENDPOINT_SCHEMA["required"], "secret"], "properties": {
     **ENDPOINT_SCHEMA["properties"], "secret": {"type": "string", "description": "whsec_…, shown this once"},
     "warnings": {"type": "array", "items": {"type": "string"}}}}
 ENDPOINT_BODY = {"type": "object", "properties": {
