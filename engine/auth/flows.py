@@ -69,12 +69,11 @@ class Disconnected:
 def retired_message(spec: Spec) -> str:
     """What a retired vendor's refusal says: when it ended and what replaces it."""
     info = spec.retirement
-    parts = [f"{spec.name} ({spec.id}) is retired"]
+    message = f"{spec.name} ({spec.id}) is retired"
     if info is not None and info.turned_off:
-        parts.append(f"its API was turned off on {info.turned_off}")
+        message += f"; its API was turned off on {info.turned_off}"
     elif info is not None and info.support_ended:
-        parts.append(f"its support ended on {info.support_ended}")
-    message = ": ".join(parts[:1]) + ("; " + parts[1] if len(parts) > 1 else "")
+        message += f"; its support ended on {info.support_ended}"
     if info is not None and info.successor:
         message += f"; connect {info.successor} instead"
     return message

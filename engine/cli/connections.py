@@ -1,4 +1,4 @@
-"""`engine connections [USER] [--vendor V] [--refresh | --revoke]`: connection health, no tokens."""
+"""`engine connections [USER] [--vendor V] [--refresh | --revoke | --refresh-zones]`: connection health, no tokens."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from engine.archive.remap import older_mapping_samples
+from engine.auth.flows import retired_message
 from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -21,6 +22,7 @@ from engine.engine import Engine
 from engine.errors import EngineError
 from engine.instants import iso_utc
 from engine.store.port import Connection
+from engine.worker.zones import refresh_identity_zone
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     action.add_argument("--refresh", action="store_true", help="refresh the user's tokens now")
     action.add_argument("--revoke", action="store_true",
                         help="revoke at the vendor and purge the user's tokens")
+    action.add_argument("--refresh-zones", action="store_true",
+                        help="read each listed connection's time zone from the vendor now (specs "
+                             "whose time_zone reads the identity/profile call)")
     add_engine_options(parser)
     parser.set_defaults(handler=run_connections)
 
@@ -51,7 +56,7 @@ def run_connections(args: argparse.Namespace) -> int:
             print(f"engine connections: no connections for user {args.user!r}", file=sys.stderr)
             return EXIT_FAILED
         notes, failed = await _act(engine, args, connections)
-        if args.refresh or args.revoke:
+        if args.refresh or args.revoke or args.refresh_zones:
             connections = await engine.store.list_connections(user_id=args.user, vendor=args.vendor)
         older = {(c.vendor, c.user_id): await older_mapping_samples(engine.store, engine.specs[c.vendor], c.user_id)
                  for c in connections if c.vendor in engine.specs}
@@ -72,6 +77,13 @@ async def _act(engine: Engine, args: argparse.Namespace, connections: list[Conne
             if args.refresh:
                 await engine.oauth.fresh_connection(connection.vendor, connection.user_id, force=True)
                 notes.append(f"{label}: tokens refreshed")
+            elif args.refresh_zones:
+                spec = engine.specs.get(connection.vendor)
+                if spec is None or not any(s.kind == "identity" for s in spec.time_zone):
+                    continue
+                fresh = await engine.oauth.fresh_connection(connection.vendor, connection.user_id)
+                zone = await refresh_identity_zone(engine, spec, fresh)
+                notes.append(f"{label}: time zone {zone}" if zone else f"{label}: no time zone from the vendor")
             elif args.revoke:
                 result = await engine.oauth.disconnect(connection.vendor, connection.user_id)
                 done = "revoked at the vendor" if result.revoked else "not revoked at the vendor"
@@ -98,11 +110,18 @@ def describe(connection: Connection) -> dict[str, Any]:
     }
 
 
+def retired_note(engine: Engine, connection: Connection) -> str | None:
+    """Why a connection of a retired vendor will get no more data."""
+    spec = engine.specs.get(connection.vendor)
+    return retired_message(spec) if spec is not None and spec.retired else None
+
+
 def _print(engine: Engine, connections: list[Connection], fmt: str,
            older: dict[tuple[str, str], int]) -> None:
     if fmt == "json":
         print(json.dumps({"connections": [
-            {**describe(c), "older_mapping_samples": older.get((c.vendor, c.user_id), 0)}
+            {**describe(c), "older_mapping_samples": older.get((c.vendor, c.user_id), 0),
+             "retired": retired_note(engine, c)}
             for c in connections]}, indent=2))
         return
     if not connections:
@@ -114,7 +133,8 @@ def _print(engine: Engine, connections: list[Connection], fmt: str,
         expiry = when(c.token_expires_at, now) if c.status != "revoked" else "-"
         if c.status == "active" and not c.refresh_token:
             expiry += " no refresh token"
-        rows.append([c.vendor, c.user_id, c.vendor_user_id or "-", c.status, expiry,
+        status = c.status + (" (vendor retired)" if retired_note(engine, c) else "")
+        rows.append([c.vendor, c.user_id, c.vendor_user_id or "-", status, expiry,
                      " ".join(c.scopes) or "-", when(c.last_webhook_at, now), when(c.last_pull_at, now),
                      (c.last_error or "-")[:120]])
     print(table(["VENDOR", "USER", "VENDOR USER", "STATUS", "TOKEN EXPIRES", "SCOPES", "LAST WEBHOOK",

@@ -107,3 +107,11 @@ def test_a_repush_of_the_same_summary_id_with_new_data_is_a_new_event():
     keys = [extract_events("garmin", GARMIN.webhooks.events, body)[0].key for body in (push, again, updated)]
     assert keys[0] == keys[1]  # a replay stays a replay
     assert keys[2] != keys[0]  # Garmin's update replaces: it gets through the inbox
+
+
+def test_a_retired_vendor_names_when_it_ended_and_its_successor():
+    from engine.auth.flows import retired_message
+
+    fitbit = load_spec(ROOT / "vendors" / "fitbit.yaml", env={})
+    assert retired_message(fitbit) == (
+        "Fitbit (fitbit) is retired; its API was turned off on 2026-11-02; connect google_health instead")
