@@ -28,6 +28,9 @@ async def call_callback(state: SimState, method: str, url: str, **kwargs: Any
     state.counters["outbound"] += 1
     async with httpx2.AsyncClient(transport=state.outbound_transport, timeout=5.0) as client:
         try:
-            return await client.request(method, url, **kwargs)
+            answer = await client.request(method, url, **kwargs)
         except httpx2.HTTPError as exc:
             raise HttpError(400, f"callback {url} failed: {exc.__class__.__name__}") from None
+    if method == "POST" and answer.is_success:
+        state.counters["outbound.post_2xx"] += 1  # a handshake the subscriber accepted as a delivery
+    return answer

@@ -18,6 +18,9 @@ FAULT_KINDS = ("unavailable", "server_error", "timeout", "malformed_json", "unau
                "rate_limited")
 
 
+GOOGLE_ENDPOINT_SECRET = "sim-endpoint-secret"  # the Authorization value our Google notifications carry
+
+
 @dataclass
 class SimUser:
     profile: str
@@ -306,6 +309,11 @@ class SimState:
                 self._data[key] = generate(self.user(profile, user_key))
             return self._data[key]
 
+    def set_dataset(self, profile: str, user_key: str, data: dict[str, list[Record]]) -> None:
+        """Replace what the vendor holds for the user (the life clock holds future records back)."""
+        with self.lock:
+            self._data[(profile, user_key)] = data
+
     def raw_records(self, profile: str, resource: str, user: int | str) -> list[Record]:
         data = self.dataset(profile, str(user))
         if resource not in data:
@@ -415,6 +423,10 @@ class SimState:
                 out[f"{upper}_{kind}_BASE"] = f"{base_url}{prof.prefix}"
             out[f"{upper}_CLIENT_ID"] = self.clients[name].client_id
             out[f"{upper}_CLIENT_SECRET"] = self.clients[name].client_secret
+        if "google_health" in self.profiles:  # Google's OAuth lives on its own hosts
+            out["GOOGLE_OAUTH_AUTHORIZE_BASE"] = out["GOOGLE_HEALTH_AUTHORIZE_BASE"]
+            out["GOOGLE_OAUTH_TOKEN_BASE"] = out["GOOGLE_HEALTH_TOKEN_BASE"]
+            out["GOOGLE_HEALTH_WEBHOOK_SECRET"] = GOOGLE_ENDPOINT_SECRET
         return out
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import httpx2
 
-from sandbox.state import Record, SimState
+from sandbox.state import GOOGLE_ENDPOINT_SECRET, Record, SimState
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,7 @@ def delete_record(state: SimState, profile: str, resource: str, user: int | str,
 
 def notification_for(state: SimState, profile: str, resource: str, user: int | str,
                      record: Record, operation: str, *, subscription_id: str = "sim-sub",
-                     polar_key: str | None = None, google_secret: str = "sim-endpoint-secret",
+                     polar_key: str | None = None, google_secret: str = GOOGLE_ENDPOINT_SECRET,
                      strava_subscription_id: int = 1) -> Delivery:
     """The notification `profile` sends when `record` of `resource` is created/updated/deleted."""
     secret = state.client(profile).client_secret

@@ -17,6 +17,7 @@ from engine import __version__
 from engine.cli import (
     connections,
     coverage,
+    demo,
     jobs,
     limits,
     new,
@@ -35,6 +36,7 @@ from engine.logs import redact_text
 
 # In the order `engine --help` lists them.
 COMMAND_MODULES: list[ModuleType] = [
+    demo,
     validate,  # validate, schema
     map_,
     sign,

@@ -16,6 +16,7 @@ from typing import Any
 from engine.engine import ConfigError, Engine, Settings
 from engine.logs import LOG_FORMATS, configure_logging
 from engine.observability.metrics import multiprocess_mode
+from engine.settings import default_vendors_dir
 from engine.troubleshoot.envfile import EnvFileError, read_env_file
 
 EXIT_USAGE = 2
@@ -67,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--env-file", metavar="FILE", default=None,
                         help="read NAME=value lines from FILE; variables already set in the "
                              "environment win")
+    parser.add_argument("--sandbox", action="store_true",
+                        help="serve against the shipped sandbox vendors on loopback (no vendor account; "
+                        "their consent pages approve); connect your own test users by hand")
     parser.add_argument("--reload", action="store_true",
                         help="restart when a spec or the engine's code changes, once the specs validate; a "
                              "broken spec keeps the running server (development)")
@@ -74,7 +78,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
-    env = dict(os.environ if environ is None else environ)
+    if getattr(args, "sandbox", False):
+        if args.reload:
+            print("engine serve: error: --sandbox runs the sandbox in this process; it cannot be "
+                  "combined with --reload", file=sys.stderr)
+            return EXIT_USAGE
+        return _run_with_sandbox(args, dict(os.environ if environ is None else environ))
+    return _run(args, dict(os.environ if environ is None else environ))
+
+
+def _run_with_sandbox(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from engine.cli.sandboxing import sandbox_env
+    from sandbox.app import Simulator
+    from sandbox.server import serve_in_thread
+    from sandbox.state import SimState
+
+    vendors_dir = Path(args.vendors or env.get("ENGINE_VENDORS_DIR") or default_vendors_dir())
+    with serve_in_thread(Simulator(SimState())) as sim:
+        print(f"engine serve: sandbox vendors at {sim.base_url}; the shipped specs point at them",
+              file=sys.stderr)
+        try:
+            return _run(args, {**env, **sandbox_env(sim, sorted(vendors_dir.glob("*.yaml")))})
+        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down for: a normal stop
+            return 0
+
+
+def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.env_file:
         try:
             env = {**read_env_file(args.env_file), **env}

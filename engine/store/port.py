@@ -235,6 +235,9 @@ class BudgetStore(Protocol):
 class SampleStore(Protocol):
     """Normalized samples."""
 
+    async def count_samples(self, *, user_id: str | None = None) -> int:
+        """Live (not deleted) samples, of one app user or of all."""
+
     async def upsert_samples(
         self, samples: Sequence[SampleRecord], *, now: float | None = None, origin: str | None = None
     ) -> UpsertResult:

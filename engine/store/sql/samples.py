@@ -24,7 +24,7 @@ from engine.store.records import (
     StoredSample,
     UpsertResult,
 )
-from engine.store.sql.dialect import MAX_PAGE, Concern, Row
+from engine.store.sql.dialect import MAX_PAGE, Concern, Row, where
 from engine.store.sql.outbox import (
     ReportsChanges,
     tombstone_reporting_changes,
@@ -146,6 +146,11 @@ class Samples(ReportsChanges, Concern, SampleStore):
             return await self._ex.write(sql, params)
         return await self._ex.transaction(lambda tx: tombstone_reporting_changes(
             tx, sql, params, origin=origin, at=at, inline=self._inline_samples))
+
+    async def count_samples(self, *, user_id: str | None = None) -> int:
+        filters, params = where(("user_id = ?", user_id), ("deleted = ?", 0))
+        row = await self._ex.read_one(f"SELECT COUNT(*) FROM samples {filters}", params)
+        return int(row[0]) if row else 0
 
     async def list_samples(
         self, user_id: str, *, sample_types: Sequence[str] | None = None,
