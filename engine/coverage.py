@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.spec.catalogue import CATALOGUE
 from engine.spec.loader import load_spec, spec_files
-from engine.spec.model import Spec, VerifyHeaderEquals, VerifyHmac
+from engine.spec.model import Spec, VerifyHeaderEquals, VerifyHmac, VerifySignature
 
 START, END = "<!-- coverage:start -->", "<!-- coverage:end -->"
 YES, NO = "✓", ""
@@ -31,7 +31,19 @@ def verify_scheme(spec: Spec) -> str:
         return f"HMAC-{verify.algorithm.upper()} {verify.encoding}{extra}"
     if isinstance(verify, VerifyHeaderEquals):
         return f"header `{verify.header}`"
+    if isinstance(verify, VerifySignature):
+        return f"signature {verify.algorithm}"
     return "unsigned"
+
+
+def acknowledgement(spec: Spec) -> str:
+    """How an accepted delivery is answered: the spec's `ack`, else the engine's 200 + JSON."""
+    if spec.webhooks is None:
+        return "—"
+    accepted = spec.webhooks.ack.accepted
+    if accepted is None:
+        return "200 JSON"
+    return f"{accepted.status}" + (" declared JSON" if accepted.body else "" if accepted.status == 204 else " JSON")
 
 
 def handshakes(spec: Spec) -> str:
@@ -81,9 +93,10 @@ def render(specs: list[Spec]) -> str:
                     ([f"`{t}`", *[YES if t in covered[s.id] else NO for s in specs]] for t in types))
     lines += ["", "### Webhooks, pagination, PKCE and subscriptions per vendor", ""]
     pkce = {"required": "required", "optional": "optional", False: "no"}
-    lines += _table(["vendor", "webhook verification", "handshake", "pagination", "PKCE", "subscriptions"],
-                    ([s.id, verify_scheme(s), handshakes(s), pagination(s), pkce[s.auth.pkce], subscriptions(s)]
-                     for s in specs))
+    lines += _table(["vendor", "webhook verification", "acknowledgement", "handshake", "pagination", "PKCE",
+                     "subscriptions"],
+                    ([s.id, verify_scheme(s), acknowledgement(s), handshakes(s), pagination(s), pkce[s.auth.pkce],
+                      subscriptions(s)] for s in specs))
     return "\n".join(lines) + "\n"
 
 

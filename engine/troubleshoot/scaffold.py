@@ -62,6 +62,10 @@ webhooks:
     message: "{{header:X-Signature-Timestamp}}.{{body}}"
     signature: {{header: X-Signature, encoding: hex}}
     timestamp: {{header: X-Signature-Timestamp, unit: s, tolerance_s: 300}}
+    # A vendor that signs with a private key: `type: signature` with `algorithm:
+    # ecdsa_p256_sha256 | ed25519 | rsa_pkcs1_sha256` and `public_key: "{{env:NAME}}"`.
+  # The answer the vendor expects (default: 200 with a JSON summary; refusals in the API's
+  # error shape), e.g. `ack: {{accepted: {{status: 204}}, refused: {{status: 404}}}}`.
   # JMESPath into each delivery: its id (dedupe), the vendor user, the event type, the object.
   events: {{id: event_id, user: user_id, type: type, object_id: object_id}}
   "on":
