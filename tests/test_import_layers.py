@@ -7,6 +7,8 @@ The layers, top to bottom (a module may import its own layer and any layer below
 - `engine.cli`, `engine.app` and the `engine` package itself (its lazy `engine.Engine`): the
   entry points.
 - `engine.api`: the HTTP API over an `Engine`.
+- `engine.console`: the operator console, which the API's app mounts (so it imports nothing of
+  `engine.api`; the app applies the API's keyless rule to it).
 - `engine.engine`: the one composition root.
 - `engine.python_api`: the `Connector` facade. `Engine.connector()` builds it, so it sits *below*
   the composition root: it types the engine as `engine.context.EngineContext` and never imports
@@ -40,6 +42,7 @@ PACKAGE = ROOT / "engine"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine", "engine.cli", "engine.app"),
     ("engine.api",),
+    ("engine.console",),
     ("engine.engine",),
     ("engine.python_api",),
     ("engine.worker",),

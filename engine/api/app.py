@@ -32,6 +32,7 @@ from engine.api import (
 from engine.api.edge import RequestEdge
 from engine.api.errors import EXCEPTION_HANDLERS
 from engine.api.security import RequireApiKey, Safeguards
+from engine.console import routes as console_routes
 from engine.engine import Engine, Settings
 from engine.worker.scheduler import background_worker
 
@@ -45,6 +46,8 @@ def public_routes(engine: Engine) -> list[BaseRoute]:
         *reconnect.routes,
         *metrics.routes,  # its own check: the API key or ENGINE_METRICS_TOKEN
         *openapi.routes,
+        # Its own login (a session cookie, engine.console.auth); without a key, loopback only.
+        *console_routes([] if engine.settings.api_key else [Middleware(RequireApiKey, api_key=None)]),
     ]
 
 
