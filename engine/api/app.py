@@ -26,6 +26,7 @@ from engine.api import (
     oauth,
     openapi,
     reconnect,
+    remap,
     vendors,
     webhooks,
 )
@@ -57,6 +58,7 @@ def protected_routes(engine: Engine) -> list[BaseRoute]:
         *vendors.routes,
         *connections.routes,
         *data.routes,
+        *remap.routes,
         *endpoints.routes,
         *changes.routes,
     ]

@@ -25,8 +25,10 @@ from engine.api.openapi import OPTIONAL_TIME, TIME, Param, nullable, operation
 from engine.engine import Engine
 from engine.errors import BadRequest, EngineError, NotFound
 from engine.instants import iso_utc
+from engine.mapping.sample_schema import PROVENANCE_SCHEMA
 from engine.spec.catalogue import CATALOGUE
 from engine.store.port import JOB_STATES, Job, StoredSample, Sync
+from engine.store.sample_document import sample_document
 from engine.worker.sync import seconds_left
 
 log = logging.getLogger("engine.api")
@@ -233,15 +235,16 @@ def _flag(request: Request, name: str) -> bool:
 
 
 def sample_body(sample: StoredSample) -> dict[str, Any]:
-    body = dict(sample.payload)
-    body["deleted"] = sample.deleted
+    """The sample as outbound events carry it inline: one rendering for both."""
+    body: dict[str, Any] = sample_document(sample.payload, sample.deleted, sample.provenance)
     return body
 
 
 SAMPLE_SCHEMA = {"type": "object", "required": ["sample_type", "source", "timestamp_utc", "deleted"],
                  "description": "One normalized sample (schemas/synheart-sample.schema.json)",
                  "properties": {"sample_type": {"type": "string"}, "source": {"type": "string"},
-                                "timestamp_utc": {"type": "string"}, "deleted": {"type": "boolean"}}}
+                                "timestamp_utc": {"type": "string"}, "deleted": {"type": "boolean"},
+                                "provenance": PROVENANCE_SCHEMA}}
 
 
 @operation("A user's normalized samples, oldest first, with a stable cursor",
@@ -318,7 +321,7 @@ async def delete_user(request: Request) -> JSONResponse:
         if connection.vendor not in engine.specs or not connection.access_token:
             continue
         try:
-            result = await engine.oauth.disconnect(connection.vendor, user_id)
+            result = await engine.oauth.disconnect(connection.vendor, user_id, purge=False)  # all below
             revoked[connection.vendor] = result.revoked
             errors.extend(f"{connection.vendor}: {e}" for e in result.errors)
         except EngineError as error:

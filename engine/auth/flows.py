@@ -273,8 +273,10 @@ class OAuth:
 
     # ------------------------------------------------------------------ disconnect
 
-    async def disconnect(self, vendor: str, user_id: str) -> Disconnected:
-        """Run the spec's on_disconnect requests and revoke, then purge the tokens either way."""
+    async def disconnect(self, vendor: str, user_id: str, *, purge: bool = True) -> Disconnected:
+        """Run the spec's on_disconnect requests and revoke, then purge the tokens either way and,
+        with `purge`, everything held of the user from this vendor (samples, raw archive, inbox,
+        jobs, outbound health data; the connection row stays and connection.revoked still goes)."""
         spec = self._spec_for(vendor)
         connection = await self._store.get_connection(spec.id, user_id)
         if connection is None:
@@ -302,6 +304,8 @@ class OAuth:
                 except EngineError as error:
                     errors.append(error.message)
         await self._store.purge_tokens(spec.id, user_id, status="revoked")
+        if purge:
+            await self._store.delete_user_data(user_id, vendor=spec.id, reason="disconnected")
         log.info("disconnected", extra={"vendor": spec.id, "user_id": user_id, "revoked": revoked})
         return Disconnected(spec.id, user_id, revoked, tuple(errors))
 

@@ -23,6 +23,44 @@ ENVELOPE_FIELDS = (
 )
 
 
+# What a sample says of where it came from. The mapping writes the first three; the store adds
+# the rest from the columns it keeps beside the sample when the API or an outbound event shows it.
+PROVENANCE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "resource": {"type": "string", "minLength": 1},
+        "vendor_record_id": {"type": ["string", "null"]},
+        "vendor_updated_at": {
+            "anyOf": [{"type": "string", "pattern": _RFC3339_UTC}, {"type": "null"}],
+        },
+        "channel": {
+            "type": "string",
+            "description": "How the record reached the engine: webhook, poll, backfill, "
+                           "manual_sync or push.",
+        },
+        "spec_version": {
+            "type": "integer", "minimum": 1,
+            "description": (
+                "The vendor spec language version (the spec's spec_version) the sample was "
+                "mapped under; which revision of the spec's mappings produced it is mapping_hash."
+            ),
+        },
+        "mapping_hash": {
+            "type": "string",
+            "description": "A fingerprint of the resource's sample mappings that produced it; "
+                           "it changes whenever any of them does (engine remap re-derives).",
+        },
+        "raw_record_id": {
+            "type": "string",
+            "description": "The archived raw record version it was mapped from; absent when the "
+                           "raw record was not kept (archive off, pruned, or a weak delivery).",
+        },
+    },
+    "required": ["resource", "vendor_record_id", "vendor_updated_at"],
+    "additionalProperties": False,
+}
+
+
 def _envelope(type_names: list[str]) -> dict[str, Any]:
     return {
         "user_id": {"type": "string", "minLength": 1, "description": "The application's user id."},
@@ -54,18 +92,7 @@ def _envelope(type_names: list[str]) -> dict[str, Any]:
             "description": "The day the vendor attributes the sample to, else the start's local date.",
         },
         "device": {"type": ["string", "object", "null"]},
-        "provenance": {
-            "type": "object",
-            "properties": {
-                "resource": {"type": "string", "minLength": 1},
-                "vendor_record_id": {"type": ["string", "null"]},
-                "vendor_updated_at": {
-                    "anyOf": [{"type": "string", "pattern": _RFC3339_UTC}, {"type": "null"}],
-                },
-            },
-            "required": ["resource", "vendor_record_id", "vendor_updated_at"],
-            "additionalProperties": False,
-        },
+        "provenance": PROVENANCE_SCHEMA,
         "deleted": {"type": "boolean", "description": "True for a tombstone."},
         "meta": {"type": "object", "description": "Vendor extras, passed through unconverted."},
         "dedup_key": {

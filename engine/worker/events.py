@@ -56,6 +56,7 @@ async def handle_webhook_event(job: Job, engine: WorkerContext) -> None:
                          extra={**logged, "user": connection.user_id})
                 return
         await engine.store.purge_tokens(spec.id, connection.user_id, status="revoked")
+        await engine.store.delete_user_data(connection.user_id, vendor=spec.id, reason="vendor_disconnected")
         log.info("vendor reported a deauthorization",
                  extra={**logged, "user": connection.user_id, "reason": reason})
         return

@@ -22,6 +22,8 @@ from engine.store.outbox_records import (
     EndpointSecret,
     OutboxEvent,
 )
+from engine.store.records import SampleProvenance
+from engine.store.sample_document import sample_document
 from engine.store.sql.dialect import MAX_PAGE, ROWS_PER_STATEMENT, Concern, Row, Tx, insert, marks
 
 EVENT_COLUMNS = "id, seq, event_type, user_id, origin, payload, created_at, dispatched_at"
@@ -37,6 +39,8 @@ _DELIVERY_INSERT = (
     "endpoint_id, event_id, seq, user_id, state, attempts, next_at, created_at, updated_at"
 )
 DEFAULT_INLINE_SAMPLES = 100
+# The sample columns holding its provenance, in `SampleProvenance` order.
+PROVENANCE_COLUMNS = ("channel", "spec_version", "mapping_hash", "raw_key", "raw_id")
 _SECRET_VENDOR = "outbound"  # what endpoint secrets are sealed as (bound to the endpoint id)
 _OPEN = "('pending', 'sending')"
 
@@ -92,14 +96,13 @@ class _Changes:
         self.start: int | None = None
         self.end: int | None = None
 
-    def add(self, change: str, payload: str, timestamp_us: int, inline: int) -> None:
+    def add(self, change: str, payload: str, timestamp_us: int, inline: int,
+            provenance: SampleProvenance | None = None) -> None:
         self.counts[change] += 1
         self.start = timestamp_us if self.start is None else min(self.start, timestamp_us)
         self.end = timestamp_us if self.end is None else max(self.end, timestamp_us)
         if len(self.samples) < inline:
-            sample = load_json(payload)
-            if isinstance(sample, dict):
-                sample["deleted"] = change == "deleted"
+            sample = sample_document(load_json(payload), change == "deleted", provenance)
             self.samples.append({"change": change, "sample": sample})
 
     def payload(self, user_id: str, source: str, sample_type: str) -> dict[str, Any]:
@@ -132,6 +135,7 @@ async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: 
     names = [name.strip() for name in columns.split(",")]
     at_ = {name: names.index(name) for name in ("id", "deleted", "payload", "timestamp_us")}
     channel = names.index("channel") if "channel" in names else None
+    kept = [names.index(c) for c in PROVENANCE_COLUMNS] if set(PROVENANCE_COLUMNS) <= set(names) else None
     written = 0
     groups: dict[tuple[str, str, str, str], _Changes] = {}
     for chunk in _distinct_chunks(rows, slice(1, 5)):
@@ -146,7 +150,8 @@ async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: 
                       "created" if row_id == row[at_["id"]] else "updated")
             row_origin = origin or (_CHANNEL_ORIGINS.get(row[channel], "live") if channel is not None else "live")
             groups.setdefault((key[0], key[1], key[2], row_origin), _Changes()).add(
-                change, row[at_["payload"]], row[at_["timestamp_us"]], inline)
+                change, row[at_["payload"]], row[at_["timestamp_us"]], inline,
+                None if kept is None else SampleProvenance(*(row[i] for i in kept)))
     await _add_events(tx, _change_events(groups, at))
     return written
 
@@ -154,12 +159,12 @@ async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: 
 async def tombstone_reporting_changes(tx: Tx, sql: str, params: Sequence[Any], *, origin: str,
                                       at: float, inline: int) -> int:
     """Run a tombstoning UPDATE of samples and report the samples it marked as deleted."""
-    returned = await tx.all(sql + " RETURNING user_id, source, sample_type, payload, timestamp_us",
-                            params)
+    returned = await tx.all(sql + " RETURNING user_id, source, sample_type, payload, timestamp_us, "
+                            + ", ".join(PROVENANCE_COLUMNS), params)
     groups: dict[tuple[str, str, str, str], _Changes] = {}
-    for user_id, source, sample_type, payload, timestamp_us in returned:
+    for user_id, source, sample_type, payload, timestamp_us, *provenance in returned:
         groups.setdefault((user_id, source, sample_type, origin), _Changes()).add(
-            "deleted", payload, timestamp_us, inline)
+            "deleted", payload, timestamp_us, inline, SampleProvenance(*provenance))
     await _add_events(tx, _change_events(groups, at))
     return len(returned)
 

@@ -29,6 +29,10 @@ from engine.store.sql.zones import Zones
 _USER_COLUMNS = ("user_id", "vendor_user_id")
 _VENDOR_COLUMNS = ("vendor", "source")
 _KEPT_ON_DISCONNECT = frozenset({"connections"})
+# The outbox is erased by event (below), not by the catalogue: an event that carries no health
+# data is still delivered after the erasure, so the customer hears that the connection ended.
+_EVENT_TABLES = frozenset({"outbox_events", "outbound_deliveries"})
+_DATA_FREE_EVENTS = frozenset({"connection.revoked"})
 _TABLE_COLUMNS = {
     "sqlite": "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
               "WHERE m.type = 'table'",
@@ -88,9 +92,10 @@ class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState
             sql = "SELECT vendor, vendor_user_id FROM connections WHERE user_id = ? AND vendor_user_id IS NOT NULL"
             linked = await tx.all(sql + (" AND vendor = ?" if vendor else ""),
                                   (user_id, vendor) if vendor else (user_id,))
-            counts = {"jobs": await _delete_jobs_naming(tx, user_id, linked)}
+            counts = {"jobs": await _delete_jobs_naming(tx, user_id, linked),
+                      **await _delete_events_naming(tx, user_id, vendor)}
             for table, columns in tables:
-                if vendor is not None and table in _KEPT_ON_DISCONNECT:
+                if table in _EVENT_TABLES or (vendor is not None and table in _KEPT_ON_DISCONNECT):
                     continue
                 scope = next((c for c in _VENDOR_COLUMNS if c in columns), None)
                 if vendor is not None and scope is None:
@@ -136,6 +141,25 @@ class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState
             }
 
         return {**await self._ex.transaction(prune), **raw}
+
+
+async def _delete_events_naming(tx: Tx, user_id: str, vendor: str | None) -> dict[str, int]:
+    """The user's outbound events (with `vendor`, those about that vendor's data) and their
+    deliveries, but for the data-free ones."""
+    rows = await tx.all("SELECT id, event_type, payload FROM outbox_events WHERE user_id = ?", (user_id,))
+    doomed = [event_id for event_id, event_type, payload in rows if event_type not in _DATA_FREE_EVENTS
+              and (vendor is None or _about_vendor(load_json(payload), vendor))]
+    counts = {"outbox_events": 0, "outbound_deliveries": 0}
+    for part in chunks(doomed):
+        ids, params = tx.dialect.any_of("event_id", part)
+        counts["outbound_deliveries"] += await tx.count(f"DELETE FROM outbound_deliveries WHERE {ids}", params)
+        ids, params = tx.dialect.any_of("id", part)
+        counts["outbox_events"] += await tx.count(f"DELETE FROM outbox_events WHERE {ids}", params)
+    return counts
+
+
+def _about_vendor(payload: Any, vendor: str) -> bool:
+    return isinstance(payload, dict) and vendor in (payload.get("source"), payload.get("vendor"))
 
 
 async def _delete_jobs_naming(tx: Tx, user_id: str, linked: Sequence[tuple[str, str]]) -> int:
