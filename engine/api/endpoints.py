@@ -20,8 +20,8 @@ from engine.api.common import engine_of, read_json_object
 from engine.api.data import parse_instant
 from engine.api.openapi import Param, Schema, nullable, operation
 from engine.errors import BadRequest
-from engine.outbound.endpoints import InvalidEndpoint, describe
-from engine.store.outbox_records import DELIVERY_STATES, Delivery
+from engine.outbound.endpoints import InvalidEndpoint, describe, describe_delivery
+from engine.store.outbox_records import DELIVERY_STATES
 
 ID = Param("endpoint_id", "path", {"type": "string", "maxLength": 128}, "The endpoint's id (ep_…)")
 ENDPOINT_SCHEMA: Schema = {"type": "object", "required": ["id", "url", "event_types", "status"], "properties": {
@@ -106,12 +106,6 @@ async def replay(request: Request) -> JSONResponse:
     queued = await outbound.endpoints.replay(_id(request), since=since, until=until, event_id=event_id)
     outbound.deliverer.wake()
     return JSONResponse({"id": _id(request), "queued": queued}, status_code=202)
-
-
-def describe_delivery(delivery: Delivery) -> dict[str, object]:
-    return {"event_id": delivery.event_id, "user_id": delivery.user_id or None, "state": delivery.state,
-            "attempts": delivery.attempts, "next_at": delivery.next_at, "last_status": delivery.last_status,
-            "last_error": delivery.last_error, "delivered_at": delivery.delivered_at}
 
 
 @operation("An endpoint's deliveries, oldest first", {200: ("Deliveries", {

@@ -18,6 +18,7 @@ from engine.cli import (
     connections,
     coverage,
     demo,
+    endpoints,
     jobs,
     limits,
     new,
@@ -50,6 +51,7 @@ COMMAND_MODULES: list[ModuleType] = [
     connections,
     limits,
     jobs,
+    endpoints,
     remap,
     new,
 ]

@@ -13,7 +13,7 @@ from engine.errors import BadRequest, NotFound
 from engine.outbound.config import OutboundConfig
 from engine.outbound.guard import refused, resolve
 from engine.outbound.signing import new_secret
-from engine.store.outbox_records import EVENT_TYPES, Endpoint
+from engine.store.outbox_records import EVENT_TYPES, Delivery, Endpoint
 from engine.store.port import Store
 
 MAX_URL = 2048
@@ -100,6 +100,12 @@ def describe(endpoint: Endpoint, counts: Mapping[str, int] | None = None) -> dic
     if counts is not None:
         shown["deliveries"] = dict(counts)
     return shown
+
+
+def describe_delivery(delivery: Delivery) -> dict[str, Any]:
+    return {"event_id": delivery.event_id, "user_id": delivery.user_id or None, "state": delivery.state,
+            "attempts": delivery.attempts, "next_at": delivery.next_at, "last_status": delivery.last_status,
+            "last_error": delivery.last_error, "delivered_at": delivery.delivered_at}
 
 
 class Endpoints:
