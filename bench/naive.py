@@ -92,6 +92,7 @@ class NaiveMapper:
                     return None
                 sample["end_utc"] = rfc3339_utc(end_utc)
         sample["tz_offset_min"] = offset
+        sample["tz_source"] = "record" if zone is not None or start.tzinfo is not None else "unknown"
         sample["local_date"] = local_day(start_utc, offset)
         for name, path, const, convert, required in m["fields"]:
             value = convert(_search(path, record) if path is not None else const)

@@ -25,7 +25,7 @@ def time_is_local(field: m.TimeField) -> bool:
     connection's zone when there is one)."""
     if field.local:
         return True
-    if field.format == "date":
+    if field.utc or field.format == "date":
         return False
     if "%" in field.format:
         return "%z" not in field.format and "%Z" not in field.format
