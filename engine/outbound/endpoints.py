@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from engine.errors import BadRequest, NotFound
 from engine.outbound.config import OutboundConfig
-from engine.outbound.guard import refused, resolve
+from engine.outbound.guard import Resolver, lookup, refused, resolve
 from engine.outbound.signing import new_secret
 from engine.store.outbox_records import EVENT_TYPES, Delivery, Endpoint
 from engine.store.port import Store
@@ -33,7 +33,7 @@ class InvalidEndpoint(BadRequest):
         return {**super().to_dict(), "field": self.field}
 
 
-async def check_url(url: Any, *, allow_private: bool) -> list[str]:
+async def check_url(url: Any, *, allow_private: bool, resolver: Resolver = lookup) -> list[str]:
     """Refuse a malformed URL, a scheme other than https (http too with `allow_private`) and a
     host resolving to a non-public address; a host that does not resolve now is a warning."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL:
@@ -52,7 +52,7 @@ async def check_url(url: Any, *, allow_private: bool) -> list[str]:
     if any(ch.isspace() for ch in url):
         raise InvalidEndpoint("url", "must not contain white space")
     try:
-        addresses = await resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+        addresses = await resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80), resolver)
     except (OSError, UnicodeError, socket.gaierror):
         return [f"{parts.hostname} does not resolve now; deliveries will try it again at each attempt"]
     bad = [] if allow_private else refused(addresses)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import httpcore2
 import httpx2
@@ -23,21 +23,38 @@ class AddressRefused(httpcore2.ConnectError):
     """The endpoint's host resolves to an address outbound requests may not reach."""
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
 def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Whether an address is globally routable; an IPv6 address that embeds an IPv4 one (mapped,
+    6to4, the NAT64 prefix, the old IPv4-compatible form) is judged by the IPv4 address it reaches."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.is_global and not ip.is_multicast
 
 
-async def resolve(host: str, port: int) -> list[str]:
+async def lookup(host: str, port: int) -> list[str]:
+    """What the system resolver answers for a name."""
+    answers = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in answers))
+
+
+async def resolve(host: str, port: int, resolver: Resolver = lookup) -> list[str]:
     """Every address `host` resolves to (an address literal is its own answer)."""
     try:
         return [str(ipaddress.ip_address(host.strip("[]")))]
     except ValueError:
-        pass
-    answers = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in answers))
+        return await resolver(host, port)
 
 
 def refused(addresses: Iterable[str]) -> list[str]:
@@ -47,14 +64,15 @@ def refused(addresses: Iterable[str]) -> list[str]:
 class GuardedBackend(AsyncNetworkBackend):
     """A network backend that connects only to public addresses."""
 
-    def __init__(self) -> None:
+    def __init__(self, resolver: Resolver | None = None) -> None:
         self._inner = AutoBackend()
+        self._resolver = resolver or lookup
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
                           socket_options: Iterable[SOCKET_OPTION] | None = None) -> AsyncNetworkStream:
         try:
-            addresses = await resolve(host, port)
+            addresses = await resolve(host, port, self._resolver)
         except OSError as error:
             raise httpcore2.ConnectError(f"cannot resolve {host}: {error.strerror or error}") from None
         bad = refused(addresses)
@@ -73,8 +91,8 @@ class GuardedBackend(AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def create_outbound_client(*, allow_private: bool, timeout_s: float,
-                           max_connections: int = 64) -> httpx2.AsyncClient:
+def create_outbound_client(*, allow_private: bool, timeout_s: float, max_connections: int = 64,
+                           resolver: Resolver | None = None) -> httpx2.AsyncClient:
     """The client deliveries are sent with: no redirects followed, no proxy from the
     environment, and (unless `allow_private`) the address guard on every new connection."""
     limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
@@ -83,7 +101,7 @@ def create_outbound_client(*, allow_private: bool, timeout_s: float,
         # The transport builds its pool without a way to name the backend; the same pool with it.
         transport._pool = httpcore2.AsyncConnectionPool(
             ssl_context=transport._pool._ssl_context, max_connections=max_connections,
-            max_keepalive_connections=max_connections, network_backend=GuardedBackend())
+            max_keepalive_connections=max_connections, network_backend=GuardedBackend(resolver))
     return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(timeout_s),
                               follow_redirects=False, trust_env=False,
                               headers={"User-Agent": USER_AGENT})
