@@ -206,7 +206,8 @@ def whoop_sleep(records: list, user_id: str) -> list[dict]:
         rate = _number(score.get("respiratory_rate"), 2, 60)
         if rate is not None:
             append({"user_id": user_id, "source": "whoop", "sample_type": "respiratory_rate",
-                    "timestamp_utc": end_text, "tz_offset_min": end_at[1], "tz_source": "record", "local_date": end_at[2],
+                    "timestamp_utc": end_text, "tz_offset_min": end_at[1], "tz_source": "record",
+                    "local_date": end_at[2],
                     "brpm": rate, "device": None,
                     "provenance": {"resource": "sleep", "vendor_record_id": rid,
                                    "vendor_updated_at": updated},
@@ -215,7 +216,8 @@ def whoop_sleep(records: list, user_id: str) -> list[dict]:
         performance = _number(score.get("sleep_performance_percentage"), 0, 1000)
         if performance is not None:
             append({"user_id": user_id, "source": "whoop", "sample_type": "vendor_score",
-                    "timestamp_utc": end_text, "tz_offset_min": end_at[1], "tz_source": "record", "local_date": end_at[2],
+                    "timestamp_utc": end_text, "tz_offset_min": end_at[1], "tz_source": "record",
+                    "local_date": end_at[2],
                     "kind": "sleep_performance", "score": performance, "scale_max": 100,
                     "device": None,
                     "provenance": {"resource": "sleep", "vendor_record_id": rid,
@@ -268,12 +270,14 @@ def oura_heart_rate(records: list, user_id: str) -> list[dict]:
         context = record.get("source")
         if context.__class__ is str:
             append({"user_id": user_id, "source": "oura", "sample_type": "heart_rate",
-                    "timestamp_utc": text, "tz_offset_min": offset_min, "tz_source": "record", "local_date": day, "bpm": bpm,
+                    "timestamp_utc": text, "tz_offset_min": offset_min, "tz_source": "record",
+                    "local_date": day, "bpm": bpm,
                     "context": context, "device": None, "provenance": provenance, "deleted": False,
                     "meta": {}, "dedup_key": key})
         else:
             append({"user_id": user_id, "source": "oura", "sample_type": "heart_rate",
-                    "timestamp_utc": text, "tz_offset_min": offset_min, "tz_source": "record", "local_date": day, "bpm": bpm,
+                    "timestamp_utc": text, "tz_offset_min": offset_min, "tz_source": "record",
+                    "local_date": day, "bpm": bpm,
                     "device": None, "provenance": provenance, "deleted": False,
                     "meta": {}, "dedup_key": key})
     return samples
