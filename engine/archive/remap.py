@@ -22,7 +22,7 @@ from typing import Any
 from engine.archive.keeping import ResourceArchiver, decompress
 from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
 from engine.spec.model import Spec
-from engine.store.port import RawHead, SampleRecord, Store, StoredSample
+from engine.store.port import RawHead, RemapProgress, SampleRecord, Store, StoredSample
 
 BATCH = 2000
 MAX_EXAMPLES = 10
@@ -132,11 +132,9 @@ class Remapper:
             page = await self._page(heads, since, report)
             after = (heads[-1].user_id, heads[-1].resource, heads[-1].record_key)
             done += len(heads)
-            if run is not None:
-                if page.upserts or page.removed:
-                    await self.store.apply_remap(page.upserts, page.removed)
-                await self.store.update_remap_run(run.run_id, position=json.dumps(after),
-                                                  counts=report.counts, state="running")
+            if run is not None:  # the page and the position move together
+                await self.store.apply_remap(page.upserts, page.removed, run=RemapProgress(
+                    run.run_id, json.dumps(after), dict(report.counts)))
             if self.progress is not None:
                 self.progress(done, max(total, done))
             if len(heads) < self.batch:

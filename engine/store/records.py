@@ -411,6 +411,15 @@ class RemapRun:
 
 
 @dataclass(frozen=True, slots=True)
+class RemapProgress:
+    """Where a re-map run stands after a page: written in the page's own transaction."""
+
+    run_id: str
+    position: str
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class Erasure:
     """What one deletion removed: the user only as a keyed hash, counts per table, no data."""
 

@@ -13,6 +13,7 @@ from engine.store.records import (
     Erasure,
     RawHead,
     RawVersion,
+    RemapProgress,
     RemapRun,
     SampleRecord,
     StoredSample,
@@ -152,7 +153,7 @@ class RawArchive(Concern, RawArchiveStore):
 
     async def apply_remap(
         self, upserts: Sequence[SampleRecord], removed: Sequence[tuple[str, str, str, str]], *,
-        now: float | None = None,
+        run: RemapProgress | None = None, now: float | None = None,
     ) -> int:
         at = self._now(now)
         rows = sample_rows(upserts, at)
@@ -167,6 +168,9 @@ class RawArchive(Concern, RawArchiveStore):
                     "UPDATE samples SET deleted = ?, stored_at = ? WHERE user_id = ? AND source = ? "
                     "AND sample_type = ? AND dedup_id = ? AND deleted = 0",
                     (REMOVED_BY_MAPPING, at, user_id, source, sample_type, dedup_id))
+            if run is not None:
+                await tx.count("UPDATE remap_runs SET position = ?, counts = ?, updated_at = ? WHERE run_id = ?",
+                               (run.position, dump_json(dict(run.counts)), at, run.run_id))
             return changed
 
         return await self._ex.transaction(write)
