@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.fetch.windows import TimeWindow
 from engine.spec.model import Spec
+from engine.store.port import AwaitedWindow
 
 log = logging.getLogger("engine.sync")
 
@@ -38,6 +39,7 @@ async def delivered(
         if window.sync_id:
             await engine.store.update_sync(window.sync_id, add_windows_done=1,
                                            add_records=0 if counted else records)
+            await _note(engine, window, records=0 if counted else records)
             counted = True
     if windows:
         log.info("requested windows delivered", extra={"vendor": spec.id, "user": user_id,
@@ -51,4 +53,14 @@ async def close_overdue(engine: Any, now: float, *, grace_s: float = AWAIT_DELIV
     for window in windows:
         if window.sync_id:
             await engine.store.update_sync(window.sync_id, add_windows_done=1)
+            await _note(engine, window, records=0)
     return len(windows)
+
+
+async def _note(engine: Any, window: AwaitedWindow, *, records: int) -> None:
+    """sync.progress for the window (sync.completed after the resource's last), as for a window
+    fetched by the sync itself; keyed by its span, so a window requested twice is reported once."""
+    assert window.sync_id is not None
+    await engine.store.note_sync_window(
+        window.sync_id, vendor=window.vendor, user_id=window.user_id, resource=window.resource,
+        window_key=f"awaited\x1f{window.start.isoformat()}\x1f{window.end.isoformat()}", records=records)

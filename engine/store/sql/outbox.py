@@ -169,6 +169,37 @@ async def tombstone_reporting_changes(tx: Tx, sql: str, params: Sequence[Any], *
     return len(returned)
 
 
+# --------------------------------------------------------------------------- sync events
+
+
+async def _sync_report(tx: Tx, sync_id: str, vendor: str, user_id: str, resource: str,
+                       planned: Any) -> dict[str, Any]:
+    done, stored, errors = await tx.one(
+        "SELECT COUNT(*), SUM(records), SUM(failed) FROM outbox_sync_windows "
+        "WHERE sync_id = ? AND resource = ?", (sync_id, resource)) or (0, 0, 0)
+    return {"sync_id": sync_id, "user_id": user_id, "vendor": vendor, "resource": resource,
+            "windows_done": int(done), "windows_total": planned, "records": int(stored or 0),
+            "errors": int(errors or 0)}
+
+
+async def report_sync_cancelled(tx: Tx, sync_id: str, *, at: float) -> int:
+    """In the cancelling transaction (before `cancelled_at` is set): end each resource of the sync
+    that had not completed with sync.completed saying `cancelled`; how many were written. A sync
+    already cancelled writes nothing again."""
+    sync = await tx.one("SELECT vendor, user_id, detail, cancelled_at FROM syncs WHERE sync_id = ?", (sync_id,))
+    if sync is None or sync[3] is not None:
+        return 0
+    vendor, user_id, detail = sync[0], sync[1], load_json(sync[2])
+    written = 0
+    for resource, planned in (detail.get("resources") or {}).items():
+        data = await _sync_report(tx, sync_id, vendor, user_id, resource, planned)
+        if isinstance(planned, int) and data["windows_done"] >= planned:
+            continue  # it completed before the cancellation, and said so
+        await add_event(tx, "sync.completed", {**data, "cancelled": True}, user_id=user_id, origin="backfill", at=at)
+        written += 1
+    return written
+
+
 # --------------------------------------------------------------------------- decoding
 
 
@@ -540,7 +571,10 @@ class Outbox(ReportsChanges, Concern):
                                now: float | None = None) -> list[str]:
         """Count one finished window of a sync (once, however often it is noted) and, in the same
         transaction, write sync.progress and, when it was the resource's last, sync.completed.
-        Returns the event types written."""
+        A cancelled sync's windows are counted without events (its cancellation ended each
+        resource). Returns the event types written."""
+        if not self._outbox_enabled:
+            return []
         at = self._now(now)
 
         async def note(tx: Tx) -> list[str]:
@@ -549,18 +583,16 @@ class Outbox(ReportsChanges, Concern):
                     + " ON CONFLICT (sync_id, resource, window_key) DO NOTHING",
                     (sync_id, resource, window_key, user_id, records, int(failed))):
                 return []
-            sync = await tx.one("SELECT detail FROM syncs WHERE sync_id = ?", (sync_id,))
+            sync = await tx.one("SELECT detail, cancelled_at FROM syncs WHERE sync_id = ?", (sync_id,))
+            if sync is not None and sync[1] is not None:
+                return []
             planned = load_json(sync[0]).get("resources", {}).get(resource) if sync else None
-            done, stored, errors = await tx.one(
-                "SELECT COUNT(*), SUM(records), SUM(failed) FROM outbox_sync_windows "
-                "WHERE sync_id = ? AND resource = ?", (sync_id, resource)) or (0, 0, 0)
-            data = {"sync_id": sync_id, "user_id": user_id, "vendor": vendor, "resource": resource,
-                    "windows_done": int(done), "windows_total": planned, "records": int(stored or 0),
-                    "errors": int(errors or 0)}
+            data = await _sync_report(tx, sync_id, vendor, user_id, resource, planned)
             written = ["sync.progress"]
             await add_event(tx, "sync.progress", data, user_id=user_id, origin="backfill", at=at)
-            if isinstance(planned, int) and done >= planned:
-                await add_event(tx, "sync.completed", data, user_id=user_id, origin="backfill", at=at)
+            if isinstance(planned, int) and data["windows_done"] >= planned:
+                await add_event(tx, "sync.completed", {**data, "cancelled": False}, user_id=user_id,
+                                origin="backfill", at=at)
                 written.append("sync.completed")
             return written
 

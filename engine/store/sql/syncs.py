@@ -10,6 +10,7 @@ from engine.store.codec import dump_json, from_micros, load_json, new_id, to_mic
 from engine.store.port import SyncStore
 from engine.store.records import AwaitedWindow, Sync, sync_job_key_prefix
 from engine.store.sql.dialect import Concern, Tx, decoder, insert, record_columns, upsert, where
+from engine.store.sql.outbox import ReportsChanges, report_sync_cancelled
 
 SYNC_COLUMNS = record_columns(Sync)
 AWAITED_COLUMNS = record_columns(AwaitedWindow, start="start_us", end="end_us")
@@ -17,7 +18,7 @@ _sync = decoder(Sync, detail=load_json)
 _awaited = decoder(AwaitedWindow, start=from_micros, end=from_micros)
 
 
-class Syncs(Concern, SyncStore):
+class Syncs(ReportsChanges, Concern, SyncStore):
     async def create_sync(
         self, sync_id: str, vendor: str, user_id: str, *, windows_total: int = 0,
         clipped_note: str | None = None, detail: Mapping[str, Any] | None = None,
@@ -58,6 +59,8 @@ class Syncs(Concern, SyncStore):
                 "DELETE FROM jobs WHERE state = 'queued' AND substr(idempotency_key, 1, ?) = ?",
                 (len(prefix), prefix))
             removed += await tx.count("DELETE FROM awaited_windows WHERE sync_id = ?", (sync_id,))
+            if self._outbox_enabled:  # each unfinished resource ends with sync.completed, cancelled
+                await report_sync_cancelled(tx, sync_id, at=at)
             row = await tx.one(
                 "UPDATE syncs SET windows_cancelled = windows_cancelled + ?, "
                 "cancelled_at = COALESCE(cancelled_at, ?), updated_at = ? WHERE sync_id = ? "
