@@ -29,6 +29,7 @@ class OutboundConfig:
     per_endpoint: int = 8  # of which at most this many to one endpoint
     inline_samples: int = 100
     lease_s: float = 60.0
+    retention_s: float = 14 * 86400.0  # finished deliveries and their events (the feed) kept this long
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OutboundConfig:
@@ -62,4 +63,5 @@ class OutboundConfig:
             per_endpoint=int(number("ENGINE_OUTBOUND_PER_ENDPOINT", base.per_endpoint, 1)),
             inline_samples=int(number("ENGINE_OUTBOUND_INLINE_SAMPLES", base.inline_samples)),
             lease_s=number("ENGINE_OUTBOUND_LEASE_S", base.lease_s, 1),
+            retention_s=number("ENGINE_OUTBOUND_RETENTION_S", base.retention_s, 60),
         )

@@ -31,7 +31,6 @@ log = logging.getLogger("engine.outbound")
 
 _BUSY_POLL_S = 0.02
 _IDLE_POLL_S = 0.5
-_PRUNE_EVERY_S = 3600.0
 
 
 class Deliverer:
@@ -48,7 +47,6 @@ class Deliverer:
         self._in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self._pruned_at = 0.0
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
@@ -104,7 +102,6 @@ class Deliverer:
         while not stop.is_set():
             try:
                 started = await self.round()
-                await self._prune()
             except StoreError as error:
                 log.warning("outbound delivery: store unavailable (%s); retrying", error)
                 started = 0
@@ -116,12 +113,6 @@ class Deliverer:
             await asyncio.wait(set(self._tasks), timeout=5)
             for task in self._tasks:
                 task.cancel()
-
-    async def _prune(self) -> None:
-        now = self._clock()
-        if now - self._pruned_at >= _PRUNE_EVERY_S:
-            self._pruned_at = now
-            await self.store.prune_outbox(older_than_s=max(14 * 86400, 2 * self.config.horizon_s), now=now)
 
     # ------------------------------------------------------------------ one message
 

@@ -37,7 +37,8 @@ class Outbound:
                                    clock=clock)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        store.configure_outbox(enabled=config.enabled, inline_samples=config.inline_samples)
+        store.configure_outbox(enabled=config.enabled, inline_samples=config.inline_samples,
+                               retention_s=config.retention_s)
 
     def start(self) -> None:
         """Run the delivery loop in the background of this process (until `stop`)."""

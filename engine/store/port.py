@@ -443,8 +443,10 @@ class OutboxStore(Protocol):
     their transactions), the customer's endpoints, deliveries and the changes feed. Records are
     in `engine.store.outbox_records`."""
 
-    def configure_outbox(self, *, enabled: bool = True, inline_samples: int = 100) -> None:
-        """Whether changes write outbox events, and how many samples an event carries inline."""
+    def configure_outbox(self, *, enabled: bool = True, inline_samples: int = 100,
+                         retention_s: float = 14 * 86400) -> None:
+        """Whether changes write outbox events, how many samples an event carries inline, and how
+        long finished deliveries and their events are kept (`prune` drops them after)."""
 
     @property
     def outbox_enabled(self) -> bool: ...
@@ -527,8 +529,10 @@ class OutboxStore(Protocol):
         last window, in the same transaction."""
 
     async def prune_outbox(
-        self, *, older_than_s: float = 14 * 86400, now: float | None = None
-    ) -> dict[str, int]: ...
+        self, *, older_than_s: float | None = None, now: float | None = None
+    ) -> dict[str, int]:
+        """Drop finished deliveries, their events and the window counts of syncs older than
+        `older_than_s` (default: the configured retention); `prune` calls it."""
 
 
 class ZoneStore(Protocol):

@@ -39,6 +39,7 @@ _DELIVERY_INSERT = (
     "endpoint_id, event_id, seq, user_id, state, attempts, next_at, created_at, updated_at"
 )
 DEFAULT_INLINE_SAMPLES = 100
+DEFAULT_RETENTION_S = 14 * 86400.0
 # The sample columns holding its provenance, in `SampleProvenance` order.
 PROVENANCE_COLUMNS = ("channel", "spec_version", "mapping_hash", "raw_key", "raw_id")
 _SECRET_VENDOR = "outbound"  # what endpoint secrets are sealed as (bound to the endpoint id)
@@ -221,14 +222,17 @@ class ReportsChanges:
 
     _outbox_enabled: bool = True
     _inline_samples: int = DEFAULT_INLINE_SAMPLES
+    _outbox_retention_s: float = DEFAULT_RETENTION_S
 
 
 class Outbox(ReportsChanges, Concern):
     """The outbox port (`engine.store.port.OutboxStore`) on the SQL executor."""
 
-    def configure_outbox(self, *, enabled: bool = True, inline_samples: int = DEFAULT_INLINE_SAMPLES) -> None:
+    def configure_outbox(self, *, enabled: bool = True, inline_samples: int = DEFAULT_INLINE_SAMPLES,
+                         retention_s: float = DEFAULT_RETENTION_S) -> None:
         self._outbox_enabled = enabled
         self._inline_samples = max(0, inline_samples)
+        self._outbox_retention_s = retention_s
 
     @property
     def outbox_enabled(self) -> bool:
@@ -600,10 +604,11 @@ class Outbox(ReportsChanges, Concern):
 
     # ------------------------------------------------------------------ retention
 
-    async def prune_outbox(self, *, older_than_s: float = 14 * 86400, now: float | None = None) -> dict[str, int]:
-        """Drop finished deliveries and events older than `older_than_s` (an event with an open
-        delivery stays)."""
-        before = self._now(now) - older_than_s
+    async def prune_outbox(self, *, older_than_s: float | None = None, now: float | None = None) -> dict[str, int]:
+        """Drop finished deliveries and events older than `older_than_s` (the configured retention
+        by default; an event with an open delivery stays), and the window counts of syncs not
+        heard of since then (finished, or gone)."""
+        before = self._now(now) - (self._outbox_retention_s if older_than_s is None else older_than_s)
 
         async def prune(tx: Tx) -> dict[str, int]:
             deliveries = await tx.count("DELETE FROM outbound_deliveries WHERE state IN ('delivered', 'failed') "
@@ -611,6 +616,9 @@ class Outbox(ReportsChanges, Concern):
             events = await tx.count(
                 "DELETE FROM outbox_events WHERE created_at < ? AND dispatched_at IS NOT NULL AND NOT EXISTS "
                 "(SELECT 1 FROM outbound_deliveries d WHERE d.event_id = outbox_events.id)", (before,))
-            return {"outbound_deliveries": deliveries, "outbox_events": events}
+            windows = await tx.count(
+                "DELETE FROM outbox_sync_windows WHERE NOT EXISTS (SELECT 1 FROM syncs s WHERE "
+                "s.sync_id = outbox_sync_windows.sync_id AND s.updated_at >= ?)", (before,))
+            return {"outbound_deliveries": deliveries, "outbox_events": events, "outbox_sync_windows": windows}
 
         return await self._ex.transaction(prune)

@@ -140,7 +140,7 @@ class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState
                     (at - finished_jobs_older_than_s,)),
             }
 
-        return {**await self._ex.transaction(prune), **raw}
+        return {**await self._ex.transaction(prune), **await self.prune_outbox(now=at), **raw}
 
 
 async def _delete_events_naming(tx: Tx, user_id: str, vendor: str | None) -> dict[str, int]:
