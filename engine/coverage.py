@@ -1,8 +1,9 @@
 """The coverage matrix generated from the specs (the `engine coverage` command prints it).
 
-Two tables: vendor × sample type, and vendor × webhook verification scheme, handshake,
-pagination, PKCE and subscription lifecycle. `splice` replaces the text between the
-`<!-- coverage:start -->` and `<!-- coverage:end -->` markers (appending them when absent).
+Two tables: vendor × sample type, and vendor × webhook verification scheme, acknowledgement,
+handshake, pagination, PKCE, subscription lifecycle and time-zone source. `splice` replaces the
+text between the `<!-- coverage:start -->` and `<!-- coverage:end -->` markers (appending them
+when absent).
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engine.spec.catalogue import CATALOGUE
+from engine.spec.compile_zones import mapping_local_times
 from engine.spec.loader import load_spec, spec_files
-from engine.spec.model import Spec, VerifyHeaderEquals, VerifyHmac, VerifySignature
+from engine.spec.model import (
+    Spec,
+    VerifyHeaderEquals,
+    VerifyHmac,
+    VerifySignature,
+    ZoneSource,
+)
 
 START, END = "<!-- coverage:start -->", "<!-- coverage:end -->"
 YES, NO = "✓", ""
@@ -44,6 +52,32 @@ def acknowledgement(spec: Spec) -> str:
     if accepted is None:
         return "200 JSON"
     return f"{accepted.status}" + (" declared JSON" if accepted.body else "" if accepted.status == 204 else " JSON")
+
+
+_ZONE_UNITS = {"seconds": "s", "minutes": "min", "milliseconds": "ms", "offset": "±hh:mm", "iana": "IANA"}
+
+
+def _zone_source(source: ZoneSource) -> str:
+    if source.kind == "app":
+        return "app at connect"
+    where = f"`{source.path.text}`" if source.path is not None else "?"
+    unit = _ZONE_UNITS[source.format]
+    if source.kind == "records":
+        return f"{source.resource} {where} ({unit})"
+    return f"{'profile' if source.request is not None else 'identity'} {where} ({unit})"
+
+
+def time_zone_source(spec: Spec) -> str:
+    """Where local times get their zone: offsets the records carry, then the connection's zone
+    (the spec's `time_zone`, first source that answers). Without either, every time the spec
+    reads has its own offset or is UTC."""
+    mappings = [m for r in spec.resources.values() for m in r.samples]
+    parts = ["record offset"] if any(m.tz_offset is not None for m in mappings) else []
+    if spec.time_zone:
+        parts.append("connection: " + " → ".join(_zone_source(s) for s in spec.time_zone))
+    if not parts:
+        return "in each time" if not any(mapping_local_times(m) for m in mappings) else "unknown"
+    return "; ".join(parts)
 
 
 def handshakes(spec: Spec) -> str:
@@ -91,12 +125,12 @@ def render(specs: list[Spec]) -> str:
     lines = ["### Sample types per vendor", ""]
     lines += _table(["sample type", *[s.id for s in specs]],
                     ([f"`{t}`", *[YES if t in covered[s.id] else NO for s in specs]] for t in types))
-    lines += ["", "### Webhooks, pagination, PKCE and subscriptions per vendor", ""]
+    lines += ["", "### Webhooks, pagination, PKCE, subscriptions and time zones per vendor", ""]
     pkce = {"required": "required", "optional": "optional", False: "no"}
     lines += _table(["vendor", "webhook verification", "acknowledgement", "handshake", "pagination", "PKCE",
-                     "subscriptions"],
+                     "subscriptions", "time zone source"],
                     ([s.id, verify_scheme(s), acknowledgement(s), handshakes(s), pagination(s), pkce[s.auth.pkce],
-                      subscriptions(s)] for s in specs))
+                      subscriptions(s), time_zone_source(s)] for s in specs))
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,21 @@ def test_matrix_reflects_the_specs() -> None:
     assert glucose[header.index("dexcom")].strip() == "✓"
 
 
+def test_matrix_names_each_vendors_time_zone_source() -> None:
+    """Polar reads the zone off exercises, else the app's; Fitbit off its profile; Garmin's records
+    carry their offset; Dexcom's times are UTC or carry their own offset."""
+    table = render(load_all(ROOT / "vendors"))
+    rows = {line.split(" | ")[0].lstrip("| "): line.rstrip(" |").split(" | ") for line in table.splitlines()
+            if line.startswith("| ")}
+    column = rows["vendor"].index("time zone source")
+    assert rows["polar"][column] == ("record offset; connection: exercise `start_time_utc_offset` (min) "
+                                     "→ app at connect")
+    assert rows["fitbit"][column] == ("connection: profile `user.timezone` (IANA) → profile "
+                                      "`user.offsetFromUTCMillis` (ms) → app at connect")
+    assert rows["garmin"][column] == "record offset"
+    assert rows["dexcom"][column] == "in each time"
+
+
 def test_write_appends_markers_then_replaces_only_the_block(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(ROOT)
     target = tmp_path / "README.md"
