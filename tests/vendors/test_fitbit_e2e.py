@@ -9,9 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sandbox.vendors.fitbit import zone_name
-
 from tests.vendors.harness import AUTH, engine_app, engine_env, notified_samples
-
 
 
 @pytest.mark.anyio
