@@ -20,7 +20,6 @@ BENCHMARKS = {
     "pull": "bench.pull",
     "budget": "bench.budget",
     "webhooks": "bench.webhooks",
-    "archive": "bench.archive",
 }
 
 

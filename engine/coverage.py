@@ -16,6 +16,7 @@ from engine.spec.compile_zones import mapping_local_times
 from engine.spec.loader import load_spec, spec_files
 from engine.spec.model import (
     Spec,
+    VerifyBodyEquals,
     VerifyHeaderEquals,
     VerifyHmac,
     VerifySignature,
@@ -39,6 +40,8 @@ def verify_scheme(spec: Spec) -> str:
         return f"HMAC-{verify.algorithm.upper()} {verify.encoding}{extra}"
     if isinstance(verify, VerifyHeaderEquals):
         return f"header `{verify.header}`"
+    if isinstance(verify, VerifyBodyEquals):
+        return f"body field `{'.'.join(verify.path)}`"
     if isinstance(verify, VerifySignature):
         return f"signature {verify.algorithm}"
     return "unsigned"

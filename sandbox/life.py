@@ -48,6 +48,7 @@ NOTIFIED: dict[str, frozenset[str]] = {
     "strava": frozenset({"activities"}),
     "garmin": frozenset({"dailies", "sleeps", "activities", "epochs", "bodyComps", "hrv"}),
     "google_health": frozenset({"sleep", "exercise", "steps", "heart-rate", "weight"}),
+    "wahoo": frozenset({"workouts"}),
 }
 
 

@@ -28,6 +28,7 @@ OAUTH_PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "strava": (("/oauth/authorize", "/oauth/mobile/authorize"),
                ("/oauth/token", "/api/v3/oauth/token")),
     "dexcom": (("/v2/oauth2/login",), ("/v2/oauth2/token",)),
+    "wahoo": (("/oauth/authorize",), ("/oauth/token",)),
 }
 
 KNOWN_SCOPES: dict[str, frozenset[str]] = {
@@ -49,6 +50,9 @@ KNOWN_SCOPES: dict[str, frozenset[str]] = {
     "strava": frozenset({"read", "read_all", "profile:read_all", "profile:write",
                          "activity:read", "activity:read_all", "activity:write"}),
     "dexcom": frozenset({"offline_access"}),
+    "wahoo": frozenset({"email", "user_read", "user_write", "workouts_read", "workouts_write",
+                        "offline_data", "plans_read", "plans_write", "power_zones_read",
+                        "power_zones_write", "routes_read", "routes_write"}),
 }
 
 WITHINGS_GRACE_S = 8 * 3600
@@ -299,6 +303,9 @@ def _revoke_routes(state: SimState, profile: Profile) -> list[Route]:
     name = profile.name
     if name == "whoop":
         return [route(state, profile, "/developer/v2/user/access", _revoke_bearer_user,
+                      methods=["DELETE"], limited=False)]
+    if name == "wahoo":
+        return [route(state, profile, "/v1/permissions", _revoke_bearer_user,
                       methods=["DELETE"], limited=False)]
     if name == "garmin":
         return [route(state, profile, "/wellness-api/rest/user/registration",

@@ -138,6 +138,14 @@ PROFILES: dict[str, Profile] = {
             windows=(Window(60_000, 3600),),
             default_scopes=("offline_access",),
         ),
+        Profile(
+            name="wahoo",
+            hosts={"API": "https://api.wahooligan.com"},
+            client_auth="form", pkce="optional", scope_separator=" ", access_ttl_s=7200,
+            # Production limits, fixed windows; authorization and token calls do not count.
+            windows=(Window(200, 300), Window(1000, 3600), Window(5000, 86_400)),
+            default_scopes=("user_read", "workouts_read", "offline_data"),
+        ),
     )
 }
 

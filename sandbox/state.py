@@ -19,6 +19,8 @@ FAULT_KINDS = ("unavailable", "server_error", "timeout", "malformed_json", "unau
 
 
 GOOGLE_ENDPOINT_SECRET = "sim-endpoint-secret"  # the Authorization value our Google notifications carry
+# Secrets set in a vendor's developer portal, which its deliveries and calls carry, by env name.
+PORTAL_SECRETS = {"WAHOO_WEBHOOK_TOKEN": "sim-wahoo-webhook-token"}
 
 
 @dataclass
@@ -427,6 +429,8 @@ class SimState:
             out["GOOGLE_OAUTH_AUTHORIZE_BASE"] = out["GOOGLE_HEALTH_AUTHORIZE_BASE"]
             out["GOOGLE_OAUTH_TOKEN_BASE"] = out["GOOGLE_HEALTH_TOKEN_BASE"]
             out["GOOGLE_HEALTH_WEBHOOK_SECRET"] = GOOGLE_ENDPOINT_SECRET
+        out.update({name: value for name, value in PORTAL_SECRETS.items()
+                    if name.split("_", 1)[0].lower() in self.profiles})
         return out
 
 

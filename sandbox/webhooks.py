@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import httpx2
 
-from sandbox.state import GOOGLE_ENDPOINT_SECRET, Record, SimState
+from sandbox.state import GOOGLE_ENDPOINT_SECRET, PORTAL_SECRETS, Record, SimState
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ def delete_record(state: SimState, profile: str, resource: str, user: int | str,
 def notification_for(state: SimState, profile: str, resource: str, user: int | str,
                      record: Record, operation: str, *, subscription_id: str = "sim-sub",
                      polar_key: str | None = None, google_secret: str = GOOGLE_ENDPOINT_SECRET,
-                     strava_subscription_id: int = 1) -> Delivery:
+                     strava_subscription_id: int = 1, webhook_token: str | None = None) -> Delivery:
     """The notification `profile` sends when `record` of `resource` is created/updated/deleted."""
     secret = state.client(profile).client_secret
     user_key = str(user)
@@ -277,6 +277,11 @@ def notification_for(state: SimState, profile: str, resource: str, user: int | s
         if operation == "delete":
             raise ValueError("Garmin sends no delete notifications")
         return garmin_push(state.client("garmin").client_id, {resource: [record.data]})
+    if profile == "wahoo":
+        from sandbox.vendors.wahoo import workout_summary_event
+
+        token = webhook_token or PORTAL_SECRETS["WAHOO_WEBHOOK_TOKEN"]
+        return _json_post(_json_bytes(workout_summary_event(token, int(user_key), record)))
     if profile == "google_health":
         start = datetime.fromtimestamp(record.start, UTC).isoformat()
         end = datetime.fromtimestamp(record.end, UTC).isoformat()

@@ -20,6 +20,7 @@ from engine.auth import pkce
 from engine.auth.refresh import TokenRefresher
 from engine.auth.return_to import is_allowed
 from engine.auth.state import StateSigner
+from engine.auth.token_claims import access_token_claims
 from engine.auth.token_endpoint import TokenEndpoint, TokenSet
 from engine.auth.vendor_calls import call, call_json
 from engine.errors import (
@@ -229,7 +230,13 @@ class OAuth:
         identity = spec.auth.identity
         if identity is None:
             return tokens.user_id
-        if identity.request is None:
+        if identity.claims == "access_token":
+            claims = access_token_claims(tokens.access_token)
+            if claims is None:
+                raise VendorApiError("the access token is not a JWT, so it names no user id",
+                                     code="identity_failed", vendor=spec.id)
+            value = identity.user_id.search(claims)
+        elif identity.request is None:
             value = identity.user_id.search(tokens.document)
         else:
             body = await call_json(self._http, spec, identity.request,

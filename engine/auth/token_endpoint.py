@@ -183,15 +183,22 @@ class TokenEndpoint:
         return await self._post(spec, params)
 
     async def refresh(self, spec: Spec, *, refresh_token: str, redirect_uri: str) -> TokenSet:
-        params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        params = {"grant_type": "refresh_token"}
+        bearer = None
+        if spec.auth.refresh_token_in == "authorization_header":
+            bearer = refresh_token
+        else:
+            params["refresh_token"] = refresh_token
         values = TemplateValues(spec_values(spec, redirect_uri=redirect_uri))
         params.update(_render_params(spec, spec.auth.token_params, values))
         params.update(_render_params(spec, spec.auth.refresh_params, values))
-        return await self._post(spec, params)
+        return await self._post(spec, params, bearer=bearer)
 
-    async def _post(self, spec: Spec, params: dict[str, str]) -> TokenSet:
+    async def _post(self, spec: Spec, params: dict[str, str], *, bearer: str | None = None) -> TokenSet:
         headers = {"Accept": "application/json"}
-        if spec.auth.client_auth == "client_secret_basic":
+        if bearer is not None:  # the compiler keeps this apart from client_secret_basic
+            headers["Authorization"] = f"Bearer {bearer}"
+        elif spec.auth.client_auth == "client_secret_basic":
             headers["Authorization"] = basic_auth_header(spec.auth.client_id, spec.auth.client_secret)
         else:
             params = {**params, "client_id": spec.auth.client_id, "client_secret": spec.auth.client_secret}

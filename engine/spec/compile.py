@@ -65,10 +65,19 @@ class _Compiler(ZonesCompiler, WebhooksCompiler):
         identity = None
         if "identity" in raw:
             ident = raw["identity"]
+            if "claims" in ident and "request" in ident:
+                self.issue(at + ("identity", "claims"), "identity.claims_and_request",
+                           "the user id comes from the access token's claims or from a request, not both")
             identity = m.Identity(
                 user_id=self.expr(ident["user_id"], at + ("identity", "user_id")) or Expr("id"),
                 request=self.request(ident["request"], at + ("identity", "request")) if "request" in ident else None,
+                claims=ident.get("claims"),
             )
+        refresh_token_in = raw.get("refresh_token_in", "body")
+        if refresh_token_in == "authorization_header" and raw.get("client_auth") == "client_secret_basic":
+            self.issue(at + ("refresh_token_in",), "auth.refresh_header_conflict",
+                       "a refresh token in the Authorization header leaves no room for HTTP Basic client "
+                       "authentication: use client_auth: client_secret_post")
         return m.Auth(
             authorize_url=self.url(raw["authorize_url"], at + ("authorize_url",)),
             token_url=self.url(raw["token_url"], at + ("token_url",)),
@@ -87,6 +96,7 @@ class _Compiler(ZonesCompiler, WebhooksCompiler):
             post_auth=self.requests(raw.get("post_auth"), at + ("post_auth",)),
             on_disconnect=self.requests(raw.get("on_disconnect"), at + ("on_disconnect",)),
             min_state_length=raw.get("min_state_length", 32),
+            refresh_token_in=refresh_token_in,
         )
 
     def limits(self, raw: Mapping[str, Any]) -> m.Limits:

@@ -18,6 +18,7 @@ _EVENT_EXPRS = ("select", "id", "user", "object_id", "callback_url", "data", "wi
                 "window_end")
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # Headers the webhook route writes itself from the answer's body.
 _ENGINE_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding"})
 
@@ -40,6 +41,8 @@ class WebhooksCompiler(CompilerBase):
             return m.VerifyHeaderEquals(header=raw["header"], value=self.secret_template(raw["value"], at + ("value",)))
         if kind == "signature":
             return self.verify_signature(raw, at)
+        if kind == "body_equals":
+            return self.verify_body_equals(raw, at)
         sig = raw["signature"]
         kv = sig.get("kv")
         ts = raw.get("timestamp")
@@ -62,6 +65,14 @@ class WebhooksCompiler(CompilerBase):
             timestamp=m.TimestampCheck(unit=ts["unit"], tolerance_s=ts["tolerance_s"], header=ts.get("header"))
             if ts else None,
         )
+
+    def verify_body_equals(self, raw: Mapping[str, Any], at: Path) -> m.VerifyBodyEquals:
+        path = tuple(raw["field"].split("."))
+        if not all(_FIELD_NAME.fullmatch(part) for part in path):
+            self.issue(at + ("field",), "verify.body_field",
+                       "a body field is a dotted path of names (e.g. webhook_token or auth.token)")
+        return m.VerifyBodyEquals(path=path, value=self.secret_template(raw["value"], at + ("value",)),
+                                  body=self.raw_spec.get("webhooks", {}).get("body", "json"))
 
     def verify_signature(self, raw: Mapping[str, Any], at: Path) -> m.VerifySignature:
         sig = raw["signature"]

@@ -67,6 +67,8 @@ class TokenResponse:
 class Identity:
     user_id: Expr
     request: Request | None = None  # None: read user_id from the token response
+    # "access_token": read user_id from the claims of the access token (a JWT), not a response
+    claims: Literal["access_token"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,9 @@ class Auth:
     post_auth: tuple[Request, ...]
     on_disconnect: tuple[Request, ...]
     min_state_length: int = 32
+    # Where a refresh call carries the refresh token: the form body (RFC 6749) or
+    # `Authorization: Bearer <refresh token>`.
+    refresh_token_in: Literal["body", "authorization_header"] = "body"
 
     @property
     def configured(self) -> bool:
@@ -162,6 +167,16 @@ class VerifyHeaderEquals:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifyBodyEquals:
+    """A shared secret carried in a body field (a dotted path), compared in constant time."""
+
+    path: tuple[str, ...]
+    value: Template
+    body: Literal["json", "form"] = "json"
+    type: Literal["body_equals"] = "body_equals"
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyNone:
     reason: str = ""
     type: Literal["none"] = "none"
@@ -183,7 +198,7 @@ class VerifySignature:
     type: Literal["signature"] = "signature"
 
 
-Verify = VerifyHmac | VerifyHeaderEquals | VerifySignature | VerifyNone
+Verify = VerifyHmac | VerifyHeaderEquals | VerifyBodyEquals | VerifySignature | VerifyNone
 
 
 @dataclass(frozen=True, slots=True)

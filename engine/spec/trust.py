@@ -1,7 +1,7 @@
 """How far a webhook delivery can be believed, derived from the spec's `verify` block.
 
 A delivery is *authenticated* when it proves knowledge of a secret only the vendor and the engine
-hold (an HMAC keyed with one, or a header carrying one), or of the vendor's private key (an
+hold (an HMAC keyed with one, or a header or body field carrying one), or of the vendor's private key (an
 asymmetric signature checked with its public key); *weak* when what it carries is public or
 printed somewhere (a client id appears in every authorization URL; a literal is in the spec);
 *unauthenticated* when nothing is checked. A spec may declare a weaker level, never a stronger one.
@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from engine.spec.model import Verify, VerifyHeaderEquals, VerifyHmac, VerifySignature
+from engine.spec.model import (
+    Verify,
+    VerifyBodyEquals,
+    VerifyHeaderEquals,
+    VerifyHmac,
+    VerifySignature,
+)
 from engine.spec.template import Template
 
 TrustLevel = Literal["authenticated", "weak", "unauthenticated"]
@@ -37,7 +43,7 @@ def is_secret_template(template: Template) -> bool:
 def derived_trust(verify: Verify) -> TrustLevel:
     if isinstance(verify, VerifyHmac):
         return "authenticated" if is_secret_template(verify.key) else "weak"
-    if isinstance(verify, VerifyHeaderEquals):
+    if isinstance(verify, VerifyHeaderEquals | VerifyBodyEquals):
         return "authenticated" if is_secret_template(verify.value) else "weak"
     if isinstance(verify, VerifySignature):
         # The public key need not be secret: only the private key's holder can sign.

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.spec.env import references
-from engine.spec.model import Spec, VerifyHeaderEquals, VerifyHmac, VerifyNone, VerifySignature
+from engine.spec.model import (
+    Spec,
+    VerifyBodyEquals,
+    VerifyHeaderEquals,
+    VerifyHmac,
+    VerifyNone,
+    VerifySignature,
+)
 from engine.spec.template import Template
 from engine.webhooks.keys import SecretNotConfigured, SecretSource, candidates
 from engine.webhooks.message import MessageError, build_message, header_lookup
@@ -82,6 +89,10 @@ def explain(
         result = Explanation("none: the vendor does not sign deliveries; every body is accepted")
     elif isinstance(verify, VerifyHeaderEquals):
         result = _explain_header_equals(verify, raw_auth, lowered, secrets)
+    elif isinstance(verify, VerifyBodyEquals):
+        result = Explanation(f"body_equals: body field {'.'.join(verify.path)} must equal a configured secret "
+                             "(its value is not shown, it is a secret)")
+        result.secret_sources = secret_sources(verify.value, raw_auth)
     elif isinstance(verify, VerifySignature):
         result = Explanation(f"signature ({verify.algorithm}) over the message template, {verify.encoding} "
                              f"in header {verify.signature_header}, checked with the vendor's public key")

@@ -23,6 +23,8 @@ api:
   # ${{VAR:-default}} lets tests and local runs point the shipped spec elsewhere.
   base_url: "${{{env}_API_BASE:-https://api.example.com}}"
   timeout_s: 30
+  # Headers every API call carries, e.g. a subscription key from the environment:
+  # headers: {{Ocp-Apim-Subscription-Key: "{{env:{env}_SUBSCRIPTION_KEY}}"}}
 
 auth:
   type: oauth2
@@ -36,7 +38,10 @@ auth:
   scope_separator: space             # space | comma | none
   pkce: false                        # required | optional | false
   client_auth: client_secret_post    # or client_secret_basic (HTTP Basic at the token endpoint)
-  # The vendor's id for the account: webhooks name users by it.
+  # A refresh call that must send `Authorization: Bearer <refresh token>`:
+  # `refresh_token_in: authorization_header` (with client_secret_post).
+  # The vendor's id for the account: webhooks name users by it. A vendor that names the user
+  # only inside its JWT access token: `identity: {{claims: access_token, user_id: sub}}`.
   identity:
     request: {{path: /v1/me}}
     user_id: id
@@ -64,6 +69,8 @@ webhooks:
     timestamp: {{header: X-Signature-Timestamp, unit: s, tolerance_s: 300}}
     # A vendor that signs with a private key: `type: signature` with `algorithm:
     # ecdsa_p256_sha256 | ed25519 | rsa_pkcs1_sha256` and `public_key: "{{env:NAME}}"`.
+    # A shared secret inside the body: `type: body_equals`, `field: webhook_token`,
+    # `value: "{{env:{env}_WEBHOOK_TOKEN}}"`.
   # The answer the vendor expects (default: 200 with a JSON summary; refusals in the API's
   # error shape), e.g. `ack: {{accepted: {{status: 204}}, refused: {{status: 404}}}}`.
   # JMESPath into each delivery: its id (dedupe), the vendor user, the event type, the object.
@@ -91,6 +98,8 @@ resources:
       request: {{path: /v1/sleep, params: {{start: "{{window.start}}", end: "{{window.end}}"}}}}
       records: data
       paginate: {{type: cursor, next: next_cursor, param: cursor}}
+      # A list filtered on local (civil) times: a strftime format and `local: true`, bounds
+      # then written on the user's clock (needs `time_zone`).
       window: {{max: 30d, format: iso}}
     get: {{request: {{path: "/v1/sleep/{{id}}"}}}}
     samples:

@@ -18,7 +18,7 @@ from typing import Any
 from engine.errors import webhook_code_for_status
 from engine.jobs import JobKind, WebhookEventJob
 from engine.observability.metrics import Metrics
-from engine.spec.model import AckAnswer, Spec
+from engine.spec.model import AckAnswer, Spec, VerifyBodyEquals
 from engine.store.errors import StoreError
 from engine.store.port import InboxEvent, JobSpec, Store
 from engine.webhooks.body import BodyError, parse_body
@@ -32,7 +32,7 @@ from engine.webhooks.handshake import (
 )
 from engine.webhooks.keys import SecretSource, uses_stored_secrets
 from engine.webhooks.routing import route_event
-from engine.webhooks.verify import VerificationFailed, verify_delivery
+from engine.webhooks.verify import VerificationFailed, verify_delivery, without_body_field
 
 log = logging.getLogger("engine.webhooks")
 
@@ -127,6 +127,8 @@ class WebhookReceiver:
         check_auth()
         try:
             document = parse_body(request.body, webhooks.body)
+            if isinstance(webhooks.verify, VerifyBodyEquals):  # the secret is not kept with the events
+                document = without_body_field(webhooks.verify, document)
             events = extract_events(spec.id, webhooks.events, document)
         except (BodyError, TooManyEvents) as bad:
             return Answer(400, {"error": str(bad)})

@@ -10,7 +10,13 @@ import base64
 import hashlib
 import hmac
 
-from engine.spec.model import Verify, VerifyHeaderEquals, VerifyHmac, VerifySignature
+from engine.spec.model import (
+    Verify,
+    VerifyBodyEquals,
+    VerifyHeaderEquals,
+    VerifyHmac,
+    VerifySignature,
+)
 from engine.webhooks.keys import SecretNotConfigured, SecretSource, candidates
 from engine.webhooks.message import build_message
 
@@ -26,6 +32,8 @@ def sign_headers(
     Raises `SecretNotConfigured` when a secret is missing."""
     if isinstance(verify, VerifyHeaderEquals):
         return {verify.header: candidates(verify.value, secrets)[0]}
+    if isinstance(verify, VerifyBodyEquals):
+        return {}  # the secret travels in the body itself: the body must already carry it
     if isinstance(verify, VerifySignature):
         raise SecretNotConfigured("the vendor's private key, which only the vendor holds (an asymmetric "
                                   "signature cannot be made from the spec's public key)")
@@ -55,3 +63,4 @@ def sign_headers(
         signature = verify.kv.separator.join(entries)
     out[verify.signature_header] = signature
     return out
+

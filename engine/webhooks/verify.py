@@ -12,8 +12,16 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from engine.spec.model import Verify, VerifyHeaderEquals, VerifyHmac, VerifyNone, VerifySignature
+from engine.spec.model import (
+    Verify,
+    VerifyBodyEquals,
+    VerifyHeaderEquals,
+    VerifyHmac,
+    VerifyNone,
+    VerifySignature,
+)
 from engine.webhooks.asymmetric import (
     KeyUnusable,
     PublicKey,
@@ -21,6 +29,7 @@ from engine.webhooks.asymmetric import (
     decode_signature,
     load_public_key,
 )
+from engine.webhooks.body import BodyError, parse_body
 from engine.webhooks.keys import SecretNotConfigured, SecretSource, candidates
 from engine.webhooks.message import MessageError, build_message, header_lookup
 
@@ -62,6 +71,9 @@ def verify_delivery(
     if isinstance(verify, VerifyHeaderEquals):
         _verify_header_equals(verify, headers, secrets)
         return
+    if isinstance(verify, VerifyBodyEquals):
+        _verify_body_equals(verify, body, secrets)
+        return
     if isinstance(verify, VerifySignature):
         _verify_signature(verify, body, headers, secrets, now)
         return
@@ -86,6 +98,46 @@ def _verify_header_equals(
     given = _header(headers, verify.header, "authentication").encode("ascii")
     if not _any_equal(given, [value.encode("utf-8") for value in expected]):
         raise VerificationFailed(401, f"header {verify.header} does not match")
+
+
+def body_field(verify: VerifyBodyEquals, document: Any) -> Any:
+    """The value at the verify block's body field, or None."""
+    for name in verify.path:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(name)
+    return document
+
+
+def without_body_field(verify: VerifyBodyEquals, document: Any) -> Any:
+    """The document without the secret field, so the secret is not kept with the events."""
+    if not isinstance(document, dict):
+        return document
+    head, *rest = verify.path
+    if head not in document:
+        return document
+    copy = dict(document)
+    if rest:
+        copy[head] = without_body_field(VerifyBodyEquals(tuple(rest), verify.value), copy[head])
+    else:
+        del copy[head]
+    return copy
+
+
+def _verify_body_equals(verify: VerifyBodyEquals, body: bytes, secrets: SecretSource) -> None:
+    expected = _secret_candidates(verify.value, secrets)
+    where = ".".join(verify.path)
+    try:
+        document = parse_body(body, verify.body)
+    except BodyError as bad:
+        raise VerificationFailed(400, str(bad)) from None
+    given = body_field(verify, document)
+    if given is None or given == "":
+        raise VerificationFailed(401, f"missing body field {where}")
+    if not isinstance(given, str) or len(given) > _MAX_HEADER_CHARS:
+        raise VerificationFailed(401, f"body field {where} does not match")
+    if not _any_equal(given.encode("utf-8"), [value.encode("utf-8") for value in expected]):
+        raise VerificationFailed(401, f"body field {where} does not match")
 
 
 def _verify_hmac(

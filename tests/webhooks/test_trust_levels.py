@@ -45,7 +45,7 @@ def test_shipped_specs_trust_levels():
     assert levels == {
         "fitbit": "authenticated", "garmin": "weak", "google_health": "authenticated",
         "oura": "authenticated", "polar": "authenticated", "strava": "unauthenticated",
-        "whoop": "authenticated", "withings": "unauthenticated",
+        "wahoo": "authenticated", "whoop": "authenticated", "withings": "unauthenticated",
     }
 
 
