@@ -169,6 +169,11 @@ async def _serve(engine: Engine, server: Any) -> int:
         except ConfigError as error:
             print(f"engine serve: error: {error.message}", file=sys.stderr)
             return EXIT_USAGE
+        if not engine.settings.api_key:  # no key to log in with: a one-time link instead
+            from engine.console import login_link
+
+            print(f"engine serve: console: {login_link(engine)} (one-time login link, valid 10 minutes)",
+                  file=sys.stderr)
         try:
             await server.serve()
         finally:
