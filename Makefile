@@ -1,7 +1,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install test test-fast lint bench bench-smoke wrk
+.PHONY: install test test-fast test-browser browser lint bench bench-smoke wrk
 
 install:
 	$(PIP) install --quiet --upgrade pip
@@ -11,9 +11,18 @@ install:
 test:
 	bash tests/run.sh -n 2
 
-# The inner loop: no PostgreSQL, no slow multi-process tests.
+# The inner loop: no PostgreSQL, no slow multi-process tests, no browser.
 test-fast:
-	$(PYTHON) -m pytest -n 2 -m "not slow and not postgres"
+	$(PYTHON) -m pytest -n 2 -m "not slow and not postgres and not browser"
+
+# The console's browser tests (Debian's chromium + chromedriver, installed when missing).
+test-browser: browser
+	$(PYTHON) -m pytest tests/console
+
+browser:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1) ; } || \
+	  echo "chromium or chromedriver not installed: the browser tests skip (and fail under CI=true)"
 
 lint:
 	ruff check engine sandbox tests bench

@@ -20,7 +20,8 @@ from engine.console.login import login_link
 
 def routes(middleware: Sequence[Middleware] = ()) -> list[BaseRoute]:
     """The console under /console; `middleware` wraps all of it (the app adds the keyless rule)."""
-    return [Mount("/console", middleware=list(middleware), routes=[
+    return [Route("/console", pages.home, methods=["GET"], middleware=list(middleware)),
+            Mount("/console", middleware=list(middleware), routes=[
         Route("/", pages.home, methods=["GET"]),
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login, methods=["POST"]),
