@@ -33,6 +33,7 @@ from engine.fetch.pagination import PageRequest, Paginator
 from engine.fetch.ratelimit import RateGovernor, sleep_unless_stopping
 from engine.fetch.windows import TimeWindow, reached_window_end, window_values
 from engine.http import RenderError, TemplateValues, build_request, is_api_url, spec_values
+from engine.mapping.zones import ZoneHistory
 from engine.observability.metrics import Metrics
 from engine.spec.model import ListEndpoint, Request, Resource, Spec
 from engine.spec.template import Template
@@ -76,6 +77,7 @@ class Caller:
     user_id: str
     vendor_user_id: str | None
     token: TokenSource
+    zones: ZoneHistory | None = None  # the user's zones, for windows rendered as local time
 
 
 RequestBuilder = Callable[[Mapping[str, Any]], httpx2.Request]
@@ -114,7 +116,7 @@ class Fetcher:
         if endpoint is None:
             what = "changes" if changes else "list"
             raise VendorRejected(f"resource {resource.name!r} has no {what} endpoint", vendor=self.spec.id)
-        extra = window_values(window, endpoint.window) if window is not None else {}
+        extra = window_values(window, endpoint.window, caller.zones) if window is not None else {}
         paginator = Paginator(endpoint.paginate)
         page: PageRequest | None = paginator.first()
         ok = (endpoint.accepted_status,) if endpoint.accepted_status else ()

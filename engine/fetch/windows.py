@@ -5,7 +5,11 @@ Windows are half-open, ``[start, end)``, in UTC. Formats:
 - ``date``: ``YYYY-MM-DD``; windows are aligned to whole UTC days so no day is skipped or
   fetched twice, and with ``end_inclusive`` the end names the last day inside the window;
 - ``epoch_s`` / ``epoch_ms``: integer UNIX time;
-- a strftime pattern (``%Y-%m-%dT%H:%M:%S``): rendered in UTC.
+- a strftime pattern (``%Y-%m-%dT%H:%M:%S``): rendered in UTC, or with ``local`` as the user's
+  wall-clock time (a civil-time filter): each bound is moved by the connection's UTC offset, the
+  start by the smallest and the end by the largest offset in force during the window, so a DST
+  change or a move inside the window loses no local time (the overlap is deduplicated); with no
+  known zone the bounds widen by the most any zone can be from UTC.
 With ``end_inclusive`` the end bound is the last instant inside the window (one unit before
 ``end``), for APIs that treat their end parameter as inclusive; with ``start_exclusive`` the start
 bound is one unit before ``start`` (a day for dates), for APIs that exclude the start they are
@@ -17,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from engine.mapping.zones import ZoneHistory
 from engine.spec.model import Window
 
 WINDOW_FORMATS = ("iso", "date", "epoch_s", "epoch_ms")
@@ -117,6 +122,33 @@ def format_bound(value: datetime, fmt: str) -> str:
     raise ValueError(f"unknown window format {fmt!r}; use one of {', '.join(WINDOW_FORMATS)}")
 
 
+# UTC offsets in use run from -12:00 to +14:00.
+_UNKNOWN_OFFSETS = (timedelta(hours=-12), timedelta(hours=14))
+
+
+def _offsets(tw: TimeWindow, zones: ZoneHistory | None) -> tuple[timedelta, timedelta]:
+    """The smallest and largest UTC offset of the user during the window, sampled at both ends,
+    daily in between and where the connection's zone changes."""
+    if not zones:
+        return _UNKNOWN_OFFSETS
+    moments = {tw.start, tw.end}
+    day = tw.start + _DAY
+    while day < tw.end:
+        moments.add(day)
+        day += _DAY
+    moments.update(e.since for e in zones.entries if tw.start < e.since < tw.end)
+    found = []
+    for moment in moments:
+        entry = zones.at_instant(moment)
+        if entry is not None:
+            found.append(moment.astimezone(entry.zone).utcoffset() or timedelta(0))
+    return (min(found), max(found)) if found else _UNKNOWN_OFFSETS
+
+
+def _wall(value: datetime, offset: timedelta) -> datetime:
+    return (as_utc(value) + offset).replace(tzinfo=UTC)  # formatted without an offset
+
+
 _INCLUSIVE_STEP = {
     "iso": timedelta(milliseconds=1),
     "date": _DAY,
@@ -125,10 +157,14 @@ _INCLUSIVE_STEP = {
 }
 
 
-def window_values(tw: TimeWindow, window: Window | None) -> dict[str, str]:
-    """Template values ``window.start`` / ``window.end`` for one window."""
+def window_values(tw: TimeWindow, window: Window | None, zones: ZoneHistory | None = None) -> dict[str, str]:
+    """Template values ``window.start`` / ``window.end`` for one window (with `window.local`, as
+    wall-clock times in the connection's zones)."""
     fmt = window.format if window is not None else "iso"
     start, end = tw.start, tw.end
+    if window is not None and window.local:
+        low, high = _offsets(tw, zones)
+        start, end = _wall(start, low), _wall(end, high)
     step = _INCLUSIVE_STEP.get(fmt, timedelta(seconds=1))
     if window is not None and window.end_inclusive:
         end = max(tw.start, end - step)

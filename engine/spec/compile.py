@@ -243,7 +243,12 @@ class _Compiler(ZonesCompiler, WebhooksCompiler):
             window = m.Window(max_s=duration_seconds(w["max"]), format=w.get("format", "iso"),
                               end_inclusive=w.get("end_inclusive", False),
                               start_exclusive=w.get("start_exclusive", False),
+                              local=w.get("local", False),
                               sorted_by=self.expr(w.get("sorted_by"), lat + ("window", "sorted_by")))
+            if window.local and ("%" not in window.format or "%z" in window.format or "%Z" in window.format):
+                self.issue(lat + ("window", "local"), "window.local_format",
+                           "a window rendered as local time needs a strftime `format` without an offset "
+                           f"(%z, %Z), not {window.format!r}")
         return m.ListEndpoint(
             request=self.request(lr["request"], lat + ("request",)),
             records=self.expr(lr["records"], lat + ("records",)) or Expr("records"),
@@ -264,6 +269,14 @@ class _Compiler(ZonesCompiler, WebhooksCompiler):
                        f"a sync over every resource's whole history horizon would need {total} windows "
                        f"({name}: {counts[name]}), more than the {m.MAX_SYNC_WINDOWS} one sync may queue; "
                        f"give resources.{name}.list a shorter `horizon` or a longer `window.max`")
+
+    def local_windows_need_zone(self, resources: Mapping[str, m.Resource]) -> None:
+        for name, resource in resources.items():
+            for key, endpoint in (("list", resource.list), ("changes", resource.changes)):
+                if endpoint is not None and endpoint.window is not None and endpoint.window.local:
+                    self.issue(("resources", name, key, "window", "local"), "window.local_no_zone",
+                               f"{name}: window bounds in local time need the user's zone: give the "
+                               "spec a time_zone (identity, records or app)")
 
     def resource(self, name: str, raw: Mapping[str, Any]) -> m.Resource:
         at: Path = ("resources", name)
@@ -292,6 +305,8 @@ class _Compiler(ZonesCompiler, WebhooksCompiler):
         self.whole_horizons_fit(resources)
         time_zone = self.time_zone(raw.get("time_zone"), resources_raw)
         self.check_zones(resources, time_zone)
+        if not time_zone:
+            self.local_windows_need_zone(resources)
         status, retirement = self.lifecycle(raw)
         return m.Spec(
             id=raw["id"],

@@ -365,6 +365,7 @@ class Window:
     end_inclusive: bool = False
     sorted_by: Expr | None = None  # the record's time, for lists read oldest first from a start
     start_exclusive: bool = False  # the vendor excludes its start bound: send one unit earlier
+    local: bool = False  # bounds rendered as the user's wall-clock time (a civil-time filter)
 
 
 # A list endpoint whose spec names no `horizon` is read back at most this far (two years): every

@@ -100,6 +100,8 @@ resources:
       paginate: {{type: cursor, next: next_cursor, param: cursor}}
       # A list filtered on local (civil) times: a strftime format and `local: true`, bounds
       # then written on the user's clock (needs `time_zone`).
+      # A list filtered on local (civil) times: a strftime format and `local: true`, bounds
+      # then written on the user's clock (needs `time_zone`).
       window: {{max: 30d, format: iso}}
     get: {{request: {{path: "/v1/sleep/{{id}}"}}}}
     samples:

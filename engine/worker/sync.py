@@ -118,6 +118,12 @@ def seconds_left(sync: Sync, spec: Spec | None, now: float) -> float | None:
     return max(pace * left, budget_floor)
 
 
+def _renders_local_time(spec: Spec) -> bool:
+    """Whether a list of the spec sends window bounds as the user's wall-clock time."""
+    return any(ep is not None and ep.window is not None and ep.window.local
+               for r in spec.resources.values() for ep in (r.list, r.changes))
+
+
 def _utc_now(engine: EngineContext) -> datetime:
     return datetime.fromtimestamp(engine.clock(), UTC)
 
@@ -181,7 +187,8 @@ class SyncService:
             last[0] = fresh.access_token
             return fresh.access_token
 
-        return Caller(user_id=user_id, vendor_user_id=connection.vendor_user_id, token=token)
+        zones = await load_zones(self.store, spec, user_id) if _renders_local_time(spec) else None
+        return Caller(user_id=user_id, vendor_user_id=connection.vendor_user_id, token=token, zones=zones)
 
     # ------------------------------------------------------------------ storing
 

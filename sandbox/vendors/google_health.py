@@ -2,7 +2,9 @@
 with an AIP-160 `filter` whose field depends on the data type (sleep filters on its end time only;
 an unsupported field is a 400 INVALID_ARGUMENT), pages of at most 10000 points (25 for sleep and
 exercise, larger sizes are coerced), sleep `type` CLASSIC or STAGES with the nap flag in
-`metadata.nap`. The rest of the data point layout is the simulator's own."""
+`metadata.nap`, exercise listed by `exercise.interval.civil_start_time`: the start as the user's
+local wall clock, compared with bounds written without an offset. The rest of the data point
+layout is the simulator's own."""
 
 from __future__ import annotations
 
@@ -45,7 +47,19 @@ def dataset(user: SimUser, tl: Timeline) -> dict[str, list[Record]]:
                       "metadata": {"nap": night.nap, "processed": True},
                       "summary": {"minutesAsleep": str(night.asleep_s // 60),
                                   "minutesAwake": str(night.awake_s // 60)}}}))
-    return {"steps": steps, "heart-rate": hr, "sleep": sleep}
+    exercise = []
+    offset = f"{tl.offset_s}s"
+    for w in tl.workouts:
+        exercise.append(Record(f"x{int(w.start)}", w.start, w.end, {
+            "name": f"{base}/exercise/dataPoints/x{int(w.start)}",
+            "exercise": {"interval": {"startTime": iso_z(w.start), "startUtcOffset": offset,
+                                      "endTime": iso_z(w.end), "endUtcOffset": offset},
+                         "exerciseType": w.sport.upper(), "activeDuration": f"{int(w.end - w.start)}s",
+                         "updateTime": iso_z(w.end),
+                         "metricsSummary": {"caloriesKcal": w.kcal,
+                                            "distanceMillimeters": str(w.distance_m * 1000),
+                                            "averageHeartRateBeatsPerMinute": str(w.avg_hr)}}}))
+    return {"steps": steps, "heart-rate": hr, "sleep": sleep, "exercise": exercise}
 
 
 def routes(state: SimState) -> list[Route]:
@@ -75,8 +89,7 @@ async def _points(ctx: Ctx) -> Response:
         raise BadParam("pageSize must be positive")
     size = min(size, 25 if kind in ("sleep", "exercise") else 10_000)
     field, bounds = _filter(kind, q.get("filter", ""))
-    records = sorted((r for r in data[kind] if _inside(r.end if field == "end" else r.start, bounds)),
-                     key=lambda r: r.start)
+    records = sorted((r for r in data[kind] if _inside(_compared(r, field), bounds)), key=lambda r: r.start)
     chunk, following = page(records, decode_cursor(q.get("pageToken"), "pageToken"), size)
     body: dict = {"dataPoints": [r.data for r in chunk]}
     if following is not None:
@@ -89,6 +102,7 @@ _FILTER_FIELDS = {
     "steps": ("steps.interval.start_time", "start"),
     "heart-rate": ("heart_rate.sample_time.physical_time", "start"),
     "sleep": ("sleep.interval.end_time", "end"),
+    "exercise": ("exercise.interval.civil_start_time", "civil_start"),
 }
 _CLAUSE = re.compile(r'^\s*([a-z_.]+)\s*(>=|<)\s*"([^"]*)"\s*$')
 
@@ -105,6 +119,14 @@ def _filter(kind: str, text: str) -> tuple[str, list[tuple[str, float]]]:
                             code="INVALID_ARGUMENT")
         bounds.append((match.group(2), parse_datetime(match.group(3), match.group(1))))
     return compares, bounds
+
+
+def _compared(record: Record, field: str) -> float:
+    if field == "end":
+        return record.end
+    if field == "civil_start":  # the local wall clock, read as if it were UTC like the bounds
+        return record.start + int(record.data["exercise"]["interval"]["startUtcOffset"].rstrip("s"))
+    return record.start
 
 
 def _inside(t: float, bounds: list[tuple[str, float]]) -> bool:
