@@ -20,6 +20,7 @@ BENCHMARKS = {
     "pull": "bench.pull",
     "budget": "bench.budget",
     "webhooks": "bench.webhooks",
+    "console": "bench.console",
 }
 
 

@@ -111,13 +111,13 @@ def chrome(user_data_dir: Path, *, width: int = 1366, height: int = 900) -> Any:
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
 
 
-def log_in(browser: Any, base_url: str) -> None:
+def log_in(browser: Any, base_url: str, api_key: str = API_KEY) -> None:
     from selenium.webdriver.common.by import By
 
     if "/console/login" not in browser.current_url:
         browser.get(f"{base_url}/console/login")
     field = browser.find_element(By.ID, "api_key")
-    field.send_keys(API_KEY)
+    field.send_keys(api_key)
     field.submit()
     wait_for(browser, lambda b: "/console/login" not in b.current_url and b.find_elements(By.CLASS_NAME, "logout"))
 

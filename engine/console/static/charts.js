@@ -31,7 +31,10 @@
     axes: [{}, hypnogram ? { values: function (u, vals) { return vals.map(function (v) { return stages[v] || ""; }); }, size: 70 }
                          : { label: unit }],
     scales: hypnogram ? { y: { range: [0, 4.5] } } : {},
-    hooks: { setCursor: [describe], draw: [function () { box.dataset.drawn = "true"; }] }
+    hooks: { setCursor: [describe], draw: [function () {
+      if (!box.dataset.drawn) { box.dataset.drawnAt = String(performance.now()); }
+      box.dataset.drawn = "true";
+    }] }
   };
   var plot = new uPlot(opts, [d.x, d.y], box);
   window.engineCharts = window.engineCharts || {};
