@@ -29,6 +29,7 @@ OAUTH_PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                ("/oauth/token", "/api/v3/oauth/token")),
     "dexcom": (("/v2/oauth2/login",), ("/v2/oauth2/token",)),
     "wahoo": (("/oauth/authorize",), ("/oauth/token",)),
+    "ultrahuman": (("/authorise",), ("/api/partners/oauth/token",)),
 }
 
 KNOWN_SCOPES: dict[str, frozenset[str]] = {
@@ -53,6 +54,7 @@ KNOWN_SCOPES: dict[str, frozenset[str]] = {
     "wahoo": frozenset({"email", "user_read", "user_write", "workouts_read", "workouts_write",
                         "offline_data", "plans_read", "plans_write", "power_zones_read",
                         "power_zones_write", "routes_read", "routes_write"}),
+    "ultrahuman": frozenset({"ring_data", "cgm_data", "profile"}),
 }
 
 WITHINGS_GRACE_S = 8 * 3600
