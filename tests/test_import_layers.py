@@ -17,6 +17,7 @@ The layers, top to bottom (a module may import its own layer and any layer below
   import the worker).
 - `engine.context` (what the layers above see of the engine) and `engine.settings`.
 - `engine.archive`: the raw archive's record keeping and re-mapping (over mapping and store).
+- `engine.merge`: the merged view across sources (over the store and the sample catalogue).
 - `engine.testing`, `engine.troubleshoot`, `engine.coverage`: tooling libraries the commands use.
 - `engine.fetch`, `engine.auth`, `engine.webhooks`, `engine.mapping`.
 - `engine.http` (renders spec requests), then `engine.store` and the small shared modules.
@@ -51,6 +52,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.settings",),
     ("engine.outbound",),
     ("engine.archive",),
+    ("engine.merge",),
     ("engine.testing", "engine.troubleshoot", "engine.coverage"),
     ("engine.fetch", "engine.auth", "engine.webhooks", "engine.mapping"),
     ("engine.http",),
