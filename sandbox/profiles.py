@@ -155,6 +155,13 @@ PROFILES: dict[str, Profile] = {
             client_auth="form", pkce="none", scope_separator=" ", access_ttl_s=86_400,
             default_scopes=("ring_data", "cgm_data", "profile"),
         ),
+        Profile(
+            name="coros",
+            hosts={"API": "https://open.coros.com"},
+            # No scope parameter; access tokens last 30 days; the refresh token never expires.
+            client_auth="form", pkce="none", scope_separator="", access_ttl_s=2_592_000,
+            rotation="none", windows=(Window(1000, 60),),
+        ),
     )
 }
 

@@ -97,6 +97,7 @@ class _Compiler(ZonesCompiler, WebhooksCompiler):
             on_disconnect=self.requests(raw.get("on_disconnect"), at + ("on_disconnect",)),
             min_state_length=raw.get("min_state_length", 32),
             refresh_token_in=refresh_token_in,
+            refresh_url=self.url(raw["refresh_url"], at + ("refresh_url",)) if "refresh_url" in raw else None,
         )
 
     def limits(self, raw: Mapping[str, Any]) -> m.Limits:

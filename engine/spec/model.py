@@ -93,6 +93,7 @@ class Auth:
     # Where a refresh call carries the refresh token: the form body (RFC 6749) or
     # `Authorization: Bearer <refresh token>`.
     refresh_token_in: Literal["body", "authorization_header"] = "body"
+    refresh_url: str | None = None  # None: refresh calls go to token_url
 
     @property
     def configured(self) -> bool:

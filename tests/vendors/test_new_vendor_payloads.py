@@ -70,3 +70,28 @@ def test_ultrahuman_documented_day_of_metrics():
     assert night["in_bed_s"] == 27000  # 7 h 30 min, the bedtime span
     assert (night["deep_s"], night["light_s"], night["rem_s"], night["awake_s"]) == (3240, 14400, 6300, 3060)
     assert night["asleep_s"] == 3240 + 14400 + 6300
+
+
+def test_coros_documented_workout_push():
+    # The push body of the COROS API Reference v2.0.6 as digested in Nmdk1/StrideIQ
+    # (docs/COROS_API_APPLICATION.md, "Webhook Request Format"): distance m, startTime/endTime
+    # epoch s, avgSpeed s/km, avgFrequency steps/min; calorie's unit is not stated (meta only).
+    coros = spec("coros")
+    assert coros.webhooks is not None
+    body = {"sportDataList": [{"openId": "user_id", "labelId": "workout_id", "mode": 8, "subMode": 1,
+                               "distance": 10000, "calorie": 500, "avgSpeed": 300, "avgFrequency": 180,
+                               "startTime": 1234567890, "endTime": 1234571490,
+                               "fitUrl": "https://oss.coros.com/fit/xxx.fit"}]}
+    (event,) = extract_events("coros", coros.webhooks.events, body)
+    assert (event.event_type, event.vendor_user_id, event.object_id) == ("sport", "user_id", "workout_id")
+    (route,) = route_event(coros, event, received_at=0.0).jobs
+    assert (route.payload.action, route.payload.resource) == ("ingest", "sport")
+    (sample,) = map_page(coros, "sport", {"data": [route.payload.data]}, "u").samples
+    assert (sample["timestamp_utc"], sample["end_utc"]) == ("2009-02-13T23:31:30Z", "2009-02-14T00:31:30Z")
+    assert sample["duration_s"] == 3600
+    assert sample["distance_m"] == 10000
+    assert sample["activity"] == "8/1"  # outdoor run
+    assert "kcal" not in sample
+    assert sample["meta"] == {"calorie": 500, "avg_pace_s_per_km": 300, "avg_cadence_spm": 180}
+    assert coros.webhooks.ack.accepted is not None
+    assert coros.webhooks.ack.accepted.body == b'{"result":"0000","message":"OK"}'
