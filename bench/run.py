@@ -21,7 +21,6 @@ BENCHMARKS = {
     "budget": "bench.budget",
     "webhooks": "bench.webhooks",
     "console": "bench.console",
-    "merge": "bench.merge",
 }
 
 

@@ -8,8 +8,9 @@ encrypted at rest), are in `engine.store.records`; the records are re-exported h
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -559,39 +560,41 @@ class IdentityStore(Protocol):
         start as one of `samples` but under another dedup key (a partial summary's id, an old
         mapping's id). Returns how many."""
 
-    async def tombstone_unproduced(
-        self, source: str, user_id: str, resource: str, record_ids: Collection[str],
-        kept: Collection[tuple[str, str]], *, now: float | None = None,
-    ) -> int:
-        """A re-read's repair: mark removed by the mapping (`deleted = 2`) every live sample of
-        these vendor records of `resource` whose (sample type, dedup id) is not in `kept`, the
-        samples the records' current versions map to. Samples of other records, resources or
-        users are never touched. Returns how many."""
+
+@dataclass(frozen=True, slots=True)
+class IngestToken:
+    """An on-device source's credential for one user (the token itself is never stored)."""
+
+    token_id: str
+    vendor: str
+    user_id: str
+    created_at: float
+    expires_at: float
+    revoked_at: float | None = None
 
 
-class MergePriorityStore(Protocol):
-    """A user's own source priorities for the merged view, per sample type (`*`: any type the
-    user names no list for), and the time extent of the samples the merged view pages over."""
+class IngestTokenStore(Protocol):
+    """Per-user ingest tokens, kept as keyed hashes; a token is found under any configured key."""
 
-    async def merge_priorities(self, user_id: str) -> dict[str, list[str]]:
-        """sample type (or `*`) -> source ids, highest priority first; {} when the user set none."""
+    async def add_ingest_token(
+        self, vendor: str, user_id: str, token: str, *, expires_at: float, now: float | None = None
+    ) -> IngestToken: ...
 
-    async def set_merge_priority(
-        self, user_id: str, sample_type: str, sources: Sequence[str], *, now: float | None = None
-    ) -> None: ...
+    async def ingest_token_owner(
+        self, vendor: str, token: str, *, now: float | None = None
+    ) -> IngestToken | None:
+        """The token's record while it is neither revoked nor expired, else None."""
 
-    async def clear_merge_priority(self, user_id: str, sample_type: str | None = None) -> int:
-        """Drop one type's list (None: all of the user's). Returns how many."""
+    async def list_ingest_tokens(self, vendor: str, user_id: str) -> list[IngestToken]: ...
 
-    async def sample_time_range(
-        self, user_id: str, sample_types: Sequence[str]
-    ) -> tuple[datetime, datetime] | None:
-        """The earliest and latest start of the user's samples of these types (tombstones
-        included), or None when there are none."""
+    async def revoke_ingest_token(
+        self, vendor: str, user_id: str, token_id: str, *, now: float | None = None
+    ) -> bool: ...
 
 
 class Store(
     ConnectionStore, OAuthStateStore, JobStore, BudgetStore, SampleStore, SyncStore,
-    AppStateStore, RawArchiveStore, OutboxStore, ZoneStore, IdentityStore, MergePriorityStore, Housekeeping, Protocol,
+    AppStateStore, RawArchiveStore, OutboxStore, ZoneStore, IdentityStore,
+    IngestTokenStore, Housekeeping, Protocol,
 ):
     """The whole async storage port: what `open_store` returns, whichever database it opened."""
