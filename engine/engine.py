@@ -27,6 +27,8 @@ from engine.errors import VendorNotConfigured, VendorNotFound
 from engine.http import create_http_client
 from engine.ingest.service import IngestService
 from engine.logs import add_redactions
+from engine.merge.rules import MergeRulesError, rules_from_env
+from engine.merge.view import MergedView
 from engine.observability.metrics import Metrics
 from engine.outbound.config import OutboundConfig, OutboundConfigError
 from engine.outbound.service import Outbound
@@ -72,6 +74,7 @@ class Engine:
         self._owns_http = http is None
         self._oauth: OAuth | None = None
         self._outbound: Outbound | None = None
+        self._merged: MergedView | None = None
         self._secret_keys: tuple[str, ...] = ()
         # Which handler runs each job kind: the engine's own, plus any an application adds.
         self.handlers = HandlerRegistry(HANDLERS)
@@ -122,6 +125,10 @@ class Engine:
         self._outbound = Outbound(self._store, outbound_config, secret_keys=self._secret_keys,
                                   public_url=self.settings.public_url, worker_id=default_worker_id(),
                                   clock=self.clock)
+        try:
+            self._merged = MergedView(self._store, rules_from_env(self.settings.env))
+        except MergeRulesError as error:
+            raise ConfigError(f"cannot load the merge rules (ENGINE_MERGE_RULES): {error}") from None
         install_user_subscriptions(self._oauth, self._http, self.settings.env)
         self._oauth.allow_retired = frozenset(
             v.strip() for v in self.settings.env.get("ENGINE_ALLOW_RETIRED", "").split(",") if v.strip())
@@ -145,6 +152,7 @@ class Engine:
 
     async def close(self) -> None:
         self._oauth = None
+        self._merged = None
         if self._outbound is not None:
             await self._outbound.close()
             self._outbound = None
@@ -200,6 +208,11 @@ class Engine:
         """Outbound delivery: endpoints, the changes feed's renderer, the delivery loop (which
         `engine serve` and `engine worker` start with `engine.outbound.start()`)."""
         return self._require(self._outbound, "outbound")
+
+    @property
+    def merged(self) -> MergedView:
+        """The merged view of a user's samples across sources (rules: ENGINE_MERGE_RULES)."""
+        return self._require(self._merged, "merged")
 
     @staticmethod
     def _require(part: Any, name: str) -> Any:

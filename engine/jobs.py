@@ -23,6 +23,13 @@ class JobKind(StrEnum):
     RENEW_SUBSCRIPTION = "app_subscription_renew"
 
 
+# Job queue lanes (`JobSpec.priority`): among due jobs the higher runs first, so a webhook's fetch
+# takes the next budget slot ahead of polls, and polls ahead of backfill windows.
+PRIORITY_LIVE = 20
+PRIORITY_POLL = 10
+PRIORITY_BACKFILL = 0
+
+
 class PermanentJobError(Exception):
     """Raised by a handler when retrying cannot help (bad payload, revoked connection): the job
     goes straight to `failed` with this message."""

@@ -49,6 +49,7 @@ NOTIFIED: dict[str, frozenset[str]] = {
     "garmin": frozenset({"dailies", "sleeps", "activities", "epochs", "bodyComps", "hrv"}),
     "google_health": frozenset({"sleep", "exercise", "steps", "heart-rate", "weight"}),
     "wahoo": frozenset({"workouts"}),
+    "coros": frozenset({"sport"}),
 }
 
 

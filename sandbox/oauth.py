@@ -29,6 +29,8 @@ OAUTH_PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                ("/oauth/token", "/api/v3/oauth/token")),
     "dexcom": (("/v2/oauth2/login",), ("/v2/oauth2/token",)),
     "wahoo": (("/oauth/authorize",), ("/oauth/token",)),
+    "ultrahuman": (("/authorise",), ("/api/partners/oauth/token",)),
+    "coros": (("/oauth2/authorize",), ("/oauth2/accesstoken", "/oauth2/refresh")),
 }
 
 KNOWN_SCOPES: dict[str, frozenset[str]] = {
@@ -53,6 +55,8 @@ KNOWN_SCOPES: dict[str, frozenset[str]] = {
     "wahoo": frozenset({"email", "user_read", "user_write", "workouts_read", "workouts_write",
                         "offline_data", "plans_read", "plans_write", "power_zones_read",
                         "power_zones_write", "routes_read", "routes_write"}),
+    "ultrahuman": frozenset({"ring_data", "cgm_data", "profile"}),
+    "coros": frozenset(),
 }
 
 WITHINGS_GRACE_S = 8 * 3600
@@ -165,6 +169,8 @@ async def _token(ctx: Ctx) -> Response:
                 raise OAuthError("invalid_request", "action must be requesttoken or revoke")
         _authenticate_client(ctx)
         grant = params.get("grant_type")
+        if profile.name == "coros" and (grant == "refresh_token") != ctx.path.endswith("/refresh"):
+            raise OAuthError("invalid_request", "codes go to /oauth2/accesstoken, refreshes to /oauth2/refresh")
         if grant == "authorization_code":
             payload = _grant_code(ctx)
         elif grant == "refresh_token":
@@ -176,6 +182,11 @@ async def _token(ctx: Ctx) -> Response:
         return _oauth_error(profile, exc)
     if profile.name == "withings":
         return JSONResponse({"status": 0, "body": payload})
+    if profile.name == "coros":  # camelCase, with the user's openId
+        return JSONResponse({"accessToken": payload["access_token"], "expiresIn": payload["expires_in"],
+                             "refreshToken": payload.get("refresh_token"),
+                             "openId": state.users["coros"][state.access_tokens[payload["access_token"]]
+                                                            .family.user_key].vendor_id})
     return JSONResponse(payload, headers={"Cache-Control": "no-store"})
 
 
@@ -279,7 +290,7 @@ def _token_payload(ctx: Ctx, access: AccessToken, refresh: RefreshToken | None, 
                                "expires_in": ttl}
     if refresh is not None:
         payload["refresh_token"] = refresh.token
-    if profile.name not in ("polar", "dexcom", "garmin"):
+    if profile.name not in ("polar", "dexcom", "garmin", "coros"):
         payload["scope"] = scope
     if profile.name == "fitbit":
         payload["user_id"] = user.key

@@ -146,6 +146,22 @@ PROFILES: dict[str, Profile] = {
             windows=(Window(200, 300), Window(1000, 3600), Window(5000, 86_400)),
             default_scopes=("user_read", "workouts_read", "offline_data"),
         ),
+        Profile(
+            name="ultrahuman",
+            hosts={"API": "https://partner.ultrahuman.com",
+                   "AUTHORIZE": "https://auth.ultrahuman.com",
+                   "TOKEN": "https://partner.ultrahuman.com"},
+            # Credentials in the body; no PKCE; limits and token lifetimes are not published.
+            client_auth="form", pkce="none", scope_separator=" ", access_ttl_s=86_400,
+            default_scopes=("ring_data", "cgm_data", "profile"),
+        ),
+        Profile(
+            name="coros",
+            hosts={"API": "https://open.coros.com"},
+            # No scope parameter; access tokens last 30 days; the refresh token never expires.
+            client_auth="form", pkce="none", scope_separator="", access_ttl_s=2_592_000,
+            rotation="none", windows=(Window(1000, 60),),
+        ),
     )
 }
 

@@ -240,7 +240,8 @@ def delete_record(state: SimState, profile: str, resource: str, user: int | str,
 def notification_for(state: SimState, profile: str, resource: str, user: int | str,
                      record: Record, operation: str, *, subscription_id: str = "sim-sub",
                      polar_key: str | None = None, google_secret: str = GOOGLE_ENDPOINT_SECRET,
-                     strava_subscription_id: int = 1, webhook_token: str | None = None) -> Delivery:
+                     strava_subscription_id: int = 1, webhook_token: str | None = None,
+                     coros_secret: str | None = None) -> Delivery:
     """The notification `profile` sends when `record` of `resource` is created/updated/deleted."""
     secret = state.client(profile).client_secret
     user_key = str(user)
@@ -277,6 +278,14 @@ def notification_for(state: SimState, profile: str, resource: str, user: int | s
         if operation == "delete":
             raise ValueError("Garmin sends no delete notifications")
         return garmin_push(state.client("garmin").client_id, {resource: [record.data]})
+    if profile == "coros":
+        if operation == "delete":
+            raise ValueError("COROS pushes no deletions")
+        from sandbox.vendors.coros import push_body
+
+        client = state.client("coros")
+        return _json_post(_json_bytes(push_body([record.data])), client=client.client_id,
+                          secret=coros_secret or client.client_secret)
     if profile == "wahoo":
         from sandbox.vendors.wahoo import workout_summary_event
 

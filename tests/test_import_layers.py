@@ -13,12 +13,11 @@ The layers, top to bottom (a module may import its own layer and any layer below
 - `engine.python_api`: the `Connector` facade. `Engine.connector()` builds it, so it sits *below*
   the composition root: it types the engine as `engine.context.EngineContext` and never imports
   `engine.engine`.
-- `engine.ingest`: on-device sources' tokens and batches, stored through the worker's sync service
-  (its pure batch reader, `engine.ingest.batch`, sits with the mapping layer, for `engine test`).
 - `engine.worker`, then `engine.subscriptions` (the worker schedules renewals; subscriptions never
   import the worker).
 - `engine.context` (what the layers above see of the engine) and `engine.settings`.
 - `engine.archive`: the raw archive's record keeping and re-mapping (over mapping and store).
+- `engine.merge`: the merged view across sources (over the store and the sample catalogue).
 - `engine.testing`, `engine.troubleshoot`, `engine.coverage`: tooling libraries the commands use.
 - `engine.fetch`, `engine.auth`, `engine.webhooks`, `engine.mapping`.
 - `engine.http` (renders spec requests), then `engine.store` and the small shared modules.
@@ -47,15 +46,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.console",),
     ("engine.engine",),
     ("engine.python_api",),
-    ("engine.ingest",),
     ("engine.worker",),
     ("engine.subscriptions",),
     ("engine.context",),
     ("engine.settings",),
     ("engine.outbound",),
     ("engine.archive",),
+    ("engine.merge",),
     ("engine.testing", "engine.troubleshoot", "engine.coverage"),
-    ("engine.fetch", "engine.auth", "engine.webhooks", "engine.mapping", "engine.ingest.batch"),
+    ("engine.fetch", "engine.auth", "engine.webhooks", "engine.mapping"),
     ("engine.http",),
     ("engine.store", "engine.errors", "engine.logs", "engine.instants", "engine.jobs", "engine.shipped",
      "engine.observability"),

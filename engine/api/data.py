@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from engine.api.common import engine_of, read_json_object
 from engine.api.connections import USER, VENDOR, user_id_of
+from engine.api.merged import MERGE_SCHEMA, VIEWS, merged_samples, view_of
 from engine.api.openapi import OPTIONAL_TIME, TIME, Param, nullable, operation
 from engine.engine import Engine
 from engine.errors import BadRequest, EngineError, NotFound
@@ -244,7 +245,7 @@ SAMPLE_SCHEMA = {"type": "object", "required": ["sample_type", "source", "timest
                  "description": "One normalized sample (schemas/synheart-sample.schema.json)",
                  "properties": {"sample_type": {"type": "string"}, "source": {"type": "string"},
                                 "timestamp_utc": {"type": "string"}, "deleted": {"type": "boolean"},
-                                "provenance": PROVENANCE_SCHEMA}}
+                                "provenance": PROVENANCE_SCHEMA, "merge": MERGE_SCHEMA}}
 
 
 @operation("A user's normalized samples, oldest first, with a stable cursor",
@@ -258,13 +259,18 @@ SAMPLE_SCHEMA = {"type": "object", "required": ["sample_type", "source", "timest
                    Param("limit", schema={"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
                    Param("cursor"), Param("format", schema={"enum": ["json", "ndjson"]}),
                    Param("source", description="Only this vendor's samples"),
-                   Param("include_deleted", schema={"enum": ["true", "false", "1", "0"]})],
+                   Param("include_deleted", schema={"enum": ["true", "false", "1", "0"]}),
+                   Param("view", schema={"enum": list(VIEWS)},
+                         description="plain (default): every stored sample; merged: one per real "
+                                     "event or time slot across sources, by source priority, each "
+                                     "with `merge` (its source, what it stands for and hides)")],
            tags=["samples"])
 async def list_samples(request: Request) -> Response:
     engine = engine_of(request)
     user_id = user_id_of(request)
     query = request.query_params
-    unknown = set(query) - {"type", "since", "until", "limit", "cursor", "format", "source", "include_deleted"}
+    unknown = set(query) - {"type", "since", "until", "limit", "cursor", "format", "source", "include_deleted",
+                            "view"}
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))}", code="invalid_query")
     options: dict[str, Any] = {
@@ -279,6 +285,9 @@ async def list_samples(request: Request) -> Response:
         raise BadRequest("format must be json or ndjson", code="invalid_query")
     limit = _limit(query.get("limit"))
     cursor = query.get("cursor") or None
+    if view_of(query) == "merged":
+        return await merged_samples(engine, user_id, options, ndjson=fmt == "ndjson", cursor=cursor,
+                                    limit=limit if fmt == "json" or "limit" in query else None)
     store = engine.store
     if fmt == "ndjson":
         # The whole export by default; `limit` caps it.

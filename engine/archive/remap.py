@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.archive.keeping import ResourceArchiver, decompress
 from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
+from engine.mapping.zones import ZoneHistory, ranked_history
 from engine.spec.model import Spec
 from engine.store.port import RawHead, RemapProgress, SampleRecord, Store, StoredSample
 
@@ -87,6 +88,16 @@ class Remapper:
         self.batch = batch
         self.progress = progress
         self._mappers: dict[str, tuple[ResourceMapper, ResourceArchiver]] = {}
+        self._zones: dict[str, ZoneHistory | None] = {}
+
+    async def zones(self, user_id: str) -> ZoneHistory | None:
+        """The user's zone history, as a sync maps with it: local times are re-derived with the
+        zone in force at their instant."""
+        if user_id not in self._zones:
+            self._zones[user_id] = ranked_history(
+                self.spec.time_zone, await self.store.zone_history(self.spec.id, user_id)
+            ) if self.spec.time_zone else None
+        return self._zones[user_id]
 
     def _parts(self, resource: str) -> tuple[ResourceMapper, ResourceArchiver]:
         parts = self._mappers.get(resource)
@@ -153,8 +164,9 @@ class Remapper:
             mapper, archiver = self._parts(head.resource)
             record = decompress(head.codec, head.body)
             provenance = archiver.provenance_of(head)
+            zones = await self.zones(head.user_id)
             fresh = {(s["sample_type"], s["dedup_key"]): SampleRecord.from_sample(s, s["dedup_key"], provenance)
-                     for s in mapper.map_records((record,), head.user_id).samples}
+                     for s in mapper.map_records((record,), head.user_id, zones).samples}
             old = {(s.sample_type, s.dedup_id): s for s in stored.get(head.raw_key, ())}
             if since is not None and not any(
                     t >= since for t in [*(s.timestamp_utc for s in fresh.values()),

@@ -192,9 +192,10 @@ class TokenEndpoint:
         values = TemplateValues(spec_values(spec, redirect_uri=redirect_uri))
         params.update(_render_params(spec, spec.auth.token_params, values))
         params.update(_render_params(spec, spec.auth.refresh_params, values))
-        return await self._post(spec, params, bearer=bearer)
+        return await self._post(spec, params, bearer=bearer, url=spec.auth.refresh_url)
 
-    async def _post(self, spec: Spec, params: dict[str, str], *, bearer: str | None = None) -> TokenSet:
+    async def _post(self, spec: Spec, params: dict[str, str], *, bearer: str | None = None,
+                    url: str | None = None) -> TokenSet:
         headers = {"Accept": "application/json"}
         if bearer is not None:  # the compiler keeps this apart from client_secret_basic
             headers["Authorization"] = f"Bearer {bearer}"
@@ -204,7 +205,7 @@ class TokenEndpoint:
             params = {**params, "client_id": spec.auth.client_id, "client_secret": spec.auth.client_secret}
         try:
             response = await self._http.post(
-                spec.auth.token_url, data=params, headers=headers, timeout=spec.api.timeout_s
+                url or spec.auth.token_url, data=params, headers=headers, timeout=spec.api.timeout_s
             )
         except httpx2.TimeoutException:
             raise VendorApiError("the token endpoint timed out", code="vendor_timeout", vendor=spec.id) from None

@@ -147,7 +147,9 @@ async def _demo(args: argparse.Namespace, data_dir: Path) -> int:
             people = await _connect_people(public_url, life, vendors, args.users)
             _script_incidents(life, vendors)
             life.start()
-            _print_banner(public_url, vendors, people, sim.base_url, args.speed)
+            from engine.console import login_link
+
+            _print_banner(public_url, vendors, people, sim.base_url, args.speed, login_link(engine))
             await _summarise_until_interrupted(engine, life)
         finally:
             life.stop()
@@ -228,9 +230,10 @@ def _script_incidents(life: Life, vendors: list[str]) -> None:
 
 
 def _print_banner(public_url: str, vendors: list[str], people: list[tuple[str, str, str]],
-                  sandbox_url: str, speed: float) -> None:
+                  sandbox_url: str, speed: float, console_link: str) -> None:
     first_user = people[0][1] if people else "demo-user"
     print(f"""engine demo: the engine is at {public_url} ({len(people)} people connected to {', '.join(vendors)})
+  console:      {console_link} (one-time login link, valid 10 minutes)
   samples:      curl '{public_url}/v1/users/{first_user}/samples?limit=5'
   connections:  curl '{public_url}/v1/users/{first_user}/connections'
   sandbox:      {sandbox_url} (life runs {speed:g}x until it reaches the present)

@@ -10,11 +10,12 @@ entry is assumed: a backfill reads data from before the connection existed.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from engine.mapping.timefmt import fixed_zone, localize, zone_parser
+from engine.spec.model import ZoneSource
 
 # Where a sample's zone came from (the sample's `tz_source`).
 TZ_SOURCES = ("record", "connection", "app", "unknown")
@@ -57,6 +58,25 @@ def read_zone(raw: object, fmt: str) -> tzinfo | None:
         minutes = round(raw / 60000)
         return fixed_zone(minutes) if abs(minutes) <= 18 * 60 else None
     return zone_parser(fmt)(raw)
+
+
+def ranked_history(sources: Sequence[ZoneSource], rows: Iterable[tuple[float, str, str]]) -> ZoneHistory | None:
+    """A connection's stored zones (since, name, origin) as the spec's `time_zone` ranks its
+    sources: when a source listed before `app` has ever answered, the app's zone is not used.
+    None without any zone."""
+    if not sources:
+        return None
+    kinds = [source.kind for source in sources]
+    prefers_vendor = "app" not in kinds or any(k != "app" for k in kinds[: kinds.index("app")])
+    rows = list(rows)
+    if prefers_vendor and any(origin == "connection" for _, _, origin in rows):
+        rows = [row for row in rows if row[2] == "connection"]
+    entries = []
+    for since, name, origin in rows:
+        zone = parse_zone_text(name)
+        if zone is not None:
+            entries.append(ZoneEntry(datetime.fromtimestamp(since, UTC), zone, origin, name))
+    return ZoneHistory(entries) if entries else None
 
 
 class ZoneHistory:

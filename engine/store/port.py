@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -561,40 +560,29 @@ class IdentityStore(Protocol):
         mapping's id). Returns how many."""
 
 
-@dataclass(frozen=True, slots=True)
-class IngestToken:
-    """An on-device source's credential for one user (the token itself is never stored)."""
+class MergePriorityStore(Protocol):
+    """A user's own source priorities for the merged view, per sample type (`*`: any type the
+    user names no list for), and the time extent of the samples the merged view pages over."""
 
-    token_id: str
-    vendor: str
-    user_id: str
-    created_at: float
-    expires_at: float
-    revoked_at: float | None = None
+    async def merge_priorities(self, user_id: str) -> dict[str, list[str]]:
+        """sample type (or `*`) -> source ids, highest priority first; {} when the user set none."""
 
+    async def set_merge_priority(
+        self, user_id: str, sample_type: str, sources: Sequence[str], *, now: float | None = None
+    ) -> None: ...
 
-class IngestTokenStore(Protocol):
-    """Per-user ingest tokens, kept as keyed hashes; a token is found under any configured key."""
+    async def clear_merge_priority(self, user_id: str, sample_type: str | None = None) -> int:
+        """Drop one type's list (None: all of the user's). Returns how many."""
 
-    async def add_ingest_token(
-        self, vendor: str, user_id: str, token: str, *, expires_at: float, now: float | None = None
-    ) -> IngestToken: ...
-
-    async def ingest_token_owner(
-        self, vendor: str, token: str, *, now: float | None = None
-    ) -> IngestToken | None:
-        """The token's record while it is neither revoked nor expired, else None."""
-
-    async def list_ingest_tokens(self, vendor: str, user_id: str) -> list[IngestToken]: ...
-
-    async def revoke_ingest_token(
-        self, vendor: str, user_id: str, token_id: str, *, now: float | None = None
-    ) -> bool: ...
+    async def sample_time_range(
+        self, user_id: str, sample_types: Sequence[str]
+    ) -> tuple[datetime, datetime] | None:
+        """The earliest and latest start of the user's samples of these types (tombstones
+        included), or None when there are none."""
 
 
 class Store(
     ConnectionStore, OAuthStateStore, JobStore, BudgetStore, SampleStore, SyncStore,
-    AppStateStore, RawArchiveStore, OutboxStore, ZoneStore, IdentityStore,
-    IngestTokenStore, Housekeeping, Protocol,
+    AppStateStore, RawArchiveStore, OutboxStore, ZoneStore, IdentityStore, MergePriorityStore, Housekeeping, Protocol,
 ):
     """The whole async storage port: what `open_store` returns, whichever database it opened."""

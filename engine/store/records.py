@@ -111,6 +111,8 @@ class JobSpec:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     vendor: str | None = None
     user_id: str | None = None
+    priority: int = 0  # among due jobs, higher first: live work ahead of backfills
+    fair_seq: int = 0  # then lower first: a backfill window's index, so users' syncs take turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,8 @@ class Job:
     user_id: str | None
     created_at: float
     updated_at: float
+    priority: int = 0
+    fair_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

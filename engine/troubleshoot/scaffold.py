@@ -39,7 +39,8 @@ auth:
   pkce: false                        # required | optional | false
   client_auth: client_secret_post    # or client_secret_basic (HTTP Basic at the token endpoint)
   # A refresh call that must send `Authorization: Bearer <refresh token>`:
-  # `refresh_token_in: authorization_header` (with client_secret_post).
+  # `refresh_token_in: authorization_header` (with client_secret_post); refreshes at another
+  # URL than token_url: `refresh_url: ...`.
   # The vendor's id for the account: webhooks name users by it. A vendor that names the user
   # only inside its JWT access token: `identity: {{claims: access_token, user_id: sub}}`.
   identity:
@@ -98,8 +99,6 @@ resources:
       request: {{path: /v1/sleep, params: {{start: "{{window.start}}", end: "{{window.end}}"}}}}
       records: data
       paginate: {{type: cursor, next: next_cursor, param: cursor}}
-      # A list filtered on local (civil) times: a strftime format and `local: true`, bounds
-      # then written on the user's clock (needs `time_zone`).
       # A list filtered on local (civil) times: a strftime format and `local: true`, bounds
       # then written on the user's clock (needs `time_zone`).
       window: {{max: 30d, format: iso}}

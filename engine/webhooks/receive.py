@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.errors import webhook_code_for_status
-from engine.jobs import JobKind, WebhookEventJob
+from engine.jobs import PRIORITY_LIVE, JobKind, WebhookEventJob
 from engine.observability.metrics import Metrics
 from engine.spec.model import AckAnswer, Spec, VerifyBodyEquals
 from engine.store.errors import StoreError
@@ -206,7 +206,7 @@ class WebhookReceiver:
         return JobSpec(
             kind=JobKind.WEBHOOK_EVENT, payload=replace(payload, user_id=user_id).to_payload(),
             idempotency_key=f"webhook\x1f{spec.id}\x1f{event.key}\x1f{index}",
-            vendor=spec.id, user_id=user_id, **extra,
+            vendor=spec.id, user_id=user_id, priority=PRIORITY_LIVE, **extra,
         )
 
     def _reads_stored_secrets(self, spec: Spec) -> bool:

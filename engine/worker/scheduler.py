@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from engine.context import EngineContext
-from engine.jobs import JobKind, PollJob, TokenRefreshJob
+from engine.jobs import PRIORITY_LIVE, PRIORITY_POLL, JobKind, PollJob, TokenRefreshJob
 from engine.store.port import Connection, JobSpec
 from engine.subscriptions.renewals import renewal_jobs
 from engine.worker.deliveries import close_overdue
@@ -48,7 +48,7 @@ class Scheduler:
             jobs.append(JobSpec(
                 kind=JobKind.POLL, payload=PollJob(spec.id, connection.user_id, name).to_payload(),
                 idempotency_key=f"poll\x1f{spec.id}\x1f{connection.user_id}\x1f{name}\x1f{bucket}",
-                vendor=spec.id, user_id=connection.user_id, max_attempts=3,
+                vendor=spec.id, user_id=connection.user_id, max_attempts=3, priority=PRIORITY_POLL,
             ))
         expires = connection.token_expires_at
         if connection.refresh_token and expires is not None and expires - now < self.refresh_lead_s:
@@ -56,7 +56,7 @@ class Scheduler:
                 kind=JobKind.TOKEN_REFRESH,
                 payload=TokenRefreshJob(spec.id, connection.user_id, connection.token_version).to_payload(),
                 idempotency_key=f"refresh\x1f{spec.id}\x1f{connection.user_id}\x1f{connection.token_version}",
-                vendor=spec.id, user_id=connection.user_id, max_attempts=3,
+                vendor=spec.id, user_id=connection.user_id, max_attempts=3, priority=PRIORITY_LIVE,
             ))
         return jobs
 

@@ -21,7 +21,7 @@ from engine.context import EngineContext
 from engine.errors import BadRequest, ConnectionNotFound, NotFound, TokenError
 from engine.fetch.fetcher import Caller, Fetcher
 from engine.fetch.windows import TimeWindow, as_utc, count_windows, plan_windows
-from engine.jobs import JobKind, SyncWindowJob
+from engine.jobs import PRIORITY_BACKFILL, JobKind, SyncWindowJob
 from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
 from engine.mapping.zones import ZoneHistory
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS, Resource, Spec
@@ -432,7 +432,7 @@ class SyncService:
                 jobs.append(JobSpec(
                     kind=JobKind.SYNC_WINDOW, payload=job.to_payload(),
                     idempotency_key=f"{sync_job_key_prefix(sync_id)}{name}\x1f{index}",
-                    vendor=spec.id, user_id=user_id,
+                    vendor=spec.id, user_id=user_id, priority=PRIORITY_BACKFILL, fair_seq=index,
                 ))
         note = None
         detail: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat(), "resources": counts}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from engine.auth.vendor_calls import call_json
@@ -18,31 +17,18 @@ from engine.context import EngineContext
 from engine.errors import EngineError
 from engine.http import spec_values
 from engine.mapping.timefmt import time_parser
-from engine.mapping.zones import ZoneEntry, ZoneHistory, parse_zone_text, read_zone, zone_name
+from engine.mapping.zones import ZoneHistory, ranked_history, read_zone, zone_name
 from engine.spec.model import Spec, ZoneSource
 from engine.store.port import Connection, Store
 
 log = logging.getLogger("engine.zones")
 
 
-def _prefers_vendor(spec: Spec) -> bool:
-    kinds = [source.kind for source in spec.time_zone]
-    return "app" not in kinds or any(k != "app" for k in kinds[: kinds.index("app")])
-
-
 async def load_zones(store: Store, spec: Spec, user_id: str) -> ZoneHistory | None:
     """The connection's zone history as the spec ranks its sources; None without any zone."""
     if not spec.time_zone:
         return None
-    rows = await store.zone_history(spec.id, user_id)
-    if _prefers_vendor(spec) and any(origin == "connection" for _, _, origin in rows):
-        rows = [row for row in rows if row[2] == "connection"]
-    entries = []
-    for since, name, origin in rows:
-        zone = parse_zone_text(name)
-        if zone is not None:
-            entries.append(ZoneEntry(datetime.fromtimestamp(since, UTC), zone, origin, name))
-    return ZoneHistory(entries) if entries else None
+    return ranked_history(spec.time_zone, await store.zone_history(spec.id, user_id))
 
 
 async def record_app_zone(store: Store, spec: Spec, user_id: str, tz: str, *, now: float) -> None:

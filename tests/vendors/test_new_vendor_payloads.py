@@ -44,3 +44,54 @@ def test_wahoo_documented_workout_summary_webhook():
     assert sample["meta"]["paused_s"] == 95
     assert sample["provenance"]["vendor_record_id"] == "56519"
     assert sample["provenance"]["vendor_updated_at"] == "2018-10-23T20:43:50Z"
+
+
+def test_ultrahuman_documented_day_of_metrics():
+    # The Partnership API's `hr` series as quoted by sensorfabric-py (templates.py) and the Sleep
+    # shape Open Wearables documents (quick_metrics time_in_bed 27000 s, deep_sleep 3240 s).
+    page = {"data": {"metric_data": [
+        {"type": "hr", "object": {"day_start_timestamp": 1671739200, "title": "Heart Rate",
+                                  "values": [{"value": 81, "timestamp": 1671739294},
+                                             {"value": 94, "timestamp": 1671739586}],
+                                  "last_reading": 78, "unit": "BPM"}},
+        {"type": "Sleep", "object": {"bedtime_start": 1671750000, "bedtime_end": 1671777000,
+                                     "quick_metrics": [{"type": "time_in_bed", "value": 27000}],
+                                     "sleep_stages": [{"type": "deep_sleep", "stage_time": 3240},
+                                                      {"type": "light_sleep", "stage_time": 14400},
+                                                      {"type": "rem_sleep", "stage_time": 6300},
+                                                      {"type": "awake", "stage_time": 3060}]}},
+    ]}}
+    result = map_page(spec("ultrahuman"), "metrics", page, "u")
+    hr = [s for s in result.samples if s["sample_type"] == "heart_rate"]
+    assert [(s["timestamp_utc"], s["bpm"]) for s in hr] == [
+        ("2022-12-22T20:01:34Z", 81), ("2022-12-22T20:06:26Z", 94)]
+    (night,) = [s for s in result.samples if s["sample_type"] == "sleep_session"]
+    assert (night["timestamp_utc"], night["end_utc"]) == ("2022-12-22T23:00:00Z", "2022-12-23T06:30:00Z")
+    assert night["in_bed_s"] == 27000  # 7 h 30 min, the bedtime span
+    assert (night["deep_s"], night["light_s"], night["rem_s"], night["awake_s"]) == (3240, 14400, 6300, 3060)
+    assert night["asleep_s"] == 3240 + 14400 + 6300
+
+
+def test_coros_documented_workout_push():
+    # The push body of the COROS API Reference v2.0.6 as digested in Nmdk1/StrideIQ
+    # (docs/COROS_API_APPLICATION.md, "Webhook Request Format"): distance m, startTime/endTime
+    # epoch s, avgSpeed s/km, avgFrequency steps/min; calorie's unit is not stated (meta only).
+    coros = spec("coros")
+    assert coros.webhooks is not None
+    body = {"sportDataList": [{"openId": "user_id", "labelId": "workout_id", "mode": 8, "subMode": 1,
+                               "distance": 10000, "calorie": 500, "avgSpeed": 300, "avgFrequency": 180,
+                               "startTime": 1234567890, "endTime": 1234571490,
+                               "fitUrl": "https://oss.coros.com/fit/xxx.fit"}]}
+    (event,) = extract_events("coros", coros.webhooks.events, body)
+    assert (event.event_type, event.vendor_user_id, event.object_id) == ("sport", "user_id", "workout_id")
+    (route,) = route_event(coros, event, received_at=0.0).jobs
+    assert (route.payload.action, route.payload.resource) == ("ingest", "sport")
+    (sample,) = map_page(coros, "sport", {"data": [route.payload.data]}, "u").samples
+    assert (sample["timestamp_utc"], sample["end_utc"]) == ("2009-02-13T23:31:30Z", "2009-02-14T00:31:30Z")
+    assert sample["duration_s"] == 3600
+    assert sample["distance_m"] == 10000
+    assert sample["activity"] == "8/1"  # outdoor run
+    assert "kcal" not in sample
+    assert sample["meta"] == {"calorie": 500, "avg_pace_s_per_km": 300, "avg_cadence_spm": 180}
+    assert coros.webhooks.ack.accepted is not None
+    assert coros.webhooks.ack.accepted.body == b'{"result":"0000","message":"OK"}'

@@ -43,7 +43,7 @@ def test_shipped_specs_trust_levels():
         if spec.webhooks is not None:
             levels[spec.id] = spec.webhooks.trust
     assert levels == {
-        "fitbit": "authenticated", "garmin": "weak", "google_health": "authenticated",
+        "coros": "authenticated", "fitbit": "authenticated", "garmin": "weak", "google_health": "authenticated",
         "oura": "authenticated", "polar": "authenticated", "strava": "unauthenticated",
         "wahoo": "authenticated", "whoop": "authenticated", "withings": "unauthenticated",
     }

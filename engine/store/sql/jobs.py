@@ -34,6 +34,9 @@ _NEW_JOB = " ON CONFLICT (idempotency_key) DO NOTHING"
 _NEW_EVENT = " ON CONFLICT (vendor, event_key) DO NOTHING"
 _HOLDS = "WHERE id = ? AND lease_owner = ? AND state = 'running'"  # the caller holds the job
 
+# Which due job runs next: live work first, then users' backfill windows in turns, then the oldest.
+DUE_ORDER = "priority DESC, fair_seq, run_at, id"
+
 # One statement, so one round trip: retire lapsed leases on their last attempt (dead letters, not
 # work), then lease the oldest lapsed job, else the next due one. Rows another worker is claiming
 # right now are skipped, never waited for. PostgreSQL only: SQLite has no data-modifying WITH.
@@ -46,7 +49,7 @@ _CLAIM_SKIP_LOCKED = (
     "AND attempts < max_attempts{kinds} ORDER BY lease_expires_at LIMIT 1 "
     "FOR UPDATE SKIP LOCKED), "
     "due AS (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?{kinds} "
-    "ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED), "
+    f"ORDER BY {DUE_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED), "
     "pick AS (SELECT id FROM lapsed UNION ALL SELECT id FROM due LIMIT 1) "
     "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, "
     "attempts = attempts + 1, updated_at = ? FROM pick WHERE jobs.id = pick.id "
@@ -65,7 +68,7 @@ def job_values(job_id: str, job: JobSpec, at: float) -> tuple[Any, ...]:
     return (
         job_id, job.kind, dump_payload(job.payload), "queued", 0, job.max_attempts,
         at if job.run_at is None else job.run_at, None, None, None,
-        job.idempotency_key or None, job.vendor, job.user_id, at, at,
+        job.idempotency_key or None, job.vendor, job.user_id, at, at, job.priority, job.fair_seq,
     )  # fmt: skip
 
 
@@ -261,7 +264,7 @@ class Jobs(Concern, JobStore):
                 f"{kind_filter} ORDER BY lease_expires_at LIMIT 1", [at, *kind_params]
             ) or await tx.one(
                 f"SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?{kind_filter} "
-                "ORDER BY run_at, id LIMIT 1", [at, *kind_params])
+                f"ORDER BY {DUE_ORDER} LIMIT 1", [at, *kind_params])
             if candidate is None:
                 return None
             row = await tx.one(

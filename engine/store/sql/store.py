@@ -17,8 +17,8 @@ from engine.store.sql.budgets import Budgets
 from engine.store.sql.connections import Connections, OAuthStates
 from engine.store.sql.dialect import Executor, Tx, chunks, insert
 from engine.store.sql.identity import Identities
-from engine.store.sql.ingest_tokens import IngestTokens
 from engine.store.sql.jobs import Jobs
+from engine.store.sql.merge_prefs import MergePriorities
 from engine.store.sql.outbox import Outbox
 from engine.store.sql.samples import Samples
 from engine.store.sql.syncs import Syncs
@@ -54,7 +54,7 @@ def _names_subject(payload: Any, subjects: frozenset[str]) -> bool:
 
 
 class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState, RawArchive,
-               Outbox, Zones, Identities, IngestTokens, Housekeeping):
+               Outbox, Zones, Identities, MergePriorities, Housekeeping):
     def __init__(self, executor: Executor, cipher: TokenCipher,
                  clock: Callable[[], float] = time.time) -> None:
         self._ex = executor

@@ -1,0 +1,51 @@
+"""Per-user source priorities of the merged view, and the time extent of a user's samples the
+merged view pages over."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from engine.store.codec import dump_json, from_micros, load_json
+from engine.store.port import MergePriorityStore
+from engine.store.sql.dialect import Concern, upsert
+
+_COLUMNS = "user_id, sample_type, sources, updated_at"
+
+
+class MergePriorities(Concern, MergePriorityStore):
+    async def merge_priorities(self, user_id: str) -> dict[str, list[str]]:
+        rows = await self._ex.read_all(
+            "SELECT sample_type, sources FROM merge_priorities WHERE user_id = ? ORDER BY sample_type",
+            (user_id,))
+        return {sample_type: [str(s) for s in load_json(sources)] for sample_type, sources in rows}
+
+    async def set_merge_priority(
+        self, user_id: str, sample_type: str, sources: Sequence[str], *, now: float | None = None
+    ) -> None:
+        await self._ex.write(upsert("merge_priorities", _COLUMNS, "user_id, sample_type"),
+                             (user_id, sample_type, dump_json(list(sources)), self._now(now)))
+
+    async def clear_merge_priority(self, user_id: str, sample_type: str | None = None) -> int:
+        if sample_type is None:
+            return await self._ex.write("DELETE FROM merge_priorities WHERE user_id = ?", (user_id,))
+        return await self._ex.write(
+            "DELETE FROM merge_priorities WHERE user_id = ? AND sample_type = ?", (user_id, sample_type))
+
+    async def sample_time_range(
+        self, user_id: str, sample_types: Sequence[str]
+    ) -> tuple[datetime, datetime] | None:
+        # One MIN and one MAX per type, each answered from the (user, type, time) index;
+        # tombstones count, so the range may only be wider than the live samples'.
+        lows: list[int] = []
+        highs: list[int] = []
+        for sample_type in sample_types:
+            row = await self._ex.read_one(
+                "SELECT MIN(timestamp_us), MAX(timestamp_us) FROM samples "
+                "WHERE user_id = ? AND sample_type = ?", (user_id, sample_type))
+            if row is not None and row[0] is not None:
+                lows.append(int(row[0]))
+                highs.append(int(row[1]))
+        if not lows:
+            return None
+        return from_micros(min(lows)), from_micros(max(highs))
