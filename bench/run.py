@@ -21,6 +21,7 @@ BENCHMARKS = {
     "budget": "bench.budget",
     "webhooks": "bench.webhooks",
     "console": "bench.console",
+    "merge": "bench.merge",
 }
 
 

@@ -19,6 +19,10 @@ def test_mapping_benchmark_runs() -> None:
     _check(mapping.run(smoke=True))
 
 
+def test_merge_benchmark_runs() -> None:
+    _check(merge.run(smoke=True))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("module", [coldstart, pull, budget, webhooks],
                          ids=["coldstart", "pull", "budget", "webhooks"])
