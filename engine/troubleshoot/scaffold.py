@@ -18,6 +18,17 @@ spec_version: 1
 id: {id}
 name: {name}
 docs_url: https://developer.example.com/docs   # where the vendor documents its API
+# A vendor that shut its API down keeps its spec (it still validates) but is not offered for new
+# connections, and existing ones are reported:
+# status: retired
+# retired: {{support_ended: "2026-09-30", turned_off: "2026-11-02", successor: other_vendor}}
+
+# Where the user's time zone comes from, for times the vendor sends without an offset (`local:
+# true` below); the first source that answers wins (a field of the identity call, of a profile
+# call with `request:`, an offset some records carry, or the zone the app passes at connect):
+# time_zone:
+#   - {{from: identity, path: time_zone, format: iana}}
+#   - {{from: app}}
 
 api:
   # ${{VAR:-default}} lets tests and local runs point the shipped spec elsewhere.
@@ -106,6 +117,12 @@ resources:
     samples:
       - type: sleep_session
         start: start_time
+        # A time without an offset says what it is: `{{path: start_time, local: true}}` (the user's
+        # wall clock, converted with `time_zone` above) or `{{path: start_time, utc: true}}`.
+        # When the vendor's id changes with the record's content (e.g. it encodes the duration),
+        # identify the record by chosen fields instead of `record_id`; the latest write wins:
+        # record_id: null
+        # identity: {{fields: [start_time]}}
         end: end_time
         values:
           # Every value names its unit; the engine converts to the sample's canonical unit.
