@@ -20,6 +20,7 @@ BENCHMARKS = {
     "pull": "bench.pull",
     "budget": "bench.budget",
     "webhooks": "bench.webhooks",
+    "archive": "bench.archive",
     "console": "bench.console",
     "merge": "bench.merge",
 }

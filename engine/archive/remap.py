@@ -75,6 +75,7 @@ def _field_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, t
 @dataclass(slots=True)
 class _Page:
     upserts: list[SampleRecord] = field(default_factory=list)
+    restamped: list[SampleRecord] = field(default_factory=list)
     removed: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
@@ -144,8 +145,8 @@ class Remapper:
             after = (heads[-1].user_id, heads[-1].resource, heads[-1].record_key)
             done += len(heads)
             if run is not None:  # the page and the position move together
-                await self.store.apply_remap(page.upserts, page.removed, run=RemapProgress(
-                    run.run_id, json.dumps(after), dict(report.counts)))
+                await self.store.apply_remap(page.upserts, page.removed, restamped=page.restamped,
+                                             run=RemapProgress(run.run_id, json.dumps(after), dict(report.counts)))
             if self.progress is not None:
                 self.progress(done, max(total, done))
             if len(heads) < self.batch:
@@ -189,7 +190,7 @@ class Remapper:
                       or before.provenance.mapping_hash != provenance.mapping_hash
                       or before.provenance.raw_id != provenance.raw_id):
                     counts["restamped"] += 1
-                    page.upserts.append(sample)
+                    page.restamped.append(sample)
                 else:
                     counts["unchanged"] += 1
             for key, gone in old.items():

@@ -402,13 +402,15 @@ class RawArchiveStore(Protocol):
 
     async def apply_remap(
         self, upserts: Sequence[SampleRecord], removed: Sequence[tuple[str, str, str, str]], *,
-        run: RemapProgress | None = None, now: float | None = None,
+        restamped: Sequence[SampleRecord] = (), run: RemapProgress | None = None,
+        now: float | None = None,
     ) -> int:
         """In one transaction: write the re-mapped samples (over anything but a vendor's own
-        tombstone), mark the (user_id, source, sample_type, dedup_id) samples the mapping no
-        longer produces as removed by it (never a vendor tombstone) and, with `run`, move the
-        re-map run to its new position, so a run killed at any instant resumes exactly after
-        the last page it wrote. Returns rows changed."""
+        tombstone) and the `restamped` ones (same values, newer provenance), mark the (user_id,
+        source, sample_type, dedup_id) samples the mapping no longer produces as removed by it
+        (never a vendor tombstone), report the changes but restamps to the outbox with origin
+        remap and, with `run`, move the re-map run to its new position, so a run killed at any
+        instant resumes exactly after the last page it wrote. Returns rows changed."""
 
     async def count_unarchived_samples(
         self, source: str, *, user_id: str | None = None, resources: Sequence[str] | None = None,

@@ -22,6 +22,22 @@ from sandbox.timefmt import (
 from sandbox.timeline import Timeline
 
 COLLECTIONS = {"activities", "body", "foods", "sleep", "userRevokedAccess"}
+# Fitbit's profile names the account's zone as an IANA name ("America/Los_Angeles" in its Get
+# Profile example) beside `offsetFromUTCMillis`, the offset in force now. A timeline keeps one
+# offset all year, so each offset is a zone without daylight saving time.
+ZONES = {-5 * 3600: "America/Bogota", 0: "Africa/Abidjan", 3600: "Africa/Lagos",
+         2 * 3600: "Africa/Johannesburg", 9 * 3600: "Asia/Tokyo"}
+
+
+def zone_name(offset_s: int) -> str:
+    """The profile's `timezone` for a fixed offset: a place when one is known, else the POSIX-style
+    Etc zone (whose sign is inverted: Etc/GMT-3 is three hours east of UTC)."""
+    if offset_s in ZONES:
+        return ZONES[offset_s]
+    if offset_s % 3600:
+        raise ValueError(f"no IANA zone has the fixed offset {offset_s} s")
+    hours = -offset_s // 3600
+    return f"Etc/GMT{hours:+d}" if hours else "Etc/GMT"
 DETAIL_STEP = {"1sec": 1, "1min": 1, "5min": 5, "15min": 15}
 
 
@@ -85,7 +101,7 @@ def dataset(user: SimUser, tl: Timeline) -> dict[str, list[Record]]:
             "heart_intraday": intraday, "hrv": hrv, "spo2": spo2,
             "profile": [Record(str(user.vendor_id), 0, 0, {"user": {
                 "encodedId": str(user.vendor_id), "displayName": "Sim User",
-                "timezone": "Etc/GMT", "offsetFromUTCMillis": off * 1000}})]}
+                "timezone": zone_name(off), "offsetFromUTCMillis": off * 1000}})]}
 
 
 def routes(state: SimState) -> list[Route]:

@@ -5,9 +5,12 @@ a disconnect purges that vendor's data and nothing else."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from engine.archive.remap import Remapper
+from engine.spec.loader import load_spec
 from engine.store.records import SampleProvenance, SampleRecord
 from engine.store.sample_document import sample_document
 from tests.auth.harness import AUTH, connect
@@ -141,3 +144,27 @@ async def test_a_disconnect_purges_that_vendors_data_and_still_tells_the_custome
         assert erasure.vendor == "whoop" and erasure.reason == "disconnected"
         assert erasure.counts["samples"] > 0 and erasure.counts["raw_records"] == 1
         assert "user-1" not in erasure.subject_hash
+
+
+async def test_a_remaps_changes_reach_the_customer_with_origin_remap(env, sim, clock, tmp_path):
+    async with engine_app({**env, **NO_INITIAL_SYNC}, clock) as (engine, client):
+        assert (await connect(client, "whoop", "user-1")).status_code == 200
+        sleep = await _webhook_sleep(engine, client, sim, clock)
+        await engine.store.dispatch_outbox()
+        seen = len(await engine.store.list_changes(limit=1000))
+        text = (Path(env["ENGINE_VENDORS_DIR"]) / "whoop.yaml").read_text()
+        old = "awake_s: {path: score.stage_summary.total_awake_time_milli, unit: ms}"
+        assert text.count(old) == 1
+        changed_spec = tmp_path / "changed" / "whoop.yaml"
+        changed_spec.parent.mkdir()
+        changed_spec.write_text(text.replace(old, old.replace("unit: ms", "unit: s")))
+        report = await Remapper(engine.store, load_spec(changed_spec, env=env)).run()
+        assert report.counts["changed"] == 1 and report.counts["restamped"] > 0
+        await engine.store.dispatch_outbox()
+        [event] = (await engine.store.list_changes(limit=1000))[seen:]  # restamps are not news
+        assert event.origin == "remap" and event.payload["sample_type"] == "sleep_session"
+        assert event.payload["updated"] == 1
+        [entry] = event.payload["samples"]
+        awake_ms = sleep["score"]["stage_summary"]["total_awake_time_milli"]
+        assert entry["sample"].get("awake_s") == (awake_ms if awake_ms <= 86_400 else None)
+        assert entry["sample"] == [s for s in await _samples(client) if s["sample_type"] == "sleep_session"][0]

@@ -28,6 +28,11 @@ from engine.store.sql.dialect import (
     insert,
     record_columns,
 )
+from engine.store.sql.outbox import (
+    ReportsChanges,
+    tombstone_reporting_changes,
+    upsert_reporting_changes,
+)
 from engine.store.sql.samples import SAMPLE_COLUMNS, sample_rows, stored_sample
 
 RAW_COLUMNS = ("id, raw_key, vendor, user_id, resource, record_key, content_hash, head, channel, "
@@ -54,7 +59,7 @@ _REMAP_UPSERT = (
 )
 
 
-class RawArchive(Concern, RawArchiveStore):
+class RawArchive(ReportsChanges, Concern, RawArchiveStore):
     async def raw_head_ids(self, raw_keys: Sequence[str]) -> dict[str, str]:
         heads: dict[str, str] = {}
         for part in chunks(list(dict.fromkeys(raw_keys)), ROWS_PER_STATEMENT * 4):
@@ -153,21 +158,32 @@ class RawArchive(Concern, RawArchiveStore):
 
     async def apply_remap(
         self, upserts: Sequence[SampleRecord], removed: Sequence[tuple[str, str, str, str]], *,
-        run: RemapProgress | None = None, now: float | None = None,
+        restamped: Sequence[SampleRecord] = (), run: RemapProgress | None = None,
+        now: float | None = None,
     ) -> int:
         at = self._now(now)
-        rows = sample_rows(upserts, at)
+        rows, quiet = sample_rows(upserts, at), sample_rows(restamped, at)
         gone = sorted(removed)
         if self._ex.dialect.row_locks:
             rows.sort(key=lambda row: row[1:5])
+            quiet.sort(key=lambda row: row[1:5])
+        reported = self._outbox_enabled
 
         async def write(tx: Tx) -> int:
-            changed = await tx.insert_many("samples", SAMPLE_COLUMNS, rows, _REMAP_UPSERT) if rows else 0
+            changed = 0
+            if rows:  # what changed reaches the customer as samples.changed with origin remap
+                changed += await (upsert_reporting_changes(
+                    tx, SAMPLE_COLUMNS, rows, _REMAP_UPSERT, origin="remap", at=at, inline=self._inline_samples)
+                    if reported else tx.insert_many("samples", SAMPLE_COLUMNS, rows, _REMAP_UPSERT))
+            if quiet:
+                changed += await tx.insert_many("samples", SAMPLE_COLUMNS, quiet, _REMAP_UPSERT)
             for user_id, source, sample_type, dedup_id in gone:
-                changed += await tx.count(
-                    "UPDATE samples SET deleted = ?, stored_at = ? WHERE user_id = ? AND source = ? "
-                    "AND sample_type = ? AND dedup_id = ? AND deleted = 0",
-                    (REMOVED_BY_MAPPING, at, user_id, source, sample_type, dedup_id))
+                sql = ("UPDATE samples SET deleted = ?, stored_at = ? WHERE user_id = ? AND source = ? "
+                       "AND sample_type = ? AND dedup_id = ? AND deleted = 0")
+                params = (REMOVED_BY_MAPPING, at, user_id, source, sample_type, dedup_id)
+                changed += await (tombstone_reporting_changes(
+                    tx, sql, params, origin="remap", at=at, inline=self._inline_samples)
+                    if reported else tx.count(sql, params))
             if run is not None:
                 await tx.count("UPDATE remap_runs SET position = ?, counts = ?, updated_at = ? WHERE run_id = ?",
                                (run.position, dump_json(dict(run.counts)), at, run.run_id))
