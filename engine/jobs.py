@@ -122,6 +122,7 @@ class SyncWindowJob(JobPayload):
     window: dict  # TimeWindow.to_payload()
     sync_id: str | None = None
     channel: str | None = None  # how the records arrive: backfill | manual_sync (None: manual_sync)
+    replace: bool = False  # remove the samples the records read no longer map to
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--until", metavar="DATE", default=None, help="end (default now), same formats")
     parser.add_argument("--resources", metavar="A,B", default=None,
                         help="only these resources (comma-separated; default every listable one)")
+    parser.add_argument("--replace", action="store_true",
+                        help="repair after a corrected mapping: samples of the records read that their "
+                        "current version no longer maps to are removed (only those records, only "
+                        "these resources)")
     parser.add_argument("--log-format", choices=LOG_FORMATS, default="text",
                         help="format of warnings logged while syncing (default text; a repeated "
                         "warning is counted in the progress line, not printed again)")
@@ -92,7 +96,8 @@ def run_sync(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr)
     configure_logging(args.log_format, logging.WARNING).addFilter(progress.gate)
     try:
-        return asyncio.run(_sync(args.vendor, args.user, since, until, resources, progress))
+        return asyncio.run(_sync(args.vendor, args.user, since, until, resources, progress,
+                                 replace=args.replace))
     except KeyboardInterrupt:  # a second Ctrl-C while the first waited for the running window
         print("\nengine sync: interrupted; queued windows stay queued for any `engine worker`",
               file=sys.stderr)
@@ -118,7 +123,7 @@ async def _cancel(sync_id: str) -> int:
 
 
 async def _sync(vendor: str, user: str, since: datetime, until: datetime | None,
-                resources: list[str] | None, progress: Progress) -> int:
+                resources: list[str] | None, progress: Progress, *, replace: bool = False) -> int:
     try:
         engine = await Engine.from_env().open()
     except EngineError as error:
@@ -126,7 +131,8 @@ async def _sync(vendor: str, user: str, since: datetime, until: datetime | None,
         return EXIT_FAILED
     try:
         try:
-            plan = await engine.sync.plan(vendor, user, since=since, until=until, resources=resources)
+            plan = await engine.sync.plan(vendor, user, since=since, until=until, resources=resources,
+                                          replace=replace)
         except EngineError as error:
             print(f"engine sync: error: {error.message}", file=sys.stderr)
             return EXIT_FAILED

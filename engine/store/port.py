@@ -8,7 +8,7 @@ encrypted at rest), are in `engine.store.records`; the records are re-exported h
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -560,6 +560,15 @@ class IdentityStore(Protocol):
         """Tombstone every live sample of the same user, source, type and resource at the same
         start as one of `samples` but under another dedup key (a partial summary's id, an old
         mapping's id). Returns how many."""
+
+    async def tombstone_unproduced(
+        self, source: str, user_id: str, resource: str, record_ids: Collection[str],
+        kept: Collection[tuple[str, str]], *, now: float | None = None,
+    ) -> int:
+        """A re-read's repair: mark removed by the mapping (`deleted = 2`) every live sample of
+        these vendor records of `resource` whose (sample type, dedup id) is not in `kept`, the
+        samples the records' current versions map to. Samples of other records, resources or
+        users are never touched. Returns how many."""
 
 
 class MergePriorityStore(Protocol):

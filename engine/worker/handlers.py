@@ -41,7 +41,8 @@ async def _run_sync_window(job: Job, engine: WorkerContext) -> None:
     except (KeyError, TypeError, ValueError):
         raise PermanentJobError("job payload has no readable window") from None
     arrival = Arrival(payload.channel if payload.channel in CHANNELS else "manual_sync")
-    result = await engine.sync.run_window(spec, payload.user_id, payload.resource, window, arrival=arrival)
+    result = await engine.sync.run_window(spec, payload.user_id, payload.resource, window, arrival=arrival,
+                                          replace=payload.replace)
     if result.accepted:
         await await_delivery(engine, spec, payload.user_id, payload.resource, window, payload.sync_id)
     else:

@@ -27,6 +27,7 @@ from engine.mapping.zones import ZoneHistory
 from engine.spec.model import DEFAULT_HORIZON_S, MAX_SYNC_WINDOWS, Resource, Spec
 from engine.store.port import JobSpec, RawVersion, SampleRecord, Store, Sync
 from engine.store.records import sync_job_key_prefix
+from engine.worker.reread import Reread
 from engine.worker.zones import (
     load_zones,
     needs_zone,
@@ -277,10 +278,11 @@ class SyncService:
     async def run_window(
         self, spec: Spec, user_id: str, resource_name: str, window: TimeWindow | None,
         *, caller: Caller | None = None, advance_cursor: bool = True, changes: bool = False,
-        arrival: Arrival = WEBHOOK,
+        arrival: Arrival = WEBHOOK, replace: bool = False,
     ) -> StoreResult:
         """Fetch every page of one window (of the resource's `changes` listing with `changes`),
-        storing each page as it arrives."""
+        storing each page as it arrives. With `replace`, once every page is stored, samples of the
+        records read that their current version no longer maps to are removed (engine/worker/reread.py)."""
         resource = self.resource(spec, resource_name)
         caller = caller or await self.caller(spec, user_id)
         fetcher = self.fetcher(spec)
@@ -293,11 +295,14 @@ class SyncService:
         writing: asyncio.Task[StoreResult] | None = None
         waiting: list[_MappedPage] = []
         waiting_rows = 0
+        reread = Reread() if replace else None
         try:
             async for page in fetcher.pages(caller, resource, window, changes=changes):
                 accepted = accepted or page.accepted
                 zones = await self.zones(spec, resource_name, user_id, page.records)
                 mapped = self._map(spec, resource_name, user_id, page.records, arrival, zones)
+                if reread is not None:
+                    reread.add(self.archiver(spec, resource_name), page.records, mapped.rows)
                 waiting.append(mapped)
                 waiting_rows += len(mapped.rows)
                 if writing is not None and (writing.done() or waiting_rows >= MAX_WAITING_ROWS):
@@ -314,6 +319,8 @@ class SyncService:
         finally:
             if writing is not None:  # the window failed: let the write in flight settle first
                 await asyncio.gather(writing, return_exceptions=True)
+        if reread is not None:
+            await reread.replace(self.store, spec.id, user_id, resource_name)
         if advance_cursor and window is not None and not accepted:
             await self.advance_cursor(spec, user_id, resource_name, window.end)
         total = StoreResult(0, 0, 0, accepted=accepted)
@@ -381,11 +388,13 @@ class SyncService:
         until: datetime | None = None,
         resources: Sequence[str] | None = None,
         channel: str = "manual_sync",
+        replace: bool = False,
     ) -> SyncPlan:
         """Split the range into windows per resource (within each resource's history horizon),
         record a sync and enqueue one job per window. A start older than a resource's horizon is
         clamped to it (the plan and the sync's detail say so); a plan of more than
-        `MAX_SYNC_WINDOWS` windows is refused."""
+        `MAX_SYNC_WINDOWS` windows is refused. With `replace`, each window removes the samples
+        its records no longer map to (the repair after a corrected mapping)."""
         spec = self.engine.spec(vendor)
         connection = await self.store.get_connection(spec.id, user_id)
         if connection is None:
@@ -428,7 +437,8 @@ class SyncService:
             counts[name] = len(windows)
             for index, window in enumerate(windows):
                 job = SyncWindowJob(vendor=spec.id, user_id=user_id, resource=name,
-                                    window=window.to_payload(), sync_id=sync_id, channel=channel)
+                                    window=window.to_payload(), sync_id=sync_id, channel=channel,
+                                    replace=replace)
                 jobs.append(JobSpec(
                     kind=JobKind.SYNC_WINDOW, payload=job.to_payload(),
                     idempotency_key=f"{sync_job_key_prefix(sync_id)}{name}\x1f{index}",
@@ -436,6 +446,8 @@ class SyncService:
                 ))
         note = None
         detail: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat(), "resources": counts}
+        if replace:
+            detail["replace"] = True
         if clamped:
             detail["clamped"] = _clamp_detail(since, clamped, spec)
             note = (f"since {since.date().isoformat()} is older than the history horizon; synced from "

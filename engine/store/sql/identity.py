@@ -1,22 +1,33 @@
-"""Record identity repairs: samples stored under an identity the spec has since replaced."""
+"""Record identity repairs: samples stored under an identity the spec has since replaced, and
+samples a record no longer maps to when the vendor's current version of it is read again."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from engine.store.codec import to_micros
 from engine.store.port import IdentityStore
-from engine.store.records import SampleRecord
+from engine.store.records import REMOVED_BY_MAPPING, SampleRecord
 from engine.store.sql.dialect import Concern, Tx
+from engine.store.sql.outbox import ReportsChanges, tombstone_reporting_changes
 
 _SUPERSEDED = (
     "UPDATE samples SET deleted = 1, stored_at = ? WHERE user_id = ? AND source = ? "
     "AND sample_type = ? AND resource = ? AND timestamp_us = ? AND dedup_id <> ? AND deleted = 0 "
     "AND (vendor_record_id IS NULL OR vendor_record_id <> ?)"
 )
+_OF_RECORDS = (
+    "SELECT sample_type, dedup_id FROM samples WHERE user_id = ? AND source = ? AND resource = ? "
+    "AND deleted = 0 AND vendor_record_id IN ({marks})"
+)
+_UNPRODUCED = (
+    "UPDATE samples SET deleted = ?, stored_at = ? WHERE user_id = ? AND source = ? "
+    "AND sample_type = ? AND dedup_id = ? AND deleted = 0"
+)
+_IDS_PER_QUERY = 500
 
 
-class Identities(Concern, IdentityStore):
+class Identities(ReportsChanges, Concern, IdentityStore):
     async def tombstone_superseded(
         self, samples: Sequence[SampleRecord], *, now: float | None = None
     ) -> int:
@@ -33,3 +44,29 @@ class Identities(Concern, IdentityStore):
             return total
 
         return await self._ex.transaction(run)
+
+    async def tombstone_unproduced(
+        self, source: str, user_id: str, resource: str, record_ids: Collection[str],
+        kept: Collection[tuple[str, str]], *, now: float | None = None,
+    ) -> int:
+        at = self._now(now)
+        ids = sorted(set(record_ids))
+        keep = set(kept)
+        reported, inline = self._outbox_enabled, self._inline_samples
+
+        async def run(tx: Tx) -> int:
+            gone: list[tuple[str, str]] = []
+            for start in range(0, len(ids), _IDS_PER_QUERY):
+                chunk = ids[start:start + _IDS_PER_QUERY]
+                sql = _OF_RECORDS.format(marks=", ".join("?" * len(chunk)))
+                rows = await tx.all(sql, (user_id, source, resource, *chunk))
+                gone += [(str(t), str(d)) for t, d in rows if (t, d) not in keep]
+            total = 0
+            for sample_type, dedup_id in sorted(gone):
+                params = (REMOVED_BY_MAPPING, at, user_id, source, sample_type, dedup_id)
+                total += await (tombstone_reporting_changes(tx, _UNPRODUCED, params, origin="backfill", at=at,
+                                                            inline=inline)
+                                if reported else tx.count(_UNPRODUCED, params))
+            return total
+
+        return await self._ex.transaction(run) if ids else 0
