@@ -13,6 +13,8 @@ The layers, top to bottom (a module may import its own layer and any layer below
 - `engine.python_api`: the `Connector` facade. `Engine.connector()` builds it, so it sits *below*
   the composition root: it types the engine as `engine.context.EngineContext` and never imports
   `engine.engine`.
+- `engine.ingest`: on-device sources' tokens and batches, stored through the worker's sync service
+  (its pure batch reader, `engine.ingest.batch`, sits with the mapping layer, for `engine test`).
 - `engine.worker`, then `engine.subscriptions` (the worker schedules renewals; subscriptions never
   import the worker).
 - `engine.context` (what the layers above see of the engine) and `engine.settings`.
@@ -46,6 +48,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.console",),
     ("engine.engine",),
     ("engine.python_api",),
+    ("engine.ingest",),
     ("engine.worker",),
     ("engine.subscriptions",),
     ("engine.context",),
@@ -54,7 +57,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.archive",),
     ("engine.merge",),
     ("engine.testing", "engine.troubleshoot", "engine.coverage"),
-    ("engine.fetch", "engine.auth", "engine.webhooks", "engine.mapping"),
+    ("engine.fetch", "engine.auth", "engine.webhooks", "engine.mapping", "engine.ingest.batch"),
     ("engine.http",),
     ("engine.store", "engine.errors", "engine.logs", "engine.instants", "engine.jobs", "engine.shipped",
      "engine.observability"),

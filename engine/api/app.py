@@ -1,6 +1,7 @@
 """The Starlette application factory.
 
-Routes come in two groups: public ones (probes, the OAuth callback, vendor webhooks) and the rest
+Routes come in two groups: public ones (probes, the OAuth callback, vendor webhooks, on-device
+ingestion with its own per-user token) and the rest
 of `/v1`, which needs the API key. Other parts of the engine add their routes by listing them in
 `public_routes` or `protected_routes` below (one line each), or at run time through
 `create_app(extra_public_routes=..., extra_protected_routes=...)`.
@@ -22,6 +23,7 @@ from engine.api import (
     data,
     endpoints,
     health,
+    ingest,
     merged,
     metrics,
     oauth,
@@ -45,6 +47,7 @@ def public_routes(engine: Engine) -> list[BaseRoute]:
         *webhooks.engine_webhook_routes(engine),
         *health.routes,
         *oauth.routes,
+        *ingest.public_routes,  # its own credential: the user's ingest token
         *reconnect.routes,
         *metrics.routes,  # its own check: the API key or ENGINE_METRICS_TOKEN
         *openapi.routes,
@@ -58,6 +61,7 @@ def protected_routes(engine: Engine) -> list[BaseRoute]:
     return [
         *vendors.routes,
         *connections.routes,
+        *ingest.routes,
         *data.routes,
         *merged.routes,
         *remap.routes,

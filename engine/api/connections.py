@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from engine.api import ingest
 from engine.api.common import engine_of, optional_string, read_json_object
 from engine.api.openapi import OPTIONAL_TIME, TIME, Param, nullable, operation
 from engine.auth.flows import check_user_id, retired_message
@@ -54,10 +55,11 @@ CONNECTION_SCHEMA = {
 }
 
 
-@operation("Start connecting a user: an authorization URL to send them to",
-           {201: ("A signed, single-use authorization URL", {
+@operation("Start connecting a user: an authorization URL to send them to (an on-device source: an ingest token)",
+           {201: ("A signed, single-use authorization URL; for an on-device source (auth type ingest_token), "
+                  "the user's new ingest token", {"oneOf": [{
                "type": "object", "required": ["authorization_url", "expires_at"],
-               "properties": {"authorization_url": {"type": "string"}, "expires_at": TIME}})},
+               "properties": {"authorization_url": {"type": "string"}, "expires_at": TIME}}, ingest.ISSUED_SCHEMA]})},
            params=[USER, VENDOR, Param("return_to", description="Where the browser goes after the callback "
                                        "(its origin must be on ENGINE_RETURN_TO_ALLOWLIST); or in the body"),
                    Param("tz", description="The user's IANA time zone as the app knows it (e.g. "
@@ -70,6 +72,8 @@ async def start_connection(request: Request) -> JSONResponse:
     engine = engine_of(request)
     user_id = user_id_of(request)
     vendor = request.path_params["vendor"]
+    if engine.spec(vendor).ingest is not None:
+        return await ingest.issue_token(request)
     if engine.spec(vendor).retired and vendor not in engine.oauth.allow_retired:  # the clearer reason
         raise VendorRetired(retired_message(engine.spec(vendor)), vendor=vendor)
     engine.configured_spec(vendor)

@@ -32,6 +32,7 @@ from engine.mapping.values import (
 from engine.mapping.zones import resolve
 from engine.spec.expr import Expr
 from engine.spec.expr_python import HELPERS, Translator
+from engine.spec.model import UnitFrom
 
 FastMap = Callable[[Iterable[Any], str, list, Callable[[Any], None], Any], None]
 
@@ -455,7 +456,8 @@ def _spec_value(spec: Any, name: str) -> Any:
 
 def generate(mappers: tuple[SampleMapper, ...]) -> FastMap | None:
     """The fast loop for these mappers, or None when one of them needs the closure path only."""
-    if not mappers or any(m._spec.each is not None for m in mappers):
+    if not mappers or any(m._spec.each is not None or any(isinstance(v.unit, UnitFrom) for v in m._spec.values)
+                          for m in mappers):
         return None
     src = _Source()
     for mapper in mappers:

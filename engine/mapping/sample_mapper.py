@@ -30,7 +30,7 @@ from engine.mapping.values import MISSING, Convert, Rejected, value_converter
 from engine.mapping.zones import ZoneHistory, resolve
 from engine.spec.catalogue import Catalogue
 from engine.spec.expr import Expr
-from engine.spec.model import SampleMapping, TimeField
+from engine.spec.model import SampleMapping, TimeField, UnitFrom
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -45,6 +45,10 @@ def _reader(expr: Expr | None, const: Any = None) -> Reader:
     if expr is None:
         return lambda _context: const
     return expr.search
+
+
+def _with_unit(read: Reader, read_unit: Reader) -> Reader:
+    return lambda context: (read(context), read_unit(context))
 
 
 def _record_id(raw: Any) -> str | None:
@@ -136,7 +140,10 @@ class SampleMapper:
             except ValueError as exc:
                 raise MappingError(f"{resource}/{mapping.type}.{value.name}: {exc}") from None
             field = sample_type.fields[value.name]
-            plans.append(_FieldPlan(value.name, _reader(value.path, value.const), convert, field.required))
+            read = _reader(value.path, value.const)
+            if isinstance(value.unit, UnitFrom):  # the converter takes the number with its unit
+                read = _with_unit(read, value.unit.path.search)
+            plans.append(_FieldPlan(value.name, read, convert, field.required))
             mapped.add(value.name)
         missing = [name for name, f in sample_type.fields.items() if f.required and name not in mapped]
         if missing:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.spec.catalogue import Catalogue, FieldDef
-from engine.spec.model import ValueField
+from engine.spec.model import UnitFrom, ValueField
 
 MISSING = object()  # the field is absent in this record (not an error)
 
@@ -135,5 +135,39 @@ def value_converter(catalogue: Catalogue, sample_type: str, value: ValueField) -
         raise ValueError(f"{sample_type}.{value.name} has no canonical unit")
     if value.unit is None:
         raise ValueError(f"{sample_type}.{value.name} is a quantity in {field.unit}: give its unit")
+    if isinstance(value.unit, UnitFrom):
+        return _named_unit_converter(catalogue, field, value.unit)
     factor, offset = catalogue.unit_converter(value.unit, field.unit)
     return _number_converter(field, factor, offset)
+
+
+def _named_unit_converter(catalogue: Catalogue, field: FieldDef, unit_from: UnitFrom) -> Convert:
+    """A converter of `(number, unit string)` pairs: one number converter per unit string that
+    measures what the field does, made on first sight of that string."""
+    table = dict(unit_from.names)
+    by_name: dict[str, Convert | Rejected] = {}
+    assert field.unit is not None
+
+    def converter_for(name: str) -> Convert | Rejected:
+        known = by_name.get(name)
+        if known is None:
+            try:
+                factor, offset = catalogue.unit_converter(table.get(name, name), field.unit or "")
+                known = _number_converter(field, factor, offset)
+            except ValueError:
+                known = Rejected(f"unit {name!r:.40} is not one the spec's `units` table or the catalogue "
+                                 f"converts to {field.unit}")
+            if len(by_name) < 256:  # unit strings come from the record: keep the memo bounded
+                by_name[name] = known
+        return known
+
+    def convert(pair: Any) -> Any:
+        number, name = pair
+        if number is None:
+            return MISSING
+        if not isinstance(name, str):
+            return Rejected(f"no unit string given for {number!r:.40}")
+        chosen = converter_for(name)
+        return chosen if isinstance(chosen, Rejected) else chosen(number)
+
+    return convert

@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 from engine.spec import model as m
 from engine.spec.catalogue import CATALOGUE
 from engine.spec.compile_base import LOOPBACK_HOSTS, REQUEST_NAMES, Path, duration_seconds
+from engine.spec.compile_ingest import IngestCompiler
 from engine.spec.compile_webhooks import WebhooksCompiler
 from engine.spec.compile_zones import ZonesCompiler
 from engine.spec.errors import SpecError, closest
 from engine.spec.expr import Expr
 
 
-class _Compiler(ZonesCompiler, WebhooksCompiler):
+class _Compiler(ZonesCompiler, WebhooksCompiler, IngestCompiler):
     def api(self, raw: Mapping[str, Any]) -> m.Api:
         at: Path = ("api",)
         base = self.url(raw["base_url"], at + ("base_url",)).rstrip("/")
@@ -189,7 +190,9 @@ class _Compiler(ZonesCompiler, WebhooksCompiler):
             path, const, unit = (value, None, None) if isinstance(value, str) else (
                 value.get("path"), value.get("const"), value.get("unit"))
             field_unit = field.unit  # None: not a quantity
-            if field_unit is not None and unit is None:
+            if not isinstance(value, str) and "unit_from" in value:
+                unit = self.unit_from(value, vat, field_unit)
+            elif field_unit is not None and unit is None:
                 self.issue(vat, "unit.missing", f"{type_name}.{name} is a quantity in {field_unit}: give its unit")
             elif field_unit is None and unit is not None:
                 self.issue(vat + ("unit",), "unit.unexpected", f"{type_name}.{name} is not a quantity; remove unit")
@@ -313,8 +316,8 @@ class _Compiler(ZonesCompiler, WebhooksCompiler):
             id=raw["id"],
             name=raw["name"],
             path=self.path,
-            api=self.api(raw["api"]),
-            auth=self.auth(raw["auth"]),
+            api=self.api(raw["api"]) if "api" in raw else m.Api(base_url="", hosts=frozenset()),
+            auth=self.ingest_auth(raw["auth"]) if raw["auth"]["type"] == "ingest_token" else self.auth(raw["auth"]),
             limits=self.limits(raw.get("limits", {})),
             webhooks=self.webhooks(raw["webhooks"], resources_raw) if "webhooks" in raw else None,
             subscriptions=self.subscriptions(raw.get("subscriptions", {})),
@@ -324,6 +327,7 @@ class _Compiler(ZonesCompiler, WebhooksCompiler):
             time_zone=time_zone,
             status=status,
             retirement=retirement,
+            ingest=self.ingest(raw, resources_raw),
         )
 
 

@@ -89,6 +89,7 @@ class Auth:
     revoke: Request | None
     post_auth: tuple[Request, ...]
     on_disconnect: tuple[Request, ...]
+    type: Literal["oauth2", "ingest_token"] = "oauth2"  # ingest_token: the engine issues the credential
     min_state_length: int = 32
     # Where a refresh call carries the refresh token: the form body (RFC 6749) or
     # `Authorization: Bearer <refresh token>`.
@@ -97,7 +98,7 @@ class Auth:
 
     @property
     def configured(self) -> bool:
-        return bool(self.client_id and self.client_secret)
+        return self.type == "ingest_token" or bool(self.client_id and self.client_secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,11 +416,20 @@ class TzField:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitFrom:
+    """A unit the record names itself (a quantity with its unit string), looked up in the spec's
+    `units` table (the platform's unit strings) and else taken as a catalogue unit name."""
+
+    path: Expr
+    names: tuple[tuple[str, str], ...] = ()  # platform unit string -> catalogue unit
+
+
+@dataclass(frozen=True, slots=True)
 class ValueField:
     name: str
     path: Expr | None  # None for constants
     const: Any = None
-    unit: str | None = None  # the vendor's unit, converted to the field's canonical unit
+    unit: str | UnitFrom | None = None  # the vendor's unit, converted to the field's canonical unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +460,24 @@ class Resource:
     poll_s: int | None
     samples: tuple[SampleMapping, ...]
     changes: ListEndpoint | None = None  # records by when the vendor received them
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """Batches an on-device source posts with a user's ingest token: the records of each type go
+    to a resource and are mapped like fetched ones; deletions tombstone by the platform's id."""
+
+    batch: str  # the variant of schemas/ingest-batch.schema.json a batch must match
+    records: Expr
+    type: Expr  # a record's type, the key of `routes`
+    routes: dict[str, str]  # record type -> resource
+    deleted: Expr | None = None
+    deleted_id: Expr | None = None
+    deleted_type: Expr | None = None  # without it a deletion is looked for in every resource
+    token_ttl_s: int = 365 * 86400
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_records: int = 10000
+    rate: Budget = field(default_factory=lambda: Budget("user", 120, 60))
 
 
 ZoneFrom = Literal["identity", "records", "app"]
@@ -496,6 +524,7 @@ class Spec:
     time_zone: tuple[ZoneSource, ...] = ()  # the connection's zone, first source that answers
     status: Literal["active", "retired"] = "active"
     retirement: Retirement | None = None
+    ingest: Ingest | None = None  # on-device source: batches posted with an ingest token
 
     @property
     def retired(self) -> bool:

@@ -70,8 +70,9 @@ class TokenCipher:
             raise SecretKeyError("no token-encryption secret configured")
         self._keys = [_derive(secret) for secret in secret_keys]
         self._by_id = {key.key_id: key for key in reversed(self._keys)}
-        self._hash_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT,
-                              info=b"keyed hash v1").derive(secret_keys[0].encode("utf-8"))
+        self._hash_keys = [HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT,
+                                info=b"keyed hash v1").derive(secret.encode("utf-8")) for secret in secret_keys]
+        self._hash_key = self._hash_keys[0]
 
     @property
     def current_key_id(self) -> str:
@@ -82,6 +83,12 @@ class TokenCipher:
         the current secret can recompute."""
         message = purpose.encode("utf-8") + b"\x00" + value.encode("utf-8")
         return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()
+
+    def keyed_hashes(self, value: str, *, purpose: str) -> tuple[str, ...]:
+        """`keyed_hash` under every configured secret, the current one first: what a value
+        hashed before a key rotation may be stored under."""
+        message = purpose.encode("utf-8") + b"\x00" + value.encode("utf-8")
+        return tuple(dict.fromkeys(hmac.new(key, message, hashlib.sha256).hexdigest() for key in self._hash_keys))
 
     def encrypt(self, plaintext: str, *, vendor: str, user_id: str, field: str) -> str:
         key = self._keys[0]

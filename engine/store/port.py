@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -592,8 +593,40 @@ class MergePriorityStore(Protocol):
         included), or None when there are none."""
 
 
+@dataclass(frozen=True, slots=True)
+class IngestToken:
+    """An on-device source's credential for one user (the token itself is never stored)."""
+
+    token_id: str
+    vendor: str
+    user_id: str
+    created_at: float
+    expires_at: float
+    revoked_at: float | None = None
+
+
+class IngestTokenStore(Protocol):
+    """Per-user ingest tokens, kept as keyed hashes; a token is found under any configured key."""
+
+    async def add_ingest_token(
+        self, vendor: str, user_id: str, token: str, *, expires_at: float, now: float | None = None
+    ) -> IngestToken: ...
+
+    async def ingest_token_owner(
+        self, vendor: str, token: str, *, now: float | None = None
+    ) -> IngestToken | None:
+        """The token's record while it is neither revoked nor expired, else None."""
+
+    async def list_ingest_tokens(self, vendor: str, user_id: str) -> list[IngestToken]: ...
+
+    async def revoke_ingest_token(
+        self, vendor: str, user_id: str, token_id: str, *, now: float | None = None
+    ) -> bool: ...
+
+
 class Store(
     ConnectionStore, OAuthStateStore, JobStore, BudgetStore, SampleStore, SyncStore,
-    AppStateStore, RawArchiveStore, OutboxStore, ZoneStore, IdentityStore, MergePriorityStore, Housekeeping, Protocol,
+    AppStateStore, RawArchiveStore, OutboxStore, ZoneStore, IdentityStore, MergePriorityStore,
+    IngestTokenStore, Housekeeping, Protocol,
 ):
     """The whole async storage port: what `open_store` returns, whichever database it opened."""

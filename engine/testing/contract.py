@@ -12,12 +12,19 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 
+from engine.ingest.batch import BatchError, check_batch, route_batch
 from engine.mapping.compiler import compile_resource_mapper, page_records
 from engine.mapping.result import MappingError, PayloadError
 from engine.mapping.sample_schema import build_sample_schema
 from engine.spec.model import Spec
 from engine.spec.validate import check_file, format_text
-from engine.testing.fixtures import ResponseFixture, WebhookFixture, find_fixtures, fixtures_folder
+from engine.testing.fixtures import (
+    IngestFixture,
+    ResponseFixture,
+    WebhookFixture,
+    find_fixtures,
+    fixtures_folder,
+)
 from engine.webhooks.events import TooManyEvents, extract_events
 from engine.webhooks.handshake import has_post_handshake, post_handshake
 from engine.webhooks.routing import route_event
@@ -184,6 +191,42 @@ class _Runner:
             return None
         return len(result.samples)
 
+    # ------------------------------------------------------------------ ingest batches
+
+    def map_batch(self, fixture: IngestFixture) -> dict[str, int]:
+        """The batch through the schema check and routing, each resource's records mapped;
+        samples per resource (empty when the fixture fails)."""
+        subject = f"fixture {fixture.path.name}"
+        ingest = self.spec.ingest
+        if ingest is None:
+            self.report.add("fail", subject, "the spec takes no ingest batches (auth type ingest_token)")
+            return {}
+        try:
+            document = _load_json(fixture.path)
+            check_batch(ingest.batch, document)
+            batch = route_batch(ingest, document)
+        except (OSError, ValueError, BatchError) as error:
+            self.report.add("fail", subject, str(error)[:300])
+            return {}
+        samples: list[dict[str, Any]] = []
+        counts: dict[str, int] = {}
+        for resource, records in batch.records.items():
+            result = compile_resource_mapper(self.spec, resource).map_records(records, FIXTURE_USER)
+            for warning in result.warnings[:5]:
+                self.report.add("warn", subject, str(warning))
+            samples.extend(result.samples)
+            counts[resource] = len(result.samples)
+        for record_type, count in batch.ignored.items():
+            self.report.add("warn", subject, f"{count} record(s) of type {record_type!r} have no route in `on`")
+        problems = _schema_errors(samples)
+        if problems:
+            self.report.add("fail", subject, f"{len(problems)} schema error(s); first: {problems[0]}")
+            return {}
+        if not self.compare(subject, fixture.expected, _jsonl(samples)):
+            return {}
+        self.report.add("ok", subject, f"{len(samples)} sample(s), {len(batch.deletions)} deletion(s)")
+        return counts
+
     # ------------------------------------------------------------------ webhooks
 
     def replay_webhook(self, fixture: WebhookFixture) -> set[str]:
@@ -310,6 +353,9 @@ def run_contract(spec_path: str | Path, *, update: bool = False) -> ContractRepo
         report.add("warn", f"fixture {orphan.name}", "expectation without its fixture")
 
     mapped: dict[str, list[str]] = {}
+    for batch in found.batches:
+        for routed, made in runner.map_batch(batch).items():
+            mapped.setdefault(routed, []).append(f"{batch.path.name} {made} sample(s)")
     for fixture in found.responses:
         count = runner.map_response(fixture)
         if count is not None:
@@ -318,6 +364,8 @@ def run_contract(spec_path: str | Path, *, update: bool = False) -> ContractRepo
         if name in mapped:
             report.resources_covered.append(name)
             report.add("ok", f"resource {name}", ", ".join(mapped[name]))
+        elif resource.samples and spec.ingest is not None:
+            report.add("fail", f"resource {name}", "no ingest.<label>.json batch holds a record of it")
         elif resource.samples and not any(f.resource == name for f in found.responses):
             report.add("fail", f"resource {name}", f"no fixture ({name}.list.json or {name}.get.json)")
 

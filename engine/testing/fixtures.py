@@ -3,7 +3,9 @@
 - `<resource>.list.json` / `<resource>.get.json`: a vendor response, with `<name>.expected.jsonl`
   holding the normalized samples it maps to;
 - `webhook.<label>.json`: a delivery body (for form-encoded webhooks, the decoded fields as a JSON
-  object), with `webhook.<label>.expected.json` holding the extracted events and their routes.
+  object), with `webhook.<label>.expected.json` holding the extracted events and their routes;
+- `ingest.<label>.json`: a batch an on-device source's app posts, with
+  `ingest.<label>.expected.jsonl` holding the samples its records map to.
 """
 
 from __future__ import annotations
@@ -39,11 +41,22 @@ class WebhookFixture:
         return self.path.with_name(self.path.name[: -len(".json")] + EXPECTED_EVENTS)
 
 
+@dataclass(frozen=True, slots=True)
+class IngestFixture:
+    path: Path
+    label: str
+
+    @property
+    def expected(self) -> Path:
+        return self.path.with_name(self.path.name[: -len(".json")] + EXPECTED_SAMPLES)
+
+
 @dataclass(slots=True)
 class FixtureSet:
     folder: Path
     responses: list[ResponseFixture] = field(default_factory=list)
     webhooks: list[WebhookFixture] = field(default_factory=list)
+    batches: list[IngestFixture] = field(default_factory=list)
     unrecognised: list[Path] = field(default_factory=list)
     orphaned_expectations: list[Path] = field(default_factory=list)
 
@@ -70,6 +83,9 @@ def find_fixtures(folder: Path) -> FixtureSet:
         stem = name[: -len(".json")]
         if stem.startswith("webhook.") and len(stem) > len("webhook."):
             found.webhooks.append(WebhookFixture(path, stem[len("webhook."):]))
+            continue
+        if stem.startswith("ingest.") and len(stem) > len("ingest."):
+            found.batches.append(IngestFixture(path, stem[len("ingest."):]))
             continue
         resource, _, kind = stem.rpartition(".")
         if resource and _is_page_kind(kind):

@@ -17,6 +17,7 @@ from engine.store.sql.budgets import Budgets
 from engine.store.sql.connections import Connections, OAuthStates
 from engine.store.sql.dialect import Executor, Tx, chunks, insert
 from engine.store.sql.identity import Identities
+from engine.store.sql.ingest_tokens import IngestTokens
 from engine.store.sql.jobs import Jobs
 from engine.store.sql.merge_prefs import MergePriorities
 from engine.store.sql.outbox import Outbox
@@ -54,7 +55,7 @@ def _names_subject(payload: Any, subjects: frozenset[str]) -> bool:
 
 
 class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState, RawArchive,
-               Outbox, Zones, Identities, MergePriorities, Housekeeping):
+               Outbox, Zones, Identities, IngestTokens, MergePriorities, Housekeeping):
     def __init__(self, executor: Executor, cipher: TokenCipher,
                  clock: Callable[[], float] = time.time) -> None:
         self._ex = executor
