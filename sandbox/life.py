@@ -50,6 +50,7 @@ NOTIFIED: dict[str, frozenset[str]] = {
     "google_health": frozenset({"sleep", "exercise", "steps", "heart-rate", "weight"}),
     "wahoo": frozenset({"workouts"}),
     "coros": frozenset({"sport"}),
+    "suunto": frozenset({"workouts", "sleep", "recovery"}),
 }
 
 

@@ -31,6 +31,7 @@ OAUTH_PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "wahoo": (("/oauth/authorize",), ("/oauth/token",)),
     "ultrahuman": (("/authorise",), ("/api/partners/oauth/token",)),
     "coros": (("/oauth2/authorize",), ("/oauth2/accesstoken", "/oauth2/refresh")),
+    "suunto": (("/oauth/authorize",), ("/oauth/token",)),
 }
 
 KNOWN_SCOPES: dict[str, frozenset[str]] = {
@@ -57,6 +58,7 @@ KNOWN_SCOPES: dict[str, frozenset[str]] = {
                         "power_zones_write", "routes_read", "routes_write"}),
     "ultrahuman": frozenset({"ring_data", "cgm_data", "profile"}),
     "coros": frozenset(),
+    "suunto": frozenset(),
 }
 
 WITHINGS_GRACE_S = 8 * 3600

@@ -162,6 +162,15 @@ PROFILES: dict[str, Profile] = {
             client_auth="form", pkce="none", scope_separator="", access_ttl_s=2_592_000,
             rotation="none", windows=(Window(1000, 60),),
         ),
+        Profile(
+            name="suunto",
+            hosts={"API": "https://cloudapi.suunto.com",
+                   "AUTHORIZE": "https://cloudapi-oauth.suunto.com",
+                   "TOKEN": "https://cloudapi-oauth.suunto.com"},
+            # HTTP Basic at the token endpoint; no PKCE; no scopes documented publicly.
+            client_auth="basic", pkce="none", scope_separator=" ", access_ttl_s=86_400,
+            extra={"jwt_access_tokens": True},
+        ),
     )
 }
 

@@ -20,7 +20,9 @@ FAULT_KINDS = ("unavailable", "server_error", "timeout", "malformed_json", "unau
 
 GOOGLE_ENDPOINT_SECRET = "sim-endpoint-secret"  # the Authorization value our Google notifications carry
 # Secrets set in a vendor's developer portal, which its deliveries and calls carry, by env name.
-PORTAL_SECRETS = {"WAHOO_WEBHOOK_TOKEN": "sim-wahoo-webhook-token"}
+PORTAL_SECRETS = {"WAHOO_WEBHOOK_TOKEN": "sim-wahoo-webhook-token",
+                  "SUUNTO_SUBSCRIPTION_KEY": "sim-suunto-apim-subscription-key",
+                  "SUUNTO_WEBHOOK_SECRET": "sim-suunto-notification-secret"}
 
 
 @dataclass
@@ -255,8 +257,13 @@ class SimState:
             if family is None:
                 family = TokenFamily(secrets.token_hex(8), profile, user_key, list(scopes))
                 self.counters[f"{profile}.families"] += 1
-            access = AccessToken(f"{profile}-at-{secrets.token_urlsafe(18)}", family,
-                                 now + self.token_ttl_s[profile])
+            text = f"{profile}-at-{secrets.token_urlsafe(18)}"
+            if prof.extra.get("jwt_access_tokens"):  # the token names its user in JWT claims
+                from sandbox.vendors.suunto import access_token_jwt
+
+                text = access_token_jwt(self.clients[profile].client_secret, user_key, now,
+                                        now + self.token_ttl_s[profile])
+            access = AccessToken(text, family, now + self.token_ttl_s[profile])
             self.access_tokens[access.token] = access
             refresh = None
             if with_refresh and prof.issues_refresh_token:

@@ -241,7 +241,7 @@ def notification_for(state: SimState, profile: str, resource: str, user: int | s
                      record: Record, operation: str, *, subscription_id: str = "sim-sub",
                      polar_key: str | None = None, google_secret: str = GOOGLE_ENDPOINT_SECRET,
                      strava_subscription_id: int = 1, webhook_token: str | None = None,
-                     coros_secret: str | None = None) -> Delivery:
+                     coros_secret: str | None = None, suunto_secret: str | None = None) -> Delivery:
     """The notification `profile` sends when `record` of `resource` is created/updated/deleted."""
     secret = state.client(profile).client_secret
     user_key = str(user)
@@ -278,6 +278,14 @@ def notification_for(state: SimState, profile: str, resource: str, user: int | s
         if operation == "delete":
             raise ValueError("Garmin sends no delete notifications")
         return garmin_push(state.client("garmin").client_id, {resource: [record.data]})
+    if profile == "suunto":
+        if operation == "delete":
+            raise ValueError("Suunto sends no deletions")
+        from sandbox.vendors.suunto import notification
+
+        body = _json_bytes(notification(user_key, resource, record))
+        key = suunto_secret or PORTAL_SECRETS["SUUNTO_WEBHOOK_SECRET"]
+        return _json_post(body, **{"X-HMAC-SHA256-Signature": _hmac(key.encode(), body).hex()})
     if profile == "coros":
         if operation == "delete":
             raise ValueError("COROS pushes no deletions")

@@ -19,6 +19,7 @@ from engine.spec.compile_ingest import IngestCompiler
 from engine.spec.compile_webhooks import WebhooksCompiler
 from engine.spec.compile_zones import ZonesCompiler
 from engine.spec.errors import SpecError, closest
+from engine.spec.secrets import is_secret_name
 from engine.spec.expr import Expr
 
 
@@ -28,6 +29,11 @@ class _Compiler(ZonesCompiler, WebhooksCompiler, IngestCompiler):
         base = self.url(raw["base_url"], at + ("base_url",)).rstrip("/")
         hosts = {urlsplit(base).hostname or ""}
         hosts.update(h.lower() for h in raw.get("hosts", ()))
+        for name, value in (raw.get("headers") or {}).items():
+            if is_secret_name(name) and isinstance(value, str) and "${" not in value and "{" not in value:
+                self.issue(at + ("headers", name), "secret.literal",
+                           f"header {name} carries a secret: take it from the environment "
+                           "(${NAME}), not a literal in the spec")
         return m.Api(
             base_url=base,
             hosts=frozenset(h for h in hosts if h),

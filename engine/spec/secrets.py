@@ -13,10 +13,15 @@ from engine.spec.model import HandshakeQueryEcho, HandshakeVerifyCode, Spec
 from engine.spec.template import Template
 
 # Names of env variables, fields, headers and parameters whose values are secret.
-_SECRET_NAME = re.compile(r"(token|secret|password|passwd|authorization|api[_-]?key|credential|"
+_SECRET_NAME = re.compile(r"(token|secret|password|passwd|authorization|api[_-]?key|[_-]key$|credential|"
                           r"signature|verif|^code$|^key$|^value$|cookie)", re.IGNORECASE)
 _SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|KEY|CODE|CREDENTIAL|SIGNATURE)", re.IGNORECASE)
 _AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token)\s+", re.IGNORECASE)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field, header or parameter of this name carries a secret."""
+    return bool(_SECRET_NAME.search(name))
 
 
 def spec_secrets(spec: Spec, env: Mapping[str, str]) -> tuple[set[str], set[str]]:

@@ -35,7 +35,7 @@ api:
   base_url: "${{{env}_API_BASE:-https://api.example.com}}"
   timeout_s: 30
   # Headers every API call carries, e.g. a subscription key from the environment:
-  # headers: {{Ocp-Apim-Subscription-Key: "{{env:{env}_SUBSCRIPTION_KEY}}"}}
+  # headers: {{Ocp-Apim-Subscription-Key: "${{{env}_SUBSCRIPTION_KEY}}"}}
 
 auth:
   type: oauth2

@@ -95,3 +95,28 @@ def test_coros_documented_workout_push():
     assert sample["meta"] == {"calorie": 500, "avg_pace_s_per_km": 300, "avg_cadence_spm": 180}
     assert coros.webhooks.ack.accepted is not None
     assert coros.webhooks.ack.accepted.body == b'{"result":"0000","message":"OK"}'
+
+
+def test_suunto_workout_and_sleep_as_the_open_integration_reads_them():
+    # Field names and units as Open Wearables reads them (suunto/workouts.py, data_247.py):
+    # startTime/stopTime epoch ms, totalTime s, totalDistance m, energyConsumption kcal,
+    # hrdata.avg and hrdata.hrmax bpm (hrdata.max is the user's configured maximum, not used);
+    # sleep entryData durations in s, BedtimeStart/End ISO.
+    suunto = spec("suunto")
+    workout = {"workoutKey": "5c1d", "activityId": 3, "startTime": 1767610800000, "stopTime": 1767614400000,
+               "totalTime": 3540, "totalDistance": 10012.5, "energyConsumption": 712,
+               "hrdata": {"avg": 148, "hrmax": 171, "max": 190}, "gear": {"displayName": "Suunto Race"}}
+    (sample,) = map_page(suunto, "workouts", {"payload": [workout]}, "u").samples
+    assert (sample["timestamp_utc"], sample["end_utc"]) == ("2026-01-05T11:00:00Z", "2026-01-05T12:00:00Z")
+    assert (sample["duration_s"], sample["distance_m"], sample["kcal"]) == (3540, 10012.5, 712)
+    assert (sample["avg_hr_bpm"], sample["max_hr_bpm"]) == (148, 171)  # not the configured 190
+    assert sample["device"] == "Suunto Race"
+    night = {"timestamp": "2026-01-06T05:32:00.000+00:00", "entryData": {
+        "BedtimeStart": "2026-01-05T23:41:00.000+01:00", "BedtimeEnd": "2026-01-06T06:32:00.000+01:00",
+        "Duration": 24660, "DeepSleepDuration": 5220, "LightSleepDuration": 13500, "REMSleepDuration": 4680,
+        "IsNap": False, "SleepId": 1767652860}}
+    (sleep,) = map_page(suunto, "sleep", [night], "u").samples
+    assert (sleep["timestamp_utc"], sleep["end_utc"]) == ("2026-01-05T22:41:00Z", "2026-01-06T05:32:00Z")
+    assert sleep["tz_offset_min"] == 60 and sleep["local_date"] == "2026-01-05"
+    assert (sleep["in_bed_s"], sleep["asleep_s"]) == (24660, 5220 + 13500 + 4680)  # 6 h 51 min, 6 h 30 min
+    assert sleep["is_nap"] is False

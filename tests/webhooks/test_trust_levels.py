@@ -44,7 +44,7 @@ def test_shipped_specs_trust_levels():
             levels[spec.id] = spec.webhooks.trust
     assert levels == {
         "coros": "authenticated", "fitbit": "authenticated", "garmin": "weak", "google_health": "authenticated",
-        "oura": "authenticated", "polar": "authenticated", "strava": "unauthenticated",
+        "oura": "authenticated", "polar": "authenticated", "strava": "unauthenticated", "suunto": "authenticated",
         "wahoo": "authenticated", "whoop": "authenticated", "withings": "unauthenticated",
     }
 
