@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import httpcore2
 import httpx2
 from httpcore2._backends.auto import AutoBackend
 from httpcore2._backends.base import SOCKET_OPTION, AsyncNetworkBackend, AsyncNetworkStream
+from httpcore2._utils import is_socket_readable
 
 from engine.http import USER_AGENT
 
@@ -61,27 +64,57 @@ def refused(addresses: Iterable[str]) -> list[str]:
     return [address for address in addresses if not is_public(address)]
 
 
-class GuardedBackend(AsyncNetworkBackend):
-    """A network backend that connects only to public addresses."""
+class _Stream(AsyncNetworkStream):
+    """The backend's stream with the readability check the pool makes on each idle connection,
+    for every request, done on the socket looked up once (the anyio stream rebuilds its table of
+    attributes at each lookup: most of a delivery's CPU time)."""
 
-    def __init__(self, resolver: Resolver | None = None) -> None:
+    def __init__(self, inner: AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> AsyncNetworkStream:
+        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return is_socket_readable(self._socket)
+        return self._inner.get_extra_info(info)
+
+
+class GuardedBackend(AsyncNetworkBackend):
+    """A network backend that connects only to public addresses (any, with `allow_private`)."""
+
+    def __init__(self, resolver: Resolver | None = None, *, allow_private: bool = False) -> None:
         self._inner = AutoBackend()
         self._resolver = resolver or lookup
+        self._allow_private = allow_private
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
                           socket_options: Iterable[SOCKET_OPTION] | None = None) -> AsyncNetworkStream:
-        try:
-            addresses = await resolve(host, port, self._resolver)
-        except OSError as error:
-            raise httpcore2.ConnectError(f"cannot resolve {host}: {error.strerror or error}") from None
-        bad = refused(addresses)
-        if bad or not addresses:
-            raise AddressRefused(f"{host} resolves to a non-public address ({', '.join(bad[:3])}); "
-                                 "set ENGINE_OUTBOUND_ALLOW_PRIVATE=1 to allow it")
-        # TLS still verifies and sends the host name: the pool starts TLS with the URL's host.
-        return await self._inner.connect_tcp(addresses[0], port, timeout=timeout,
-                                             local_address=local_address, socket_options=socket_options)
+        if not self._allow_private:
+            try:
+                addresses = await resolve(host, port, self._resolver)
+            except OSError as error:
+                raise httpcore2.ConnectError(f"cannot resolve {host}: {error.strerror or error}") from None
+            bad = refused(addresses)
+            if bad or not addresses:
+                raise AddressRefused(f"{host} resolves to a non-public address ({', '.join(bad[:3])}); "
+                                     "set ENGINE_OUTBOUND_ALLOW_PRIVATE=1 to allow it")
+            host = addresses[0]  # TLS still verifies and sends the name: the pool starts it with the URL's host
+        return _Stream(await self._inner.connect_tcp(host, port, timeout=timeout, local_address=local_address,
+                                                     socket_options=socket_options))
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Iterable[SOCKET_OPTION] | None = None) -> AsyncNetworkStream:
@@ -97,11 +130,11 @@ def create_outbound_client(*, allow_private: bool, timeout_s: float, max_connect
     environment, and (unless `allow_private`) the address guard on every new connection."""
     limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     transport = httpx2.AsyncHTTPTransport(limits=limits, trust_env=False)
-    if not allow_private:
-        # The transport builds its pool without a way to name the backend; the same pool with it.
-        transport._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=transport._pool._ssl_context, max_connections=max_connections,
-            max_keepalive_connections=max_connections, network_backend=GuardedBackend(resolver))
+    # The transport builds its pool without a way to name the backend; the same pool with it.
+    transport._pool = httpcore2.AsyncConnectionPool(
+        ssl_context=transport._pool._ssl_context, max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        network_backend=GuardedBackend(resolver, allow_private=allow_private))
     return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(timeout_s),
                               follow_redirects=False, trust_env=False,
                               headers={"User-Agent": USER_AGENT})

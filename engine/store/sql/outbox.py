@@ -201,6 +201,22 @@ async def report_sync_cancelled(tx: Tx, sync_id: str, *, at: float) -> int:
     return written
 
 
+async def _record_successes(tx: Tx, items: list[tuple[str, str, str, int, float]]) -> list[bool]:
+    """`delivery_succeeded` for a group of answers: each delivery that is still this worker's
+    becomes delivered, and each endpoint that answered ends its failure streak."""
+    recorded = []
+    for endpoint_id, event_id, worker_id, status, at in items:
+        recorded.append(await tx.count(
+            "UPDATE outbound_deliveries SET state = 'delivered', delivered_at = ?, last_status = ?, "
+            "last_error = NULL, attempts = attempts + 1, lease_owner = NULL, lease_expires_at = NULL, "
+            "updated_at = ? WHERE endpoint_id = ? AND event_id = ? AND lease_owner = ? "
+            "AND state = 'sending'", (at, status, at, endpoint_id, event_id, worker_id)) == 1)
+    for endpoint_id in sorted({item[0] for item, done in zip(items, recorded, strict=True) if done}):
+        await tx.count("UPDATE outbound_endpoints SET consecutive_failures = 0, "
+                       "failing_since = NULL WHERE id = ? AND consecutive_failures > 0", (endpoint_id,))
+    return recorded
+
+
 # --------------------------------------------------------------------------- decoding
 
 
@@ -426,22 +442,10 @@ class Outbox(ReportsChanges, Concern):
 
     async def delivery_succeeded(self, endpoint_id: str, event_id: str, worker_id: str, *,
                                  status: int, now: float | None = None) -> bool:
-        """Record the 2xx; the endpoint's failure streak ends. False when the lease was lost."""
-        at = self._now(now)
-
-        async def done(tx: Tx) -> bool:
-            changed = await tx.count(
-                "UPDATE outbound_deliveries SET state = 'delivered', delivered_at = ?, last_status = ?, "
-                "last_error = NULL, attempts = attempts + 1, lease_owner = NULL, lease_expires_at = NULL, "
-                "updated_at = ? WHERE endpoint_id = ? AND event_id = ? AND lease_owner = ? "
-                "AND state = 'sending'", (at, status, at, endpoint_id, event_id, worker_id))
-            if changed:
-                await tx.count("UPDATE outbound_endpoints SET consecutive_failures = 0, "
-                               "failing_since = NULL WHERE id = ? AND consecutive_failures > 0",
-                               (endpoint_id,))
-            return changed == 1
-
-        return await self._ex.transaction(done)
+        """Record the 2xx; the endpoint's failure streak ends. False when the lease was lost.
+        Answers that arrive together are recorded in one transaction (SQLite's group commit)."""
+        return await self._ex.grouped(_record_successes, (endpoint_id, event_id, worker_id, status,
+                                                          self._now(now)))
 
     async def delivery_failed(self, endpoint_id: str, event_id: str, worker_id: str, *,
                               status: int | None, error: str, policy: DeliveryPolicy,
