@@ -19,10 +19,11 @@ BENCHMARKS = {
     "coldstart": "bench.coldstart",
     "pull": "bench.pull",
     "budget": "bench.budget",
+    "fleet": "bench.fleet",
     "webhooks": "bench.webhooks",
-    "archive": "bench.archive",
     "console": "bench.console",
     "merge": "bench.merge",
+    "archive": "bench.archive",
 }
 
 

@@ -430,19 +430,21 @@ class SyncService:
         jobs: list[JobSpec] = []
         counts: dict[str, int] = {}
         sync_id = "sync_" + secrets.token_hex(10)
-        for name in names:
+        for position, name in enumerate(names):
             resource = spec.resources[name]
             assert resource.list is not None
             windows = plan_windows(starts[name], until, resource.list.window)
             counts[name] = len(windows)
             for index, window in enumerate(windows):
+                # each resource's k-th window, then the k+1-th: users' syncs take turns window by window
                 job = SyncWindowJob(vendor=spec.id, user_id=user_id, resource=name,
                                     window=window.to_payload(), sync_id=sync_id, channel=channel,
                                     replace=replace)
                 jobs.append(JobSpec(
                     kind=JobKind.SYNC_WINDOW, payload=job.to_payload(),
                     idempotency_key=f"{sync_job_key_prefix(sync_id)}{name}\x1f{index}",
-                    vendor=spec.id, user_id=user_id, priority=PRIORITY_BACKFILL, fair_seq=index,
+                    vendor=spec.id, user_id=user_id, priority=PRIORITY_BACKFILL,
+                    fair_seq=index * len(names) + position,
                 ))
         note = None
         detail: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat(), "resources": counts}
