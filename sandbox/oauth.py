@@ -32,6 +32,7 @@ OAUTH_PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ultrahuman": (("/authorise",), ("/api/partners/oauth/token",)),
     "coros": (("/oauth2/authorize",), ("/oauth2/accesstoken", "/oauth2/refresh")),
     "suunto": (("/oauth/authorize",), ("/oauth/token",)),
+    "zepp": (("/",), ("/oauth2/access_token", "/oauth2/refresh_token")),
 }
 
 KNOWN_SCOPES: dict[str, frozenset[str]] = {
@@ -59,6 +60,7 @@ KNOWN_SCOPES: dict[str, frozenset[str]] = {
     "ultrahuman": frozenset({"ring_data", "cgm_data", "profile"}),
     "coros": frozenset(),
     "suunto": frozenset(),
+    "zepp": frozenset({"profile", "activity", "sleep", "heartrate", "motion"}),
 }
 
 WITHINGS_GRACE_S = 8 * 3600
@@ -171,8 +173,9 @@ async def _token(ctx: Ctx) -> Response:
                 raise OAuthError("invalid_request", "action must be requesttoken or revoke")
         _authenticate_client(ctx)
         grant = params.get("grant_type")
-        if profile.name == "coros" and (grant == "refresh_token") != ctx.path.endswith("/refresh"):
-            raise OAuthError("invalid_request", "codes go to /oauth2/accesstoken, refreshes to /oauth2/refresh")
+        refresh_path = profile.extra.get("refresh_path")
+        if refresh_path and (grant == "refresh_token") != ctx.path.endswith(str(refresh_path)):
+            raise OAuthError("invalid_request", f"refreshes go to {refresh_path} and nothing else does")
         if grant == "authorization_code":
             payload = _grant_code(ctx)
         elif grant == "refresh_token":
@@ -250,8 +253,13 @@ def _grant_refresh(ctx: Ctx) -> dict[str, Any]:
         raise OAuthError("unsupported_grant_type", "this vendor has no refresh flow")
     if profile.name == "whoop" and "offline" not in split_scopes(profile, params.get("scope")):
         raise OAuthError("invalid_request", "refresh requires scope=offline")
+    given = params.get("refresh_token", "")
+    if profile.extra.get("refresh_token_in_header"):  # `Authorization: Bearer <refresh token>`
+        if given:
+            raise OAuthError("invalid_request", "send the refresh token in the Authorization header")
+        given = bearer(ctx.request, {}) or ""
     with state.lock:
-        old = state.refresh_tokens.get(params.get("refresh_token", ""))
+        old = state.refresh_tokens.get(given)
         if old is None or old.family.profile != profile.name:
             raise OAuthError("invalid_grant", "unknown refresh token")
         if old.family.revoked:

@@ -160,7 +160,7 @@ PROFILES: dict[str, Profile] = {
             hosts={"API": "https://open.coros.com"},
             # No scope parameter; access tokens last 30 days; the refresh token never expires.
             client_auth="form", pkce="none", scope_separator="", access_ttl_s=2_592_000,
-            rotation="none", windows=(Window(1000, 60),),
+            rotation="none", windows=(Window(1000, 60),), extra={"refresh_path": "/oauth2/refresh"},
         ),
         Profile(
             name="suunto",
@@ -170,6 +170,16 @@ PROFILES: dict[str, Profile] = {
             # HTTP Basic at the token endpoint; no PKCE; no scopes documented publicly.
             client_auth="basic", pkce="none", scope_separator=" ", access_ttl_s=86_400,
             extra={"jwt_access_tokens": True},
+        ),
+        Profile(
+            name="zepp",
+            hosts={"API": "https://api-open.huami.com",
+                   "AUTHORIZE": "https://user.huami.com/Oauth/index.html#",
+                   "TOKEN": "https://account.huami.com", "AUTH": "https://auth.huami.com"},
+            # Credentials in the form; refreshes at their own path with the refresh token as
+            # `Authorization: Bearer`; access tokens last 43200 s.
+            client_auth="form", pkce="none", scope_separator=" ", access_ttl_s=43_200,
+            extra={"refresh_path": "/oauth2/refresh_token", "refresh_token_in_header": True},
         ),
     )
 }

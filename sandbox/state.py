@@ -428,7 +428,7 @@ class SimState:
         out: dict[str, str] = {}
         for name, prof in self.profiles.items():
             upper = name.upper()
-            for kind in ("API", "AUTHORIZE", "TOKEN"):
+            for kind in dict.fromkeys(("API", "AUTHORIZE", "TOKEN", *prof.hosts)):
                 out[f"{upper}_{kind}_BASE"] = f"{base_url}{prof.prefix}"
             out[f"{upper}_CLIENT_ID"] = self.clients[name].client_id
             out[f"{upper}_CLIENT_SECRET"] = self.clients[name].client_secret

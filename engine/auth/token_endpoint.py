@@ -199,7 +199,7 @@ class TokenEndpoint:
         headers = {"Accept": "application/json"}
         if bearer is not None:  # the compiler keeps this apart from client_secret_basic
             headers["Authorization"] = f"Bearer {bearer}"
-        elif spec.auth.client_auth == "client_secret_basic":
+        if spec.auth.client_auth == "client_secret_basic" and bearer is None:
             headers["Authorization"] = basic_auth_header(spec.auth.client_id, spec.auth.client_secret)
         else:
             params = {**params, "client_id": spec.auth.client_id, "client_secret": spec.auth.client_secret}

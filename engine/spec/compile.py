@@ -19,8 +19,8 @@ from engine.spec.compile_ingest import IngestCompiler
 from engine.spec.compile_webhooks import WebhooksCompiler
 from engine.spec.compile_zones import ZonesCompiler
 from engine.spec.errors import SpecError, closest
-from engine.spec.secrets import is_secret_name
 from engine.spec.expr import Expr
+from engine.spec.secrets import is_secret_name
 
 
 class _Compiler(ZonesCompiler, WebhooksCompiler, IngestCompiler):

@@ -120,3 +120,51 @@ def test_suunto_workout_and_sleep_as_the_open_integration_reads_them():
     assert sleep["tz_offset_min"] == 60 and sleep["local_date"] == "2026-01-05"
     assert (sleep["in_bed_s"], sleep["asleep_s"]) == (24660, 5220 + 13500 + 4680)  # 6 h 51 min, 6 h 30 min
     assert sleep["is_nap"] is False
+
+
+def test_zepp_documented_examples_in_the_users_zone():
+    # The example responses of zepp-health/rest-api api-doc.html (activities, sleep, heartrates,
+    # body), for a person in Asia/Shanghai (UTC+8, no DST), the zone the app gave at connect.
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from engine.mapping.zones import ZoneEntry, ZoneHistory
+
+    zepp = spec("zepp")
+    shanghai = ZoneHistory([ZoneEntry(datetime(2000, 1, 1, tzinfo=UTC), ZoneInfo("Asia/Shanghai"), "app",
+                                      "Asia/Shanghai")])
+
+    activity = {"items": [{"date": "2016-08-01", "lastSyncTime": 1470038400, "steps": 5000, "distance": 4000,
+                           "walkTime": 60, "runDistance": 2000, "runTime": 30, "calories": 400,
+                           "runCalories": 200, "hour": 4}]}
+    by_type = {s["sample_type"]: s for s in map_page(zepp, "activities", activity, "u", zones=shanghai).samples}
+    assert by_type["steps"]["count"] == 5000
+    assert by_type["distance"]["meters"] == 4000  # "Total distance ... unit meter"
+    assert by_type["active_energy"]["kcal"] == 400  # "unit kcal"
+    # 2016-08-01 00:00 in Shanghai is 2016-07-31 16:00 UTC; the day ends 24 h later.
+    assert (by_type["steps"]["timestamp_utc"], by_type["steps"]["end_utc"]) == (
+        "2016-07-31T16:00:00Z", "2016-08-01T16:00:00Z")
+    assert (by_type["steps"]["local_date"], by_type["steps"]["tz_offset_min"]) == ("2016-08-01", 480)
+
+    sleep = {"items": [{"date": "2016-08-01", "lastSyncTime": 1470038400, "deepSleepTime": 155,
+                        "shallowSleepTime": 322, "wakeTime": 0, "start": -9, "stop": 45, "sleepScore": 88,
+                        "mode": 4}]}
+    result = map_page(zepp, "sleep", sleep, "u", zones=shanghai).samples
+    (night,) = [s for s in result if s["sample_type"] == "sleep_session"]
+    # minute -9 of 2016-08-01 is 23:51 local the evening before (15:51 UTC); minute 45 is 00:45.
+    assert (night["timestamp_utc"], night["end_utc"]) == ("2016-07-31T15:51:00Z", "2016-07-31T16:45:00Z")
+    assert (night["deep_s"], night["light_s"], night["awake_s"]) == (155 * 60, 322 * 60, 0)
+    assert night["asleep_s"] == (155 + 322) * 60
+    (score,) = [s for s in result if s["sample_type"] == "vendor_score"]
+    assert (score["kind"], score["score"], score["scale_max"]) == ("sleep", 88, 100)
+
+    beats = {"items": [{"date": "2016-08-01", "minute": 1, "lastSyncTime": 1484729399, "heartRateData": 60,
+                        "timestamp": 1484729199, "measureType": "AUTO"}]}
+    (beat,) = map_page(zepp, "heart_rate", beats, "u", zones=shanghai).samples
+    assert (beat["timestamp_utc"], beat["bpm"], beat["context"]) == ("2017-01-18T08:46:39Z", 60, "all_day")
+
+    body = {"items": [{"weight": 55.5, "height": 175.5, "bmi": 50.2, "fatRate": 25.2, "weightType": 0,
+                       "timestamp": 123456789}]}
+    weighed = {s["sample_type"]: s for s in map_page(zepp, "body", body, "u", zones=shanghai).samples}
+    assert weighed["weight"]["kg"] == 55.5 and weighed["body_fat"]["pct"] == 25.2
+    assert weighed["weight"]["timestamp_utc"] == "1973-11-29T21:33:09Z"
