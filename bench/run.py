@@ -24,6 +24,7 @@ BENCHMARKS = {
     "console": "bench.console",
     "merge": "bench.merge",
     "archive": "bench.archive",
+    "outbound": "bench.outbound",
 }
 
 
