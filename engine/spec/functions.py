@@ -7,6 +7,7 @@ validator checks names and arities against ``FUNCTION_ARITY``.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,8 @@ import jmespath
 from jmespath import functions
 
 _Number = (int, float)
+_QUARTER_HOUR_S = 900
+_MAX_OFFSET_S = 18 * 3600
 
 # "3600s" / "-28800.5s" (protobuf JSON durations) or ISO 8601 "PT2H44M45.5S" / "P1DT2H".
 _SECONDS_SUFFIX = re.compile(r"^(-?[0-9]+(?:\.[0-9]+)?)s$")
@@ -76,11 +79,11 @@ class EngineFunctions(functions.Functions):
     def _func_add_seconds(self, timestamp, seconds):
         """An ISO timestamp moved by a number of seconds, keeping its offset."""
         s = _num(seconds)
-        if not isinstance(timestamp, str) or s is None:
+        if not isinstance(timestamp, str) or s is None or not math.isfinite(s):
             return None
         try:
             moved = parse_iso(timestamp) + timedelta(seconds=s)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
         if moved.tzinfo is UTC:
             return moved.isoformat().replace("+00:00", "Z")
@@ -116,6 +119,24 @@ class EngineFunctions(functions.Functions):
                     ((days, 86400), (hours, 3600), (minutes, 60), (seconds, 1)))
         return _whole(-total if sign else total)
 
+    @functions.signature({"types": []}, {"types": []})
+    def _func_utc_offset_s(self, local, utc):
+        """The UTC offset in seconds of a local time, from the same moment on the UTC clock (a
+        device's display time and its system time): the wall-clock difference, whatever offsets
+        the two carry, rounded to the quarter hour (a clock set by hand is seconds off); null when
+        either is not a time or the difference is no offset (beyond 18 h)."""
+        if not isinstance(local, str) or not isinstance(utc, str):
+            return None
+        try:
+            wall, instant = parse_iso(local).replace(tzinfo=None), parse_iso(utc)
+        except ValueError:
+            return None
+        if instant.tzinfo is not None:
+            instant = instant.astimezone(UTC)
+        seconds = (wall - instant.replace(tzinfo=None)).total_seconds()
+        quarters = round(seconds / _QUARTER_HOUR_S)
+        return quarters * _QUARTER_HOUR_S if abs(seconds) <= _MAX_OFFSET_S else None
+
     @functions.signature({"types": []}, {"types": []}, {"types": []})
     def _func_make_date(self, year, month, day):
         """YYYY-MM-DD from numeric year, month and day (a date split into parts); null when invalid."""
@@ -144,6 +165,7 @@ FUNCTION_ARITY: dict[str, int] = {
     "entries": 1,
     "duration_s": 1,
     "make_date": 3,
+    "utc_offset_s": 2,
 }
 
 OPTIONS = jmespath.Options(custom_functions=EngineFunctions())
