@@ -1,4 +1,4 @@
-"""Benchmark 7: outbound delivery on SQLite with one endpoint, and what the outbox costs ingest.
+"""Benchmark 8: outbound delivery on SQLite with one endpoint, and what the outbox costs ingest.
 
 * Delivery latency: the engine in this process (as `engine serve` runs it: the writer and the
   delivery loop share one event loop) writes 1,000 changes a second (every 10 ms one upsert
@@ -192,7 +192,7 @@ def _latency_rows(seconds: float) -> list[Row]:
     honest = lost == 0 and len(created) == result["total"]
     check = "" if honest else f"; {lost} of {len(created)} events NOT delivered"
     return [Row(
-        f"7 outbound: {RATE:,} changes/s for {seconds:g}s, SQLite, one endpoint (per-endpoint {concurrency})",
+        f"8 outbound: {RATE:,} changes/s for {seconds:g}s, SQLite, one endpoint (per-endpoint {concurrency})",
         f"write to 2xx p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; {fmt_rate(len(latencies) / span)} "
         f"events/s delivered ({len(latencies):,} events, all delivered){check}",
         f"bare httpx2 at the same pace: p50 {b50 * 1000:.1f} ms, p99 {b99 * 1000:.1f} ms",
@@ -236,7 +236,7 @@ def _cost_row(pushed: int, rounds: int) -> Row:
                                                       strict=True)]
     (on_s, on_cpu), (off_s, off_cpu) = best[True], best[False]
     wall, cpu = on_s / off_s - 1, on_cpu / off_cpu - 1
-    return Row(f"7 outbound: webhook ingest, {pushed:,} WHOOP sleeps one per call, SQLite, archive off",
+    return Row(f"8 outbound: webhook ingest, {pushed:,} WHOOP sleeps one per call, SQLite, archive off",
                f"outbox on {fmt_rate(pushed / on_s)} rec/s, {on_cpu / pushed * 1000:.2f} ms CPU/rec",
                f"outbox off {fmt_rate(pushed / off_s)} rec/s, {off_cpu / pushed * 1000:.2f} ms CPU/rec",
                f"{wall:+.1%} wall, {cpu:+.1%} CPU", f"<= +{COST_GOAL:.0%}", max(wall, cpu) <= COST_GOAL)
