@@ -16,7 +16,7 @@ from engine.engine import Engine, Settings
 from engine.worker.runner import WorkerConfig
 from sandbox.app import Simulator
 from sandbox.server import RunningSim, serve_in_thread
-from sandbox.state import SimState
+from sandbox.state import Record, SimState, SimUser
 from tests.auth.harness import API_KEY, PUBLIC_URL, SECRET_KEY, Clock, connect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,17 +93,24 @@ def no_initial_sync(engine: Engine, vendor: str) -> None:
     object.__setattr__(engine.specs[vendor], "initial_sync_days", 0)
 
 
+async def connected_record(engine: Engine, client: httpx2.AsyncClient, sim: RunningSim, vendor: str,
+                           resource: str, *, user: str = "u1") -> tuple[SimUser, Record]:
+    """Connect without the initial sync, run what connecting queued, and return the vendor's user
+    and the first record of `resource` it holds (for a notification about it)."""
+    no_initial_sync(engine, vendor)
+    await connect_user(client, sim, vendor, user)
+    await drain(engine)
+    vendor_user = sim.state.default_user(vendor)
+    return vendor_user, sim.state.raw_records(vendor, resource, vendor_user.key)[0]
+
+
 async def notified_samples(engine: Engine, client: httpx2.AsyncClient, sim: RunningSim, vendor: str,
                            resource: str, *, user: str = "u1", operation: str = "update",
                            **options: object) -> list[dict]:
     """Connect, let the vendor notify about one record of `resource`, run the jobs, read samples."""
     from sandbox.webhooks import notification_for
 
-    no_initial_sync(engine, vendor)
-    await connect_user(client, sim, vendor, user)
-    await drain(engine)
-    vendor_user = sim.state.default_user(vendor)
-    record = sim.state.raw_records(vendor, resource, vendor_user.key)[0]
+    vendor_user, record = await connected_record(engine, client, sim, vendor, resource, user=user)
     delivery = notification_for(sim.state, vendor, resource, vendor_user.key, record, operation, **options)
     answer = await delivery.send(client, f"/v1/webhooks/{vendor}")
     assert answer.status_code < 300, answer.text

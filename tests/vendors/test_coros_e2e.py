@@ -10,6 +10,7 @@ import pytest
 from sandbox.webhooks import notification_for
 from tests.vendors.harness import (
     connect_user,
+    connected_record,
     drain,
     engine_app,
     engine_env,
@@ -37,11 +38,7 @@ async def test_coros_initial_sync_with_query_token(sim, clock, tmp_path):
 
 async def test_coros_push_is_acknowledged_with_its_success_document(sim, clock, tmp_path):
     async with engine_app(sim, engine_env(sim, tmp_path, "coros"), clock) as (engine, client):
-        no_initial_sync(engine, "coros")
-        await connect_user(client, sim, "coros", "u1")
-        await drain(engine)
-        user = sim.state.default_user("coros")
-        record = sim.state.raw_records("coros", "sport", user.key)[0]
+        user, record = await connected_record(engine, client, sim, "coros", "sport")
         forged = notification_for(sim.state, "coros", "sport", user.key, record, "create", coros_secret="nope")
         assert (await forged.send(client, "/v1/webhooks/coros")).status_code == 401
         delivery = notification_for(sim.state, "coros", "sport", user.key, record, "create")

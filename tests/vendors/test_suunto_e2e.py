@@ -11,10 +11,10 @@ from sandbox.state import PORTAL_SECRETS
 from sandbox.webhooks import notification_for
 from tests.vendors.harness import (
     connect_user,
+    connected_record,
     drain,
     engine_app,
     engine_env,
-    no_initial_sync,
     samples,
 )
 
@@ -41,11 +41,7 @@ async def test_suunto_jwt_identity_and_subscription_key_on_every_call(sim, clock
 
 async def test_suunto_signed_deliveries_inline_sleep_and_workout_by_key(sim, clock, tmp_path):
     async with engine_app(sim, engine_env(sim, tmp_path, "suunto"), clock) as (engine, client):
-        no_initial_sync(engine, "suunto")
-        await connect_user(client, sim, "suunto", "u1")
-        await drain(engine)
-        user = sim.state.default_user("suunto")
-        night = sim.state.raw_records("suunto", "sleep", user.key)[0]
+        user, night = await connected_record(engine, client, sim, "suunto", "sleep")
         forged = notification_for(sim.state, "suunto", "sleep", user.key, night, "create", suunto_secret="x")
         assert (await forged.send(client, "/v1/webhooks/suunto")).status_code == 401
         delivery = notification_for(sim.state, "suunto", "sleep", user.key, night, "create")

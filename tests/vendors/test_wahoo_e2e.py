@@ -13,10 +13,10 @@ from sandbox.state import PORTAL_SECRETS
 from sandbox.webhooks import notification_for
 from tests.vendors.harness import (
     connect_user,
+    connected_record,
     drain,
     engine_app,
     engine_env,
-    no_initial_sync,
     samples,
 )
 
@@ -25,11 +25,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_wahoo_webhook_token_in_the_body_then_workout(sim, clock, tmp_path):
     async with engine_app(sim, engine_env(sim, tmp_path, "wahoo"), clock) as (engine, client):
-        no_initial_sync(engine, "wahoo")
-        await connect_user(client, sim, "wahoo", "u1")
-        await drain(engine)
-        user = sim.state.default_user("wahoo")
-        record = sim.state.raw_records("wahoo", "workouts", user.key)[0]
+        user, record = await connected_record(engine, client, sim, "wahoo", "workouts")
 
         forged = notification_for(sim.state, "wahoo", "workouts", user.key, record, "create",
                                   webhook_token="not-the-token")
