@@ -31,6 +31,7 @@ log = logging.getLogger("engine.outbound")
 
 _BUSY_POLL_S = 0.02
 _IDLE_POLL_S = 0.5
+_ROUND_GAP_S = 0.005  # answers within this share the next round: one claim fills several slots
 
 
 class Deliverer:
@@ -58,23 +59,25 @@ class Deliverer:
         """Dispatch what waits and start sending what is due; how many sends were started."""
         if await self.store.outbox_waiting():
             await self.store.dispatch_outbox(now=self._clock())
-        free = self.config.concurrency - len(self._tasks)
-        if free <= 0:
+        started = 0
+        if len(self._tasks) >= self.config.concurrency:
             return 0
-        due = await self.store.next_delivery_at()
-        if due is None or due > self._clock():
-            return 0
-        busy = [endpoint for endpoint, n in self._in_flight.items() if n >= self.config.per_endpoint]
-        claimed = await self.store.claim_deliveries(
-            self.worker_id, limit=free, lease_s=self.config.lease_s, exclude_endpoints=busy,
-            now=self._clock())
-        for item in claimed:
-            endpoint = item.endpoint.id
-            self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
-            task = asyncio.create_task(self._send(item))
-            self._tasks.add(task)
-            task.add_done_callback(self._finished(endpoint))
-        return len(claimed)
+        for endpoint in await self.store.due_endpoints(now=self._clock()):
+            # each endpoint up to its own slots: one that is slow holds only those
+            slots = min(self.config.per_endpoint - self._in_flight.get(endpoint, 0),
+                        self.config.concurrency - len(self._tasks))
+            if slots <= 0:
+                continue
+            claimed = await self.store.claim_deliveries(
+                self.worker_id, limit=slots, lease_s=self.config.lease_s, endpoint_id=endpoint,
+                now=self._clock())
+            for item in claimed:
+                self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
+                task = asyncio.create_task(self._send(item))
+                self._tasks.add(task)
+                task.add_done_callback(self._finished(endpoint))
+            started += len(claimed)
+        return started
 
     def _finished(self, endpoint: str) -> Callable[[asyncio.Task[None]], None]:
         def done(task: asyncio.Task[None]) -> None:
@@ -109,6 +112,7 @@ class Deliverer:
             self._wake.clear()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=idle)
+            await asyncio.sleep(_ROUND_GAP_S)
         if self._tasks:  # let requests in flight finish briefly; the rest lapse and go out again
             await asyncio.wait(set(self._tasks), timeout=5)
             for task in self._tasks:

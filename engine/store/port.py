@@ -488,11 +488,16 @@ class OutboxStore(Protocol):
 
     async def claim_deliveries(
         self, worker_id: str, *, limit: int = 16, lease_s: float = 60.0,
-        exclude_endpoints: Sequence[str] = (), now: float | None = None,
+        exclude_endpoints: Sequence[str] = (), endpoint_id: str | None = None,
+        now: float | None = None,
     ) -> list[ClaimedDelivery]:
-        """Lease due deliveries, each the oldest open one of its (endpoint, user)."""
+        """Lease due deliveries (with `endpoint_id`, only that endpoint's), each the oldest open
+        one of its (endpoint, user)."""
 
     async def next_delivery_at(self) -> float | None: ...
+
+    async def due_endpoints(self, *, now: float | None = None) -> list[str]:
+        """The active endpoints with a delivery due (or a lapsed lease) now."""
 
     async def delivery_succeeded(
         self, endpoint_id: str, event_id: str, worker_id: str, *, status: int,

@@ -393,17 +393,21 @@ class Outbox(ReportsChanges, Concern):
     # ------------------------------------------------------------------ deliveries
 
     async def claim_deliveries(self, worker_id: str, *, limit: int = 16, lease_s: float = 60.0,
-                               exclude_endpoints: Sequence[str] = (),
+                               exclude_endpoints: Sequence[str] = (), endpoint_id: str | None = None,
                                now: float | None = None) -> list[ClaimedDelivery]:
         """Lease up to `limit` deliveries that are due, each the oldest open one of its
-        (endpoint, user), on active endpoints not in `exclude_endpoints`. A delivery whose lease
-        lapsed (its worker died) is due again."""
+        (endpoint, user), on active endpoints not in `exclude_endpoints` (with `endpoint_id`,
+        on that one only). A delivery whose lease lapsed (its worker died) is due again."""
         at = self._now(now)
         if limit < 1:
             return []
         exclude = ""
         if exclude_endpoints:
             exclude = f" AND d.endpoint_id NOT IN ({marks(len(exclude_endpoints))})"
+        only: list[str] = []
+        if endpoint_id is not None:
+            exclude += " AND d.endpoint_id = ?"
+            only = [endpoint_id]
         lock = " FOR UPDATE OF d SKIP LOCKED" if self._ex.dialect.row_locks else ""
         pick = (
             "SELECT d.endpoint_id, d.event_id FROM outbound_deliveries d "
@@ -415,7 +419,7 @@ class Outbox(ReportsChanges, Concern):
         )
 
         async def claim(tx: Tx) -> list[tuple[Row, Row, Row]]:
-            picked = await tx.all(pick, [at, at, *exclude_endpoints, limit])
+            picked = await tx.all(pick, [at, at, *exclude_endpoints, *only, limit])
             claimed = []
             for endpoint_id, event_id in picked:
                 delivery = await tx.one(
@@ -439,6 +443,14 @@ class Outbox(ReportsChanges, Concern):
             "FROM outbound_deliveries d JOIN outbound_endpoints e ON e.id = d.endpoint_id "
             f"WHERE e.status = 'active' AND d.state IN {_OPEN}")
         return None if row is None or row[0] is None else float(row[0])
+
+    async def due_endpoints(self, *, now: float | None = None) -> list[str]:
+        at = self._now(now)
+        rows = await self._ex.read_all(
+            "SELECT DISTINCT d.endpoint_id FROM outbound_deliveries d JOIN outbound_endpoints e "
+            "ON e.id = d.endpoint_id WHERE e.status = 'active' AND ((d.state = 'pending' AND d.next_at <= ?) "
+            "OR (d.state = 'sending' AND d.lease_expires_at <= ?)) ORDER BY d.endpoint_id", (at, at))
+        return [row[0] for row in rows]
 
     async def delivery_succeeded(self, endpoint_id: str, event_id: str, worker_id: str, *,
                                  status: int, now: float | None = None) -> bool:
