@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
-import httpx2
+import httpcore2
 
 from engine.fetch.backoff import retry_delay
 from engine.fetch.ratelimit import parse_retry_after
+from engine.http import USER_AGENT
 from engine.outbound.config import OutboundConfig
 from engine.outbound.render import Renderer
 from engine.outbound.signing import signature_headers
@@ -32,16 +33,20 @@ log = logging.getLogger("engine.outbound")
 _BUSY_POLL_S = 0.02
 _IDLE_POLL_S = 0.5
 _ROUND_GAP_S = 0.005  # answers within this share the next round: one claim fills several slots
+_MAX_ANSWER_BYTES = 65536  # of a customer's answer body read (the connection is dropped after)
+_SEND_ERRORS = (httpcore2.TimeoutException, httpcore2.NetworkError, httpcore2.ProtocolError,
+                httpcore2.UnsupportedProtocol, httpcore2.ProxyError, ValueError, UnicodeError)
 
 
 class Deliverer:
     def __init__(self, store: Store, config: OutboundConfig, renderer: Renderer,
-                 client: httpx2.AsyncClient, *, worker_id: str,
+                 pool: httpcore2.AsyncConnectionPool, *, worker_id: str,
                  clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
         self.store = store
         self.config = config
         self.renderer = renderer
-        self.client = client
+        self.pool = pool
+        self._timeouts = dict.fromkeys(("connect", "read", "write", "pool"), config.timeout_s)
         self.worker_id = worker_id
         self._clock = clock
         self._rng = rng or random.Random()
@@ -124,16 +129,15 @@ class Deliverer:
         event, endpoint = item.event, item.endpoint
         now = self._clock()
         body = self.renderer.body(event)
-        headers = {"content-type": "application/json",
-                   **signature_headers(event.id, int(now), body, endpoint.signing_secrets(now))}
+        headers = [("User-Agent", USER_AGENT), ("Content-Type", "application/json"),
+                   *signature_headers(event.id, int(now), body, endpoint.signing_secrets(now)).items()]
         status: int | None = None
         hint: float | None = None
         try:
-            response = await self.client.post(endpoint.url, content=body.encode(), headers=headers)
-            status = response.status_code
-            hint = parse_retry_after(response.headers.get("retry-after"), self._clock())
+            status, retry_after = await self._post(endpoint.url, headers, body.encode())
+            hint = parse_retry_after(retry_after, self._clock())
             error = f"HTTP {status}"
-        except httpx2.HTTPError as failure:
+        except _SEND_ERRORS as failure:
             error = f"{type(failure).__name__}: {failure}"[:300]
         try:
             if status is not None and 200 <= status < 300:
@@ -150,6 +154,20 @@ class Deliverer:
         log.log(level, "delivery to %s failed (%s): %s", endpoint.id, error,
                 "given up" if state == "failed" else f"retry at {policy.retry_at}",
                 extra={"endpoint_id": endpoint.id, "event_id": event.id, "user": item.delivery.user_id})
+
+    async def _post(self, url: str, headers: list[tuple[str, str]], body: bytes) -> tuple[int, str | None]:
+        """POST through the pool: the status and the Retry-After header; of the answer's body
+        at most `_MAX_ANSWER_BYTES` are read (nothing in it matters)."""
+        async with self.pool.stream("POST", url, headers=headers, content=body,
+                                    extensions={"timeout": self._timeouts}) as response:
+            read = 0
+            async for chunk in response.aiter_stream():
+                read += len(chunk)
+                if read > _MAX_ANSWER_BYTES:
+                    break
+            retry_after = next((value.decode("latin-1") for name, value in response.headers
+                                if name.lower() == b"retry-after"), None)
+            return response.status, retry_after
 
     def _policy(self, item: ClaimedDelivery, hint: float | None) -> DeliveryPolicy:
         now = self._clock()

@@ -19,8 +19,6 @@ from httpcore2._backends.auto import AutoBackend
 from httpcore2._backends.base import SOCKET_OPTION, AsyncNetworkBackend, AsyncNetworkStream
 from httpcore2._utils import is_socket_readable
 
-from engine.http import USER_AGENT
-
 
 class AddressRefused(httpcore2.ConnectError):
     """The endpoint's host resolves to an address outbound requests may not reach."""
@@ -124,17 +122,13 @@ class GuardedBackend(AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def create_outbound_client(*, allow_private: bool, timeout_s: float, max_connections: int = 64,
-                           resolver: Resolver | None = None) -> httpx2.AsyncClient:
-    """The client deliveries are sent with: no redirects followed, no proxy from the
-    environment, and (unless `allow_private`) the address guard on every new connection."""
-    limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    transport = httpx2.AsyncHTTPTransport(limits=limits, trust_env=False)
-    # The transport builds its pool without a way to name the backend; the same pool with it.
-    transport._pool = httpcore2.AsyncConnectionPool(
-        ssl_context=transport._pool._ssl_context, max_connections=max_connections,
-        max_keepalive_connections=max_connections,
+def create_outbound_pool(*, allow_private: bool, max_connections: int = 64,
+                         resolver: Resolver | None = None) -> httpcore2.AsyncConnectionPool:
+    """The connection pool deliveries are sent through (they need no more of an HTTP client:
+    one POST, no redirects followed, no proxy, no cookies), with (unless `allow_private`) the
+    address guard on every new connection; TLS verified as httpx2 verifies it."""
+    ssl_context = httpx2.create_ssl_context(trust_env=False)
+    return httpcore2.AsyncConnectionPool(
+        ssl_context=ssl_context, max_connections=max_connections, max_keepalive_connections=max_connections,
         network_backend=GuardedBackend(resolver, allow_private=allow_private))
-    return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(timeout_s),
-                              follow_redirects=False, trust_env=False,
-                              headers={"User-Agent": USER_AGENT})
+

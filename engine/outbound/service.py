@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 
-import httpx2
+import httpcore2
 
 from engine.outbound.config import OutboundConfig
 from engine.outbound.deliverer import Deliverer
 from engine.outbound.endpoints import Endpoints
-from engine.outbound.guard import create_outbound_client
+from engine.outbound.guard import create_outbound_pool
 from engine.outbound.render import ReconnectLinks, Renderer
 from engine.store.port import Store
 
@@ -24,16 +24,15 @@ log = logging.getLogger("engine.outbound")
 class Outbound:
     def __init__(self, store: Store, config: OutboundConfig, *, secret_keys: Sequence[str],
                  public_url: str, worker_id: str, clock: Callable[[], float] = time.time,
-                 client: httpx2.AsyncClient | None = None) -> None:
+                 pool: httpcore2.AsyncConnectionPool | None = None) -> None:
         self.config = config
         self.links = ReconnectLinks(secret_keys, public_url)
         self.renderer = Renderer(self.links, public_url, link_ttl_s=config.horizon_s)
         self.endpoints = Endpoints(store, config)
-        self._owns_client = client is None
-        self.client = client or create_outbound_client(
-            allow_private=config.allow_private, timeout_s=config.timeout_s,
-            max_connections=config.concurrency)
-        self.deliverer = Deliverer(store, config, self.renderer, self.client, worker_id=worker_id,
+        self._owns_pool = pool is None
+        self.pool = pool or create_outbound_pool(allow_private=config.allow_private,
+                                                 max_connections=config.concurrency)
+        self.deliverer = Deliverer(store, config, self.renderer, self.pool, worker_id=worker_id,
                                    clock=clock)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -56,5 +55,5 @@ class Outbound:
 
     async def close(self) -> None:
         await self.stop()
-        if self._owns_client:
-            await self.client.aclose()
+        if self._owns_pool:
+            await self.pool.aclose()

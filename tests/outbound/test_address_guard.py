@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import socket
 
-import httpx2
+import httpcore2
 import pytest
 
 from engine.outbound.endpoints import InvalidEndpoint, check_url
-from engine.outbound.guard import create_outbound_client, is_public
+from engine.outbound.guard import create_outbound_pool, is_public
 from tests.e2e.receiver import running_receiver
 
 pytestmark = pytest.mark.anyio
@@ -83,18 +83,17 @@ async def test_a_name_that_resolves_inside_at_connect_time_is_refused_before_con
         assert await check_url(f"https://hooks.example.com:{port}/hook", allow_private=False,
                                resolver=resolver) == []
         url = f"http://hooks.example.com:{port}/hook"  # the guard is the same for http: plain, observable
-        client = create_outbound_client(allow_private=False, timeout_s=5, resolver=resolver)
-        async with client:
-            with pytest.raises(httpx2.ConnectError, match=r"non-public address \(127\.0\.0\.1\)"):
-                await client.post(url, content=b"{}")
+        async with create_outbound_pool(allow_private=False, resolver=resolver) as pool:
+            with pytest.raises(httpcore2.ConnectError, match=r"non-public address \(127\.0\.0\.1\)"):
+                await pool.request("POST", url, content=b"{}")
             # a new connection checks again: an answer mixing a public and an inside address is refused too
             resolver_mixed = answering([PUBLIC, "::ffff:127.0.0.1"])
-        async with create_outbound_client(allow_private=False, timeout_s=5, resolver=resolver_mixed) as mixed:
-            with pytest.raises(httpx2.ConnectError, match="non-public address"):
-                await mixed.post(url, content=b"{}")
+        async with create_outbound_pool(allow_private=False, resolver=resolver_mixed) as mixed:
+            with pytest.raises(httpcore2.ConnectError, match="non-public address"):
+                await mixed.request("POST", url, content=b"{}")
         assert resolver.calls == ["hooks.example.com", "hooks.example.com"]
         assert receiver.received == []  # nothing reached the receiver
         # the control: the same request, with private addresses allowed, does reach it
-        async with create_outbound_client(allow_private=True, timeout_s=5) as allowed:
-            response = await allowed.post(receiver.url, content=b"{}")
-        assert len(receiver.received) == 1 and response.status_code == 400  # reached it (unsigned: refused)
+        async with create_outbound_pool(allow_private=True) as allowed:
+            response = await allowed.request("POST", receiver.url, content=b"{}")
+        assert len(receiver.received) == 1 and response.status == 400  # reached it (unsigned: refused)
