@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import data
-from bench.common import ROOT, VENDORS, Row, fmt_rate, free_port, wait_for_port
+from bench.common import VENDORS, Row, fmt_rate, free_port
+from bench.webhooks import _server
 
 RATE = 1000  # changes per second
 BATCH = 10  # changes (users) per write
@@ -66,18 +65,10 @@ def receiver_app(log_path: str) -> Any:
 
 @contextmanager
 def receiver(log: Path) -> Iterator[str]:
+    """The receiver in its own process (`python -m bench.outbound --receive LOG --port N`)."""
     port = free_port()
-    code = ("import sys, uvicorn; from bench.outbound import receiver_app; "
-            "uvicorn.run(receiver_app(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
-            "log_level='warning', access_log=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(log), str(port)], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, alive=lambda: proc.poll() is None)
+    with _server(["bench.outbound", "--receive", str(log)], {}, port):
         yield f"http://127.0.0.1:{port}/hook"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def arrivals(log: Path) -> dict[str, float]:
@@ -247,5 +238,11 @@ def run(smoke: bool = False) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run(smoke="--smoke" in sys.argv):
-        print(row.markdown(), end="")
+    if "--receive" in sys.argv:
+        import uvicorn
+
+        uvicorn.run(receiver_app(sys.argv[sys.argv.index("--receive") + 1]), host="127.0.0.1",
+                    port=int(sys.argv[sys.argv.index("--port") + 1]), log_level="warning", access_log=False)
+    else:
+        for row in run(smoke="--smoke" in sys.argv):
+            print(row.markdown(), end="")

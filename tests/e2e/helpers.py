@@ -12,7 +12,7 @@ from engine.api.app import create_app
 from engine.api.webhooks import engine_webhook_routes
 from engine.engine import Engine, Settings
 from engine.worker.runner import WorkerConfig
-from tests.auth.harness import PUBLIC_URL
+from tests.auth.harness import AUTH, PUBLIC_URL
 from tests.webhooks.signers import whoop_headers
 
 
@@ -32,6 +32,14 @@ async def drain(engine: Engine, *, limit: int = 10_000) -> int:
     while ran < limit and await worker.run_once():
         ran += 1
     return ran
+
+
+async def sync_events(client: httpx2.AsyncClient) -> list[dict]:
+    """The sync.progress and sync.completed documents of the changes feed, in feed order."""
+    response = await client.get("/v1/changes", headers=AUTH,
+                                params={"limit": 1000, "types": "sync.progress,sync.completed"})
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
 
 
 async def send_whoop_webhook(client: httpx2.AsyncClient, secret: str, event: dict, now_ms: int) -> httpx2.Response:

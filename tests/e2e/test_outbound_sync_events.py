@@ -11,16 +11,9 @@ import pytest
 
 from engine.worker.runner import WorkerConfig
 from tests.auth.harness import AUTH, connect
-from tests.e2e.helpers import engine_app
+from tests.e2e.helpers import engine_app, sync_events
 
 pytestmark = pytest.mark.anyio
-
-
-async def sync_events(client) -> list[dict]:
-    response = await client.get("/v1/changes", headers=AUTH,
-                                params={"limit": 1000, "types": "sync.progress,sync.completed"})
-    assert response.status_code == 200, response.text
-    return response.json()["data"]
 
 
 async def test_a_cancelled_sync_ends_each_unfinished_resource_once(env, sim, clock):

@@ -8,16 +8,10 @@ import pytest
 
 from engine.worker.deliveries import AWAIT_DELIVERY_S, close_overdue
 from sandbox.webhooks import garmin_push
+from tests.e2e.helpers import sync_events
 from tests.vendors.harness import AUTH, connect_user, drain, engine_app, engine_env
 
 pytestmark = pytest.mark.anyio
-
-
-async def feed(client) -> list[dict]:
-    response = await client.get("/v1/changes", headers=AUTH,
-                                params={"limit": 1000, "types": "sync.progress,sync.completed"})
-    assert response.status_code == 200, response.text
-    return response.json()["data"]
 
 
 async def test_windows_delivered_by_push_report_progress_and_complete(sim, clock, tmp_path):
@@ -28,7 +22,7 @@ async def test_windows_delivered_by_push_report_progress_and_complete(sim, clock
         sync_id = awaited[0].sync_id
         sync = await engine.store.get_sync(sync_id)
         planned = sync.detail["resources"]
-        before = await feed(client)
+        before = await sync_events(client)
         assert not [d for d in before if d["type"] == "sync.completed"
                     and d["data"]["resource"] in {w.resource for w in awaited}]
 
@@ -37,7 +31,7 @@ async def test_windows_delivered_by_push_report_progress_and_complete(sim, clock
         delivery = garmin_push(sim.state.client("garmin").client_id, {"dailies": [daily.data]})
         assert (await delivery.send(client, "/v1/webhooks/garmin")).status_code == 200
         assert await drain(engine) == 1
-        pushed = (await feed(client))[len(before):]
+        pushed = (await sync_events(client))[len(before):]
         [progress] = [d for d in pushed if d["type"] == "sync.progress"]
         done_before = max((d["data"]["windows_done"] for d in before if d["data"]["resource"] == "daily"), default=0)
         assert progress["data"]["resource"] == "daily" and progress["data"]["windows_done"] == done_before + 1
@@ -45,7 +39,7 @@ async def test_windows_delivered_by_push_report_progress_and_complete(sim, clock
 
         # the rest had nothing to deliver: closed after the grace period, each one counted
         assert await close_overdue(engine, clock() + AWAIT_DELIVERY_S + 1) == len(awaited) - 1
-        documents = await feed(client)
+        documents = await sync_events(client)
         completed = [d for d in documents if d["type"] == "sync.completed"]
         assert sorted(d["data"]["resource"] for d in completed) == sorted(planned)
         for done in completed:
