@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import archive, budget, coldstart, mapping, outbound, pull, webhooks
+from bench import archive, budget, coldstart, mapping, merge, outbound, pull, webhooks
 from bench.common import Row
 
 

@@ -577,27 +577,6 @@ class IdentityStore(Protocol):
         users are never touched. Returns how many."""
 
 
-class MergePriorityStore(Protocol):
-    """A user's own source priorities for the merged view, per sample type (`*`: any type the
-    user names no list for), and the time extent of the samples the merged view pages over."""
-
-    async def merge_priorities(self, user_id: str) -> dict[str, list[str]]:
-        """sample type (or `*`) -> source ids, highest priority first; {} when the user set none."""
-
-    async def set_merge_priority(
-        self, user_id: str, sample_type: str, sources: Sequence[str], *, now: float | None = None
-    ) -> None: ...
-
-    async def clear_merge_priority(self, user_id: str, sample_type: str | None = None) -> int:
-        """Drop one type's list (None: all of the user's). Returns how many."""
-
-    async def sample_time_range(
-        self, user_id: str, sample_types: Sequence[str]
-    ) -> tuple[datetime, datetime] | None:
-        """The earliest and latest start of the user's samples of these types (tombstones
-        included), or None when there are none."""
-
-
 @dataclass(frozen=True, slots=True)
 class IngestToken:
     """An on-device source's credential for one user (the token itself is never stored)."""
@@ -629,9 +608,30 @@ class IngestTokenStore(Protocol):
     ) -> bool: ...
 
 
+class MergePriorityStore(Protocol):
+    """A user's own source priorities for the merged view, per sample type (`*`: any type the
+    user names no list for), and the time extent of the samples the merged view pages over."""
+
+    async def merge_priorities(self, user_id: str) -> dict[str, list[str]]:
+        """sample type (or `*`) -> source ids, highest priority first; {} when the user set none."""
+
+    async def set_merge_priority(
+        self, user_id: str, sample_type: str, sources: Sequence[str], *, now: float | None = None
+    ) -> None: ...
+
+    async def clear_merge_priority(self, user_id: str, sample_type: str | None = None) -> int:
+        """Drop one type's list (None: all of the user's). Returns how many."""
+
+    async def sample_time_range(
+        self, user_id: str, sample_types: Sequence[str]
+    ) -> tuple[datetime, datetime] | None:
+        """The earliest and latest start of the user's samples of these types (tombstones
+        included), or None when there are none."""
+
+
 class Store(
     ConnectionStore, OAuthStateStore, JobStore, BudgetStore, SampleStore, SyncStore,
-    AppStateStore, RawArchiveStore, OutboxStore, ZoneStore, IdentityStore, MergePriorityStore,
-    IngestTokenStore, Housekeeping, Protocol,
+    AppStateStore, RawArchiveStore, OutboxStore, ZoneStore, IdentityStore,
+    IngestTokenStore, MergePriorityStore, Housekeeping, Protocol,
 ):
     """The whole async storage port: what `open_store` returns, whichever database it opened."""

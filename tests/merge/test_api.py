@@ -68,3 +68,29 @@ async def test_unreadable_merge_rules_stop_the_engine_with_file_line_col(tmp_pat
         await engine.open()
     await engine.close()
     assert f"{rules}:5:" in raised.value.message and "additve" in raised.value.message
+
+
+async def test_a_user_sets_their_own_priorities_and_the_merged_view_follows(engine_and_client):
+    engine, client = engine_and_client
+    await engine.store.upsert_samples([
+        record("garmin", "steps", at(0), at(24), rid="g", count=12000),
+        record("oura", "steps", at(0), at(12), rid="o", count=5000),
+    ])
+    url = "/v1/users/u1/merge-priorities"
+
+    async def steps() -> list[tuple[str, float]]:
+        body = (await client.get(URL, params={"view": "merged"}, headers=AUTH)).json()
+        return [(s["source"], s["count"]) for s in body["samples"]]
+
+    assert await steps() == [("garmin", 12000)]
+    put = await client.put(url, json={"steps": ["oura", "garmin"]}, headers=AUTH)
+    assert put.status_code == 200
+    assert put.json()["priorities"] == {"steps": ["oura", "garmin"]}
+    assert put.json()["effective"]["steps"] == ["oura", "garmin"]
+    assert await steps() == [("oura", 5000), ("garmin", 12000 * 12 / 24)]
+    for bad in ({"stepz": ["oura"]}, {"steps": "oura"}, {"steps": ["Oura!"]}, {"steps": ["oura", "oura"]}):
+        response = await client.put(url, json=bad, headers=AUTH)
+        assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_body"
+    assert (await client.delete(url, headers=AUTH)).json()["priorities"] == {}
+    assert await steps() == [("garmin", 12000)]
+    assert (await client.get(url, headers=AUTH)).json()["effective"]["sleep_session"][:2] == ["oura", "whoop"]
