@@ -45,6 +45,7 @@ async def test_security_and_error_shapes(env, sim, clock):
         assert public == {("/healthz", "get"), ("/readyz", "get"), ("/openapi.json", "get"), ("/docs", "get"),
                           ("/v1/oauth/{vendor}/callback", "get"), ("/v1/oauth/{vendor}/callback", "post"),
                           ("/v1/reconnect/{vendor}", "get"),  # a signed link the user opens
+                          ("/v1/ingest/{vendor}", "post"),  # the user's ingest token, never the API key
                           ("/v1/webhooks/{vendor}", "get"), ("/v1/webhooks/{vendor}", "post"),
                           ("/v1/webhooks/{vendor}", "head")}
         error = doc["components"]["schemas"]["Error"]

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from engine.merge.rules import load_rules
 from engine.spec.validate import check_file, format_text
 from tests.docs.markdown import Block, all_blocks
 
@@ -57,7 +58,9 @@ BASE: dict[str, Any] = {
     },
 }
 
-YAML_BLOCKS = all_blocks("yaml")
+# Merge rules files (docs/merged-view.md) are not specs: they are checked by their own loader.
+YAML_BLOCKS = [b for b in all_blocks("yaml") if "merge-rules" not in b.marker]
+MERGE_RULES_BLOCKS = [b for b in all_blocks("yaml") if b.marker.get("merge-rules") == "full"]
 
 
 def embed(snippet: Any, path: str) -> dict[str, Any]:
@@ -108,3 +111,14 @@ def test_a_broken_snippet_is_caught(tmp_path: Path):
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     assert not check_file(path, env=env_for("")).ok
+
+
+@pytest.mark.parametrize("block", MERGE_RULES_BLOCKS, ids=[b.where for b in MERGE_RULES_BLOCKS])
+def test_merge_rules_snippet_loads(block: Block, tmp_path: Path):
+    path = tmp_path / "merge.yaml"
+    path.write_text(block.text, encoding="utf-8")
+    load_rules(path)  # raises MergeRulesError with file:line:col on any problem
+
+
+def test_the_guide_shows_merge_rules():
+    assert MERGE_RULES_BLOCKS
