@@ -107,9 +107,8 @@ async def _fleet(users: int) -> dict[str, float]:
                         sent_at = time.time()
                         answer = await delivery.send(client, "/v1/webhooks/whoop")
                         assert answer.status_code < 300, answer.text
-                        known = {job_id for _, job_id in pending} | tracked
                         for job in await engine.store.list_jobs(kind=JobKind.WEBHOOK_EVENT, limit=1000):
-                            if job.id not in known and job.created_at >= sent_at - 0.001:
+                            if job.id not in tracked and job.created_at >= sent_at - 0.001:
                                 pending.append((sent_at, job.id))
                                 tracked.add(job.id)
                         next_webhook = now + WEBHOOK_EVERY_S

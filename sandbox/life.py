@@ -16,7 +16,7 @@ vendor's would: only *when the data happened* is simulated.
 
 from __future__ import annotations
 
-import bisect
+import heapq
 import logging
 import random
 import threading
@@ -90,7 +90,7 @@ class Life:
         self.life_start = self.real_start - backlog_s
         self.rng = random.Random(f"life:{seed}")
         self.counters = LifeCounters()
-        self._queue: list[Happening] = []
+        self._queue: list[Happening] = []  # a heap by `at`: thousands of heart-rate points per person
         self._incidents: list[tuple[float, Callable[[], None]]] = []
         self._faults_until: dict[str, float] = {}
         self._stop = threading.Event()
@@ -126,7 +126,7 @@ class Life:
                 if at <= present:
                     visible[resource].append(record)
                 else:
-                    bisect.insort(self._queue, Happening(at, profile, user.key, resource, record))
+                    heapq.heappush(self._queue, Happening(at, profile, user.key, resource, record))
         self.state.set_dataset(profile, user.key, visible)
         return user
 
@@ -171,7 +171,7 @@ class Life:
                 del self._faults_until[profile]
         happened = 0
         while self._queue and self._queue[0].at <= present:
-            item = self._queue.pop(0)
+            item = heapq.heappop(self._queue)
             self.state.add_record(item.profile, item.resource, item.user_key, item.record)
             happened += 1
             self._notify(item)

@@ -4,8 +4,9 @@ mapping that produced the sample.
 
 A record's identity is the vendor's record id as the resource's first mapping with a `record_id`
 reads it (a mapping that explodes a list reads it under `record.`); a record without one is known
-by its content alone. Bodies are zstd-compressed: on WHOOP records it compresses about twice as
-fast as zlib and decompresses about 1.6 times as fast, for 5% more bytes (bench/RESULTS.md).
+by its content alone. Bodies are zstd-compressed: on the archive benchmark's records it
+compresses about twice as fast as zlib and decompresses about 1.6 times as fast, for 5% more
+bytes (bench/RESULTS.md).
 """
 
 from __future__ import annotations

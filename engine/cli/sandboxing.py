@@ -24,7 +24,7 @@ def sandbox_vendors(specs: Mapping[str, Spec], wanted: Iterable[str] | None = No
     """The live (not retired) loaded vendors that have a sandbox profile, or the `wanted` ones,
     checked."""
     live = [vendor for vendor, spec in sorted(specs.items())
-            if vendor in PROFILES and getattr(spec, "status", "active") != "retired"]
+            if vendor in PROFILES and spec.status != "retired"]
     if wanted is None:
         return live
     chosen = list(dict.fromkeys(wanted))
