@@ -1,7 +1,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install test test-fast test-browser browser lint bench bench-smoke wrk
+.PHONY: install test test-fast test-browser browser lint bench bench-deps bench-smoke wrk
 
 install:
 	$(PIP) install --quiet --upgrade pip
@@ -28,8 +28,14 @@ lint:
 	ruff check engine sandbox tests bench
 	mypy
 
-bench: wrk
+bench: wrk bench-deps
 	$(PYTHON) -m bench.run
+
+# dlt and duckdb for the durable-pull comparison (the `bench` extra); without them that
+# benchmark's row says how to install them.
+bench-deps:
+	@$(PYTHON) -c "import dlt, duckdb" >/dev/null 2>&1 || $(PIP) install --quiet -e '.[bench]' || \
+	  echo "dlt/duckdb not installed: the dlt comparison reports itself unavailable (pip install -e '.[bench]')"
 
 # The webhook benchmark's load generator; without it (not root, no apt-get) the benchmark falls
 # back to its Python client.

@@ -6,7 +6,9 @@ without sharing state, and a page can be rendered on demand instead of held in m
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 _BASE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -86,18 +88,36 @@ def oura_heart_rate_page(first: int, size: int, next_token: str | None = None) -
     return {"data": [oura_heart_rate(i) for i in range(first, first + size)], "next_token": next_token}
 
 
+def vendor_uuid(index: int) -> str:
+    """A random-looking version-4 UUID fixed by ``index`` (WHOOP's sleep ids are UUIDs)."""
+    digest = hashlib.blake2b(index.to_bytes(8, "little"), digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest, version=4))
+
+
+def gives_every_sample(index: int) -> bool:
+    """Scored and not a nap: the record maps to all three WHOOP sleep samples."""
+    return index % 10 != 9 and index % 7 != 0
+
+
 class WhoopSleepPages:
     """Renders WHOOP sleep list pages as JSON bytes with one ``json.dumps`` of a template.
 
     The records repeat a fixed set of ``distinct`` bodies but carry unique ids, so a server can
-    serve millions of records quickly while every id (and dedup key) stays distinct.
+    serve millions of records quickly while every id (and dedup key) stays distinct. With
+    ``uuid_ids`` every id is a random-looking UUID (as WHOOP's are, so keys arrive in no order);
+    with ``every_sample`` every record is scored and not a nap (three samples per record).
     """
 
-    def __init__(self, total: int, page_size: int, distinct: int = 1000) -> None:
+    def __init__(self, total: int, page_size: int, distinct: int = 1000, *,
+                 uuid_ids: bool = False, every_sample: bool = False) -> None:
         self.total = total
         self.page_size = page_size
-        self._bodies = [json.dumps(whoop_sleep(i), separators=(",", ":")) for i in range(distinct)]
-        self._ids = [whoop_sleep(i)["id"] for i in range(distinct)]
+        self.uuid_ids = uuid_ids
+        sources = list(range(distinct))
+        if every_sample:
+            sources = [i for i in range(2 * distinct) if gives_every_sample(i)][:distinct]
+        self._bodies = [json.dumps(whoop_sleep(i), separators=(",", ":")) for i in sources]
+        self._ids = [whoop_sleep(i)["id"] for i in sources]
 
     def page(self, cursor: int) -> bytes:
         """The page starting at record ``cursor``; its ``next_token`` is the next cursor or null."""
@@ -107,7 +127,9 @@ class WhoopSleepPages:
         for index in range(cursor, end):
             slot = index % distinct
             body = self._bodies[slot]
-            if index >= distinct:
+            if self.uuid_ids:
+                body = body.replace(self._ids[slot], vendor_uuid(index), 1)
+            elif index >= distinct:
                 body = body.replace(self._ids[slot], f"{index:08x}-5c3a-4f7e-8d21-{index:012x}", 1)
             parts.append(body)
         token = json.dumps(str(end)) if end < self.total else "null"

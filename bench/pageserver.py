@@ -1,8 +1,9 @@
 """A minimal local HTTP/1.1 server of paginated WHOOP-shaped sleep pages (for the pull benchmark).
 
-``python -m bench.pageserver --port P --total N --page-size S`` serves ``GET <any path>`` with
-``nextToken=<cursor>`` pagination (``next_token`` in the body), keep-alive, each response in one
-write with TCP_NODELAY so small pages do not stall on Nagle + delayed ACK. Loopback only.
+``python -m bench.pageserver --port P --total N --page-size S [--uuid-ids] [--every-sample]``
+serves ``GET <any path>`` with ``nextToken=<cursor>`` pagination (``next_token`` in the body),
+keep-alive, each response in one write with TCP_NODELAY so small pages do not stall on Nagle +
+delayed ACK. Loopback only. The two flags are `WhoopSleepPages`'s options of the same names.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ async def _serve(pages: WhoopSleepPages, reader: asyncio.StreamReader, writer: a
         writer.close()
 
 
-async def main_async(port: int, total: int, page_size: int) -> None:
-    pages = WhoopSleepPages(total, page_size)
+async def main_async(port: int, total: int, page_size: int, *, uuid_ids: bool = False,
+                     every_sample: bool = False) -> None:
+    pages = WhoopSleepPages(total, page_size, uuid_ids=uuid_ids, every_sample=every_sample)
     server = await asyncio.start_server(lambda r, w: _serve(pages, r, w), "127.0.0.1", port)
     async with server:
         await server.serve_forever()
@@ -54,8 +56,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--total", type=int, required=True)
     parser.add_argument("--page-size", type=int, default=25)
+    parser.add_argument("--uuid-ids", action="store_true", help="random-looking UUID record ids")
+    parser.add_argument("--every-sample", action="store_true",
+                        help="every record scored and not a nap (three samples each)")
     args = parser.parse_args()
-    asyncio.run(main_async(args.port, args.total, args.page_size))
+    asyncio.run(main_async(args.port, args.total, args.page_size, uuid_ids=args.uuid_ids,
+                           every_sample=args.every_sample))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -39,11 +39,12 @@ RSS_LIMIT_S = 60.0  # the 1M-record run stops here on a slow machine; the row sa
 
 
 @contextmanager
-def page_server(total: int, page_size: int) -> Iterator[str]:
+def page_server(total: int, page_size: int, options: Sequence[str] = ()) -> Iterator[str]:
+    """`bench.pageserver` on a free loopback port; ``options`` are its flags (record shape)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.pageserver", "--port", str(port), "--total", str(total),
-         "--page-size", str(page_size)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+         "--page-size", str(page_size), *options], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_for_port(port, alive=lambda: proc.poll() is None)
         yield f"http://127.0.0.1:{port}"

@@ -25,6 +25,7 @@ BENCHMARKS = {
     "merge": "bench.merge",
     "archive": "bench.archive",
     "outbound": "bench.outbound",
+    "dlt": "bench.versus_dlt",
 }
 
 
