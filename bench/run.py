@@ -26,6 +26,7 @@ BENCHMARKS = {
     "archive": "bench.archive",
     "outbound": "bench.outbound",
     "dlt": "bench.versus_dlt",
+    "storage": "bench.storage",
 }
 
 

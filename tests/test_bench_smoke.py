@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from bench import archive, budget, coldstart, mapping, merge, outbound, pull, versus_dlt, webhooks
+from bench import (
+    archive,
+    budget,
+    coldstart,
+    mapping,
+    merge,
+    outbound,
+    pull,
+    storage,
+    versus_dlt,
+    webhooks,
+)
 from bench.common import Row
 
 
@@ -24,7 +35,7 @@ def test_merge_benchmark_runs() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", [coldstart, pull, budget, webhooks, archive, outbound, versus_dlt],
-                         ids=["coldstart", "pull", "budget", "webhooks", "archive", "outbound", "dlt"])
+@pytest.mark.parametrize("module", [coldstart, pull, budget, webhooks, archive, outbound, versus_dlt, storage],
+                         ids=["coldstart", "pull", "budget", "webhooks", "archive", "outbound", "dlt", "storage"])
 def test_process_benchmarks_run(module) -> None:
     _check(module.run(smoke=True))
