@@ -71,7 +71,7 @@ class Plan:
     warmup: int = 5
 
 
-FULL = Plan((10_000, 100_000, 1_000_000), 2_000_000, 20_000, 2, 200, 1000)
+FULL = Plan((10_000, 100_000, 1_000_000), 2_000_000, 20_000, 3, 200, 1000)
 SMOKE = Plan((300, 1_500), 3_000, 100, 1, 4, 50, Shape(users=4), warmup=1)
 
 
@@ -146,11 +146,15 @@ async def reads(plan: Plan, data_dir: Path, built: BuiltStore) -> Reads:
     total = plan.warmup + plan.pages
     starts = {name: _pages(plan, built, total, seed) for seed, name in enumerate(("store", "api", "sql"))}
     headers = {"Authorization": f"Bearer {API_KEY}"}
-    async with Engine(_settings(data_dir, ENGINE_API_KEY=API_KEY, ENGINE_NO_WORKER="1")) as engine:
-        from engine.api.app import create_app
+    from engine.api.app import create_app
 
+    engine = Engine(_settings(data_dir, ENGINE_API_KEY=API_KEY, ENGINE_NO_WORKER="1"))
+    app = create_app(engine)
+    # The app's lifespan opens the engine as `engine serve` does (and sets up the collector as
+    # it does); the transport below does not run it.
+    async with app.router.lifespan_context(app):
         store = engine.store
-        transport = httpx2.ASGITransport(app=create_app(engine))
+        transport = httpx2.ASGITransport(app=app)
         plain = sqlite3.connect(data_dir / "engine.db")
         try:
             async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:

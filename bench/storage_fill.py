@@ -346,4 +346,15 @@ def copy_store(directory: Path, store: BuiltStore, data_dir: Path) -> Path:
         if source.exists():
             shutil.copyfile(source, copy)
             os.chmod(copy, 0o600)
+            _sync_file(copy)
     return target
+
+
+def _sync_file(path: Path) -> None:
+    """Flush a copy to disk before it is measured: the kernel writing back gigabytes of a fresh
+    copy meanwhile would stall the measured writes and reads."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
