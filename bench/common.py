@@ -56,6 +56,12 @@ def unavailable(benchmark: str, reason: str, goal: str) -> Row:
     return Row(benchmark, f"not available: {reason}", "-", "-", goal, None)
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The `q` quantile of `values` (the nearest rank, no interpolation)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def fmt_rate(rate: float) -> str:
     return f"{rate / 1000:,.1f}k" if rate >= 10_000 else f"{rate:,.0f}"
 

@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import Row
+from bench.common import Row, percentile
 from engine.instants import iso_utc
 from engine.merge.rules import default_rules
 from engine.merge.view import MergedView
@@ -99,11 +99,6 @@ async def _timed(read) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def _run(smoke: bool) -> list[Row]:
     days, minutes, windows, span = (4, 60, 2, 2) if smoke else (365, 1440, 10, 30)
     with tempfile.TemporaryDirectory() as directory:
@@ -131,9 +126,9 @@ async def _run(smoke: bool) -> list[Row]:
     ratio = statistics.median(merged) / statistics.median(plain)
     label = f"7 merged view: {loaded:,} samples, 3 sources, {days} days; {span}-day reads x {windows}"
     rows = [Row(label,
-                f"merged p50 {statistics.median(merged) * 1000:,.0f} ms, p99 {_pct(merged, 0.99) * 1000:,.0f} ms "
+                f"merged p50 {statistics.median(merged) * 1000:,.0f} ms, p99 {percentile(merged, 0.99) * 1000:,.0f} ms "
                 f"({counts[1]:,} merged samples)",
-                f"plain p50 {statistics.median(plain) * 1000:,.0f} ms, p99 {_pct(plain, 0.99) * 1000:,.0f} ms "
+                f"plain p50 {statistics.median(plain) * 1000:,.0f} ms, p99 {percentile(plain, 0.99) * 1000:,.0f} ms "
                 f"({counts[0]:,} samples)",
                 f"{ratio:.2f}x", f"<= {GOAL:.0f}x the plain read", None if smoke else ratio <= GOAL),
             Row("7 merged view: one new day arrives, its window recomputed",

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import httpx2
 
-from bench.common import VENDORS, Row, fmt_rate
+from bench.common import VENDORS, Row, fmt_rate, percentile
 from bench.pull import page_server, whoop_spec
 from bench.storage_fill import (
     START,
@@ -233,13 +233,8 @@ def footprint(database: Path) -> Footprint:
 # --------------------------------------------------------------------------- rows
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def _latency(values: list[float]) -> str:
-    return f"p50 {statistics.median(values):,.1f} ms, p99 {_pct(values, 0.99):,.1f} ms"
+    return f"p50 {statistics.median(values):,.1f} ms, p99 {percentile(values, 0.99):,.1f} ms"
 
 
 def growth_rows(plan: Plan, rates: dict[int, list[float]], stores: dict[int, BuiltStore],
@@ -271,9 +266,9 @@ def read_rows(plan: Plan, result: Reads, built: BuiltStore, smoke: bool) -> list
     rows = []
     for how, values in (("store.list_samples", result.store_ms),
                         ("GET /v1/users/{id}/samples (ASGI)", result.api_ms)):
-        p99 = _pct(values, 0.99)
+        p99 = percentile(values, 0.99)
         rows.append(Row(f"{label}, {how}", _latency(values), plain,
-                        f"p99 {p99 / _pct(result.sql_ms, 0.99):.1f}x plain", f"p99 <= {READ_GOAL_MS:.0f} ms",
+                        f"p99 {p99 / percentile(result.sql_ms, 0.99):.1f}x plain", f"p99 <= {READ_GOAL_MS:.0f} ms",
                         None if smoke else p99 <= READ_GOAL_MS))
     return rows
 
