@@ -157,7 +157,7 @@ class Remapper:
 
     async def _page(self, heads: list[RawHead], since: datetime | None, report: RemapReport) -> _Page:
         stored: dict[str, list[StoredSample]] = {}
-        for kept in await self.store.samples_of_raw(self.spec.id, [h.raw_key for h in heads]):
+        for kept in await self.store.samples_of_raw(self.spec.id, [(h.user_id, h.raw_key) for h in heads]):
             stored.setdefault((kept.provenance.raw_key if kept.provenance else None) or "", []).append(kept)
         page = _Page()
         counts = report.counts

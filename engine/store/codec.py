@@ -109,34 +109,33 @@ def new_ids(now: float, count: int) -> list[str]:
     return [f"{prefix}{sequence:06x}{suffix}" for sequence in range(first, first + count)]
 
 
-def encode_sample_cursor(timestamp_us: int, row_id: str) -> str:
-    raw = f"{timestamp_us}:{row_id}".encode("ascii")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+def encode_sample_cursor(timestamp_us: int, sample_type: str, source: str, dedup_id: str) -> str:
+    """The position after a sample in page order (time, then type, source and dedup id)."""
+    raw = json.dumps([timestamp_us, sample_type, source, dedup_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode("ascii").rstrip("=")
 
 
-_MAX_CURSOR_CHARS = 256
+_MAX_CURSOR_CHARS = 4096
 # A cursor's instant is a sample time in micros: within what `to_micros` gives for years 1 to
 # 9999, which also keeps it a 64-bit integer for SQLite and Postgres.
 _MIN_CURSOR_US = -62_135_596_800_000_000
 _MAX_CURSOR_US = 253_402_300_800_000_000
 
 
-def decode_sample_cursor(cursor: str) -> tuple[int, str]:
+def decode_sample_cursor(cursor: str) -> tuple[int, str, str, str]:
     try:
         if len(cursor) > _MAX_CURSOR_CHARS:
             raise ValueError
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        stamp, row_id = raw.split(":", 1)
-        if not row_id or not all(c in "0123456789abcdef" for c in row_id):
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        if not (isinstance(position, list) and len(position) == 4):
             raise ValueError
-        digits = stamp.removeprefix("-")
-        if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+        timestamp_us, sample_type, source, dedup_id = position
+        if type(timestamp_us) is not int or not _MIN_CURSOR_US <= timestamp_us < _MAX_CURSOR_US:
             raise ValueError
-        timestamp_us = int(stamp)
-        if not _MIN_CURSOR_US <= timestamp_us < _MAX_CURSOR_US:
+        if not all(type(part) is str and "\x00" not in part for part in (sample_type, source, dedup_id)):
             raise ValueError
-        return timestamp_us, row_id
-    except (ValueError, UnicodeDecodeError):
+        return timestamp_us, sample_type, source, dedup_id
+    except (ValueError, RecursionError):  # a malformed cursor, however it is malformed
         raise InvalidCursor(
             "invalid cursor: pass back the next_cursor of a previous page"
         ) from None

@@ -1,14 +1,17 @@
 """Versioned schema migrations: `migrations/NNNN_name.sql`, applied in order, recorded in
-`schema_version`. The files hold portable SQL shared by every adapter."""
+`schema_version`. The files hold portable SQL shared by every adapter; a migration that must move
+data or differs by store is a Python step (`STEPS`) with a version of its own."""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
 from engine.store.sql.dialect import Tx, insert
+from engine.store.sql.sample_table import cluster_samples
 
 SCHEMA_VERSION_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -24,7 +27,11 @@ _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 class Migration:
     version: int
     name: str
-    statements: tuple[str, ...]
+    statements: tuple[str, ...] = ()
+    step: Callable[[Tx], Awaitable[None]] | None = None
+
+
+STEPS = (Migration(10, "samples_clustered", step=cluster_samples),)
 
 
 def split_statements(sql: str) -> tuple[str, ...]:
@@ -47,10 +54,11 @@ def load_migrations() -> list[Migration]:
         if match:
             statements = split_statements(entry.read_text(encoding="utf-8"))
             migrations.append(Migration(int(match.group(1)), match.group(2), statements))
+    migrations.extend(STEPS)
     migrations.sort(key=lambda migration: migration.version)
     versions = [migration.version for migration in migrations]
     if len(set(versions)) != len(versions):
-        raise RuntimeError("two migration files share a version number")
+        raise RuntimeError("two migrations share a version number")
     return migrations
 
 
@@ -63,5 +71,7 @@ async def apply_migrations(tx: Tx) -> None:
         if migration.version not in applied:
             for statement in migration.statements:
                 await tx.count(statement)
+            if migration.step is not None:
+                await migration.step(tx)
             await tx.count(insert("schema_version", "version, name, applied_at"),
                            (migration.version, migration.name, time.time()))

@@ -397,9 +397,10 @@ class RawArchiveStore(Protocol):
     ) -> int: ...
 
     async def samples_of_raw(
-        self, source: str, raw_keys: Sequence[str]
+        self, source: str, records: Sequence[tuple[str, str]]
     ) -> list[StoredSample]:
-        """Every stored sample mapped from one of these archived records, tombstones included."""
+        """Every stored sample mapped from one of these archived records, (user id, raw key)
+        each, tombstones included."""
 
     async def apply_remap(
         self, upserts: Sequence[SampleRecord], removed: Sequence[tuple[str, str, str, str]], *,

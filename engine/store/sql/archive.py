@@ -33,7 +33,7 @@ from engine.store.sql.outbox import (
     tombstone_reporting_changes,
     upsert_reporting_changes,
 )
-from engine.store.sql.samples import SAMPLE_COLUMNS, sample_rows, stored_sample
+from engine.store.sql.samples import KEY, SAMPLE_COLUMNS, sample_rows, stored_sample
 
 RAW_COLUMNS = ("id, raw_key, vendor, user_id, resource, record_key, content_hash, head, channel, "
                "trust, codec, body, arrived_at")
@@ -46,7 +46,7 @@ _head = decoder(RawHead, body=bytes)
 
 # A re-mapped sample replaces the stored one unless the vendor tombstoned it at a newer version.
 _REMAP_UPSERT = (
-    " ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET "
+    " ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET revision = samples.revision + 1, "
     "timestamp_us = excluded.timestamp_us, end_us = excluded.end_us, deleted = excluded.deleted, "
     "vendor_updated_us = COALESCE(excluded.vendor_updated_us, samples.vendor_updated_us), "
     "resource = excluded.resource, vendor_record_id = excluded.vendor_record_id, "
@@ -146,14 +146,20 @@ class RawArchive(ReportsChanges, Concern, RawArchiveStore):
             "ORDER BY user_id, resource, record_key LIMIT ?", [*params, limit])
         return [_head(row) for row in rows]
 
-    async def samples_of_raw(self, source: str, raw_keys: Sequence[str]) -> list[StoredSample]:
+    async def samples_of_raw(
+        self, source: str, records: Sequence[tuple[str, str]]
+    ) -> list[StoredSample]:
+        by_user: dict[str, list[str]] = {}
+        for user_id, raw_key in records:
+            by_user.setdefault(user_id, []).append(raw_key)
         found: list[StoredSample] = []
-        for part in chunks(list(raw_keys), ROWS_PER_STATEMENT * 4):
-            clause, params = self._ex.dialect.any_of("raw_key", part)
-            rows = await self._ex.read_all(
-                f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE {clause} AND source = ?",
-                [*params, source])
-            found.extend(stored_sample(row) for row in rows)
+        for user_id, raw_keys in by_user.items():
+            for part in chunks(list(dict.fromkeys(raw_keys)), ROWS_PER_STATEMENT * 4):
+                clause, params = self._ex.dialect.any_of("raw_key", part)
+                rows = await self._ex.read_all(
+                    f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE user_id = ? AND {clause} AND source = ?",
+                    [user_id, *params, source])
+                found.extend(stored_sample(row) for row in rows)
         return found
 
     async def apply_remap(
@@ -165,8 +171,8 @@ class RawArchive(ReportsChanges, Concern, RawArchiveStore):
         rows, quiet = sample_rows(upserts, at), sample_rows(restamped, at)
         gone = sorted(removed)
         if self._ex.dialect.row_locks:
-            rows.sort(key=lambda row: row[1:5])
-            quiet.sort(key=lambda row: row[1:5])
+            rows.sort(key=lambda row: row[KEY])
+            quiet.sort(key=lambda row: row[KEY])
         reported = self._outbox_enabled
 
         async def write(tx: Tx) -> int:

@@ -129,26 +129,26 @@ _CHANNEL_ORIGINS = {"backfill": "backfill", "manual_sync": "backfill"}
 
 async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: str, *,
                                    origin: str | None, at: float, inline: int) -> int:
-    """`INSERT … tail` of sample rows (in `columns` order) that also writes one samples.changed
-    event per (user, source, type, origin) for the rows that changed. A row that kept its id was
-    created; one that took the stored row's id updated it. Without an `origin`, each row's comes
-    from its provenance channel (a backfill's or a sync's are `backfill`, others `live`)."""
+    """`INSERT … tail` of sample rows (in `columns` order, the sample's key first) that also writes
+    one samples.changed event per (user, source, type, origin) for the rows that changed. A row
+    at its first revision was created; one the upsert moved past it was updated. Without an
+    `origin`, each row's comes from its provenance channel (a backfill's or a sync's are
+    `backfill`, others `live`)."""
     names = [name.strip() for name in columns.split(",")]
-    at_ = {name: names.index(name) for name in ("id", "deleted", "payload", "timestamp_us")}
+    at_ = {name: names.index(name) for name in ("deleted", "payload", "timestamp_us")}
     channel = names.index("channel") if "channel" in names else None
     kept = [names.index(c) for c in PROVENANCE_COLUMNS] if set(PROVENANCE_COLUMNS) <= set(names) else None
     written = 0
     groups: dict[tuple[str, str, str, str], _Changes] = {}
-    for chunk in _distinct_chunks(rows, slice(1, 5)):
-        by_key = {row[1:5]: row for row in chunk}
+    for chunk in _distinct_chunks(rows, slice(0, 4)):
+        by_key = {row[0:4]: row for row in chunk}
         returned = await tx.all(insert("samples", columns, len(chunk)) + tail
-                                + " RETURNING id, user_id, source, sample_type, dedup_id",
+                                + " RETURNING revision, user_id, source, sample_type, dedup_id",
                                 list(chain.from_iterable(chunk)))
         written += len(returned)
-        for row_id, *key in returned:
+        for revision, *key in returned:
             row = by_key[tuple(key)]
-            change = ("deleted" if row[at_["deleted"]] else
-                      "created" if row_id == row[at_["id"]] else "updated")
+            change = ("deleted" if row[at_["deleted"]] else "created" if revision == 1 else "updated")
             row_origin = origin or (_CHANNEL_ORIGINS.get(row[channel], "live") if channel is not None else "live")
             groups.setdefault((key[0], key[1], key[2], row_origin), _Changes()).add(
                 change, row[at_["payload"]], row[at_["timestamp_us"]], inline,

@@ -12,7 +12,6 @@ from engine.store.codec import (
     encode_sample_cursor,
     from_micros,
     load_json,
-    new_ids,
     to_micros,
 )
 from engine.store.port import SampleStore
@@ -30,15 +29,19 @@ from engine.store.sql.outbox import (
     tombstone_reporting_changes,
     upsert_reporting_changes,
 )
+from engine.store.sql.sample_table import PAGE_ORDER
 
+# A row's identity is its first four columns (KEY); `revision` (1 when created, one more at every
+# update the upsert makes) is left to the table's default on insert.
 SAMPLE_COLUMNS = (
-    "id, user_id, source, sample_type, dedup_id, timestamp_us, end_us, deleted, "
+    "user_id, source, sample_type, dedup_id, timestamp_us, end_us, deleted, "
     "vendor_updated_us, resource, vendor_record_id, payload, stored_at, "
     "channel, spec_version, mapping_hash, raw_key, raw_id"
 )
+KEY = slice(0, 4)
 _NO_PROVENANCE = SampleProvenance()
 _UPSERT = (
-    " ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET "
+    " ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET revision = samples.revision + 1, "
     "timestamp_us = excluded.timestamp_us, end_us = excluded.end_us, deleted = excluded.deleted, "
     "vendor_updated_us = COALESCE(excluded.vendor_updated_us, samples.vendor_updated_us), "
     "resource = excluded.resource, vendor_record_id = excluded.vendor_record_id, "
@@ -55,18 +58,17 @@ _UPSERT = (
 
 def sample_rows(samples: Sequence[SampleRecord], at: float) -> list[Row]:
     """The rows (in SAMPLE_COLUMNS order) of a page of samples, with as little per-row work as
-    possible: one id reservation per page, the payload JSON encoded by orjson where that gives the
-    same document as the stdlib encoder."""
-    ids = new_ids(at, len(samples))
+    possible: the payload JSON encoded by orjson where that gives the same document as the stdlib
+    encoder."""
     return [
         (
-            row_id, s.user_id, s.source, s.sample_type, s.dedup_id, to_micros(s.timestamp_utc),
+            s.user_id, s.source, s.sample_type, s.dedup_id, to_micros(s.timestamp_utc),
             None if s.end_utc is None else to_micros(s.end_utc), int(s.deleted),
             None if s.vendor_updated_at is None else to_micros(s.vendor_updated_at),
             s.resource, s.vendor_record_id, dump_payload(s.payload), at,
             *_provenance_values(s.provenance or _NO_PROVENANCE),
         )
-        for row_id, s in zip(ids, samples, strict=True)
+        for s in samples
     ]
 
 
@@ -77,15 +79,15 @@ def _provenance_values(p: SampleProvenance) -> tuple[Any, ...]:
 
 def stored_sample(row: Row) -> StoredSample:
     """A row in SAMPLE_COLUMNS order."""
-    payload = load_json(row[11])
-    deleted = bool(row[7])
+    payload = load_json(row[10])
+    deleted = bool(row[6])
     if isinstance(payload, dict):
         payload["deleted"] = deleted
     return StoredSample(
-        row[1], row[2], row[3], row[4], from_micros(row[5]),
-        None if row[6] is None else from_micros(row[6]), deleted,
-        None if row[8] is None else from_micros(row[8]), row[9], row[10], payload, row[12],
-        SampleProvenance(*row[13:18]), row[7] == REMOVED_BY_MAPPING,
+        row[0], row[1], row[2], row[3], from_micros(row[4]),
+        None if row[5] is None else from_micros(row[5]), deleted,
+        None if row[7] is None else from_micros(row[7]), row[8], row[9], payload, row[11],
+        SampleProvenance(*row[12:17]), row[6] == REMOVED_BY_MAPPING,
     )  # fmt: skip
 
 
@@ -98,7 +100,7 @@ class Samples(ReportsChanges, Concern, SampleStore):
         if not rows:
             return UpsertResult(written=0, skipped=0)
         if self._ex.dialect.row_locks:  # concurrent batches lock rows in one order: no deadlock
-            rows.sort(key=lambda row: row[1:5])
+            rows.sort(key=lambda row: row[KEY])
         if self._outbox_enabled:
             written = await self._ex.transaction(lambda tx: upsert_reporting_changes(
                 tx, SAMPLE_COLUMNS, rows, _UPSERT, origin=origin, at=at, inline=self._inline_samples))
@@ -175,13 +177,14 @@ class Samples(ReportsChanges, Concern, SampleStore):
         if not include_deleted:
             clauses.append("deleted = 0")
         if cursor is not None:
-            clauses.append("(timestamp_us, id) > (?, ?)")
+            clauses.append(f"({PAGE_ORDER}) > (?, ?, ?, ?)")
             params.extend(decode_sample_cursor(cursor))
         rows = await self._ex.read_all(
             f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(clauses)} "
-            "ORDER BY timestamp_us, id LIMIT ?", [*params, limit + 1])
+            f"ORDER BY {PAGE_ORDER} LIMIT ?", [*params, limit + 1])
         next_cursor = None
         if len(rows) > limit:  # the extra row asked for: there is more
             rows = rows[:limit]
-            next_cursor = encode_sample_cursor(rows[-1][5], rows[-1][0])
+            last = rows[-1]
+            next_cursor = encode_sample_cursor(last[4], last[2], last[1], last[3])
         return SamplePage(samples=[stored_sample(row) for row in rows], next_cursor=next_cursor)
