@@ -13,6 +13,14 @@ not wait for a durable write before every request. A lease holds no more than `L
 of any budget's sustained rate and no more than its burst, so the slots reserved but unspent when
 a worker stops are a sliver of the budget; vendor feedback drops every lease.
 
+A budget the vendor counts in fixed windows (`counted: fixed`) is kept as the vendor keeps it: each
+window's requests may all go at once, so a backlog uses the whole window rather than a paced share
+of it. A slot is only ever taken in the window it is sent in — a request that finds the window
+spent sleeps until the next one starts and asks again, so nothing books a later window ahead — and
+work below the live priority (`budget_priority`, set by the worker from the job) leaves the last
+`LIVE_SHARE` of each window to live work: a webhook's fetch finds a slot in the current window
+while a backfill saturates the budget.
+
 Waiting in place for a slot ends early when the worker stops (`end_budget_waits_on`): the wait
 raises `BudgetExhausted` with the time left, so the job goes back to the queue for its slot and the
 worker exits without waiting for it.
@@ -30,7 +38,9 @@ from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 from engine.fetch.errors import BudgetExhausted
+from engine.jobs import PRIORITY_LIVE
 from engine.spec.model import Budget, RateHeaders, Spec
+from engine.store.gcra import FixedWindowRequest
 from engine.store.port import BudgetRequest, Store
 
 # Vendor feedback lands on a "gate" row per scope rather than on the budget rows: blocking a
@@ -40,8 +50,32 @@ _GATE_RATE = 1000.0
 LEASE_HORIZON_S = 0.1
 MAX_LEASE = 100
 
+# Fixed windows: the share of each window kept for live work, and how close to a window's edges no
+# request starts (a fraction of the window, at most FIXED_GUARD_MAX_S).
+LIVE_SHARE = 0.03
+FIXED_GUARD = 0.05
+FIXED_GUARD_MAX_S = 1.0
+
 # Set while a worker runs a job: once the event is set, no budget wait starts or goes on.
 _WAITS_END: ContextVar[asyncio.Event | None] = ContextVar("budget_waits_end", default=None)
+# The priority of the work the requests are made for (None: not a job, served like live work).
+_PRIORITY: ContextVar[int | None] = ContextVar("budget_priority", default=None)
+
+
+@contextmanager
+def budget_priority(priority: int | None) -> Iterator[None]:
+    """Within the block, requests are made for work of this priority: below `PRIORITY_LIVE`, a
+    fixed-window budget's live share stays out of reach."""
+    token = _PRIORITY.set(priority)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
+
+
+def is_live() -> bool:
+    priority = _PRIORITY.get()
+    return priority is None or priority >= PRIORITY_LIVE
 
 
 @contextmanager
@@ -93,7 +127,14 @@ def budget_key(vendor: str, budget: Budget, user_id: str | None) -> str:
     return f"{vendor}:{scope}:{budget.requests}/{budget.window_s}s"
 
 
-def budget_request(vendor: str, budget: Budget, user_id: str | None, headroom: float) -> BudgetRequest:
+def budget_request(
+    vendor: str, budget: Budget, user_id: str | None, headroom: float, *, live: bool = True
+) -> BudgetRequest:
+    if budget.counted == "fixed":
+        keep = 0 if live else math.floor(budget.requests * LIVE_SHARE)
+        return FixedWindowRequest(
+            budget_key(vendor, budget, user_id), rate=budget.requests, period_s=float(budget.window_s),
+            usable=budget.requests - keep, guard_s=min(budget.window_s * FIXED_GUARD, FIXED_GUARD_MAX_S))
     burst = max(1, math.floor(budget.requests * (1 - headroom)) - 1)
     rate = max(min(budget.requests * headroom, budget.requests - burst), budget.requests / 10)
     return BudgetRequest(budget_key(vendor, budget, user_id), rate=rate, period_s=float(budget.window_s), burst=burst)
@@ -190,6 +231,12 @@ class RateGovernor:
         self.clock = clock
         self._leases: dict[str | None, _Lease] = {}
 
+    def _keeps_fixed_windows(self) -> bool:
+        """Every budget is counted in fixed windows, so the engine knows when each one resets
+        (the vendor's reset header, in whole seconds, only says so coarsely)."""
+        budgets = self.spec.limits.budgets
+        return bool(budgets) and all(b.counted == "fixed" for b in budgets)
+
     def _meters_users(self) -> bool:
         return any(b.per == "user" for b in self.spec.limits.budgets)
 
@@ -198,9 +245,9 @@ class RateGovernor:
             return f"{self.spec.id}:gate:user:{user_id}"
         return f"{self.spec.id}:gate:app"
 
-    def requests_for(self, user_id: str | None) -> list[BudgetRequest]:
+    def requests_for(self, user_id: str | None, *, live: bool = True) -> list[BudgetRequest]:
         budgets = [b for b in self.spec.limits.budgets if b.per == "app" or user_id is not None]
-        requests = [budget_request(self.spec.id, b, user_id, self.headroom) for b in budgets]
+        requests = [budget_request(self.spec.id, b, user_id, self.headroom, live=live) for b in budgets]
         requests.append(BudgetRequest(self._gate(user_id), rate=_GATE_RATE, period_s=1.0, burst=1000))
         return requests
 
@@ -219,20 +266,42 @@ class RateGovernor:
                 raise self._exhausted(wait_s)
             lease.slots -= 1
         else:
-            requests = self.requests_for(user_id)
+            requests = self.requests_for(user_id, live=is_live())
             size = lease_size(requests)
             if size > 1:
                 requests = [replace(request, cost=size) for request in requests]
-            now = self.clock()
-            grant = await self.store.acquire_budget(requests, max_wait_s=max_wait_s, now=now)
-            if not grant.granted:
-                raise self._exhausted(grant.wait_s)
-            wait_s = grant.wait_s
+            waited, wait_s = await self._reserve(requests, max_wait_s)
             if size > 1:
-                self._leases[user_id] = _Lease(size - 1, ready_at=now + wait_s)
+                self._leases[user_id] = _Lease(size - 1, ready_at=self.clock() + wait_s)
+            if wait_s > 0:
+                await self._wait(wait_s)
+            return waited + max(0.0, wait_s)
         if wait_s > 0:
             await self._wait(wait_s)
         return max(0.0, wait_s)
+
+    async def _reserve(self, requests: list[BudgetRequest], max_wait_s: float) -> tuple[float, float]:
+        """Reserve the requests' slots: the time slept before the reservation, and the wait
+        from it until the slots may be spent. Where a budget counts
+        in fixed windows, no later window is booked ahead: the slot is asked for again once the
+        window it would be in has started (so work that arrives meanwhile, live work first,
+        finds the slots of the window it arrives in)."""
+        ahead = min((r.guard_s for r in requests if isinstance(r, FixedWindowRequest)), default=None)
+        waited = 0.0
+        while True:
+            now = self.clock()
+            limit = max_wait_s - waited
+            grant = await self.store.acquire_budget(
+                requests, max_wait_s=limit if ahead is None else min(limit, ahead), now=now)
+            if grant.granted and (ahead is None or self.clock() <= _spend_by(requests, now + grant.wait_s)):
+                return waited, grant.wait_s
+            if grant.granted:  # the store answered after the window turned: the slot is lost,
+                waited += max(0.0, self.clock() - now)  # not spent in the next window
+                continue
+            if grant.wait_s > limit:
+                raise self._exhausted(grant.wait_s)
+            await self._wait(grant.wait_s)
+            waited += max(0.0, self.clock() - now)
 
     async def _wait(self, wait_s: float) -> None:
         """Sleep until the slot, unless the worker stops first (then `BudgetExhausted`)."""
@@ -251,12 +320,22 @@ class RateGovernor:
         """Apply the response's rate-limit headers; returns the block in seconds, if any."""
         now = self.clock()
         result = read_feedback(headers, self.spec.limits.headers, status=status, now=now)
+        if status != 429 and self._keeps_fixed_windows():
+            return None  # "none left until the reset" is the window we keep already
         if result.block_s is None or result.block_s <= 0:
             return result.block_s
         self._leases.clear()  # reserved before the vendor said stop
         for key in self.penalty_keys(user_id):
             await self.store.penalize_budget(key, now + result.block_s, now=now)
         return result.block_s
+
+
+def _spend_by(requests: list[BudgetRequest], slot_at: float) -> float:
+    """The latest moment a slot reserved for `slot_at` may still be spent: well inside the fixed
+    windows it was counted in."""
+    ends = [math.floor(slot_at / r.period_s) * r.period_s + r.period_s - r.guard_s / 2
+            for r in requests if isinstance(r, FixedWindowRequest)]
+    return min(ends, default=math.inf)
 
 
 @dataclass(slots=True)

@@ -119,7 +119,8 @@ class _Compiler(ZonesCompiler, WebhooksCompiler, IngestCompiler):
         headers_raw = raw.get("headers", {})
         return m.Limits(
             budgets=tuple(
-                m.Budget(per=b["per"], requests=b["requests"], window_s=duration_seconds(b["window"]))
+                m.Budget(per=b["per"], requests=b["requests"], window_s=duration_seconds(b["window"]),
+                         counted=b.get("counted", "sliding"))
                 for b in raw.get("budgets", ())
             ),
             retry=retry,

@@ -106,6 +106,9 @@ class Budget:
     per: Literal["app", "user"]
     requests: int
     window_s: int
+    # sliding: the vendor may count any window_s-long stretch; fixed: it counts in windows that
+    # start at multiples of window_s since the epoch (the minute at :00, the day at 00:00 UTC)
+    counted: Literal["sliding", "fixed"] = "sliding"
 
 
 @dataclass(frozen=True, slots=True)

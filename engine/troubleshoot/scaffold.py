@@ -62,7 +62,7 @@ auth:
 limits:
   # Budgets are shared by every engine process on the same store.
   budgets:
-    - {{per: app, requests: 100, window: 1m}}
+    - {{per: app, requests: 100, window: 1m}}  # counted: fixed, if the vendor counts from :00
   retry: {{statuses: [429, 500, 502, 503, 504], max_attempts: 5, base_s: 1, cap_s: 60}}
   headers: {{retry_after: Retry-After}}
 

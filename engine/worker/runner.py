@@ -6,6 +6,11 @@ retried after a full-jitter exponential backoff; the store dead-letters the job,
 error, once its attempts are used up. A worker killed mid-job loses nothing: the lease expires and
 another worker claims the job again.
 
+Besides its `concurrency` lanes, a worker keeps `live_lanes` lanes that take only live work
+(`LIVE_KINDS`: webhook events, token refreshes): the other lanes may all be holding backfill jobs
+that wait for a budget slot, and a live job must not wait for one of them to finish. An idle lane
+sleeps until the next poll or until the store says a job was queued in this process.
+
 Attempts count failures only. A handler that must wait for something else (the rate budget's next
 slot) raises `Reschedule`: the job goes back to the queue for that moment and the store gives the
 claim's attempt back. When the worker stops, a job waiting in place for a budget slot stops
@@ -27,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.fetch.backoff import full_jitter
-from engine.fetch.ratelimit import end_budget_waits_on
-from engine.jobs import PermanentJobError, Reschedule, RetryLater
+from engine.fetch.ratelimit import budget_priority, end_budget_waits_on
+from engine.jobs import JobKind, PermanentJobError, Reschedule, RetryLater
 from engine.logs import log_context, new_trace_id
 from engine.store.errors import StoreError
 from engine.store.port import Job, Store
@@ -38,6 +43,8 @@ log = logging.getLogger("engine.worker")
 Handler = Callable[[Job, Any], Coroutine[Any, Any, None]]  # async fn(job, engine)
 
 _MAX_ERROR_CHARS = 2000
+# The kinds a live lane takes: work that somebody is waiting for now.
+LIVE_KINDS = (JobKind.WEBHOOK_EVENT, JobKind.TOKEN_REFRESH)
 
 
 class HandlerRegistry:
@@ -68,6 +75,7 @@ class WorkerConfig:
     backoff_base_s: float = 2.0
     backoff_cap_s: float = 600.0
     concurrency: int = 1
+    live_lanes: int = 1  # more lanes, for LIVE_KINDS only (none when `kinds` leaves them out)
     kinds: tuple[str, ...] | None = None  # None: every registered kind
     key_prefix: str | None = None  # only jobs whose idempotency key starts so (one sync's windows)
 
@@ -106,10 +114,14 @@ class Worker:
             kinds = [k for k in kinds if k in self.config.kinds]
         return kinds
 
-    async def run_once(self, stop: asyncio.Event | None = None) -> bool:
-        """Claim and run at most one job; False when none was due. Once `stop` is set, a budget
-        wait in the job ends and the job is rescheduled for its slot."""
-        job = await self.store.claim(self.worker_id, lease_s=self.config.lease_s, kinds=self._kinds(),
+    async def run_once(self, stop: asyncio.Event | None = None, *, live: bool = False) -> bool:
+        """Claim and run at most one job (with `live`, of the live kinds only); False when none
+        was due. Once `stop` is set, a budget wait in the job ends and the job is rescheduled for
+        its slot."""
+        kinds = self._kinds()
+        if live:
+            kinds = [kind for kind in kinds if kind in LIVE_KINDS]
+        job = await self.store.claim(self.worker_id, lease_s=self.config.lease_s, kinds=kinds,
                                      key_prefix=self.config.key_prefix)
         if job is None:
             return False
@@ -122,7 +134,7 @@ class Worker:
         done = 0
         lock = asyncio.Lock()
 
-        async def lane() -> None:
+        async def lane(live: bool = False) -> None:
             nonlocal done
             idle = 0.01
             while not stop.is_set():
@@ -130,7 +142,7 @@ class Worker:
                     if max_jobs is not None and done >= max_jobs:
                         return
                 try:
-                    ran = await self.run_once(stop)
+                    ran = await self.run_once(stop, live=live)
                 except StoreError as error:
                     log.warning("worker %s: store unavailable (%s); retrying", self.worker_id, error)
                     ran = False
@@ -139,12 +151,31 @@ class Worker:
                         done += 1
                     idle = 0.01
                     continue
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle)
+                await self._idle(stop, idle)
                 idle = min(idle * 2, self.config.poll_s)
 
-        await asyncio.gather(*(lane() for _ in range(max(1, self.config.concurrency))))
+        live_lanes = self.config.live_lanes if any(k in LIVE_KINDS for k in self._kinds()) else 0
+        await asyncio.gather(*(lane() for _ in range(max(1, self.config.concurrency))),
+                             *(lane(live=True) for _ in range(max(0, live_lanes))))
         return done
+
+    async def _idle(self, stop: asyncio.Event, timeout_s: float) -> None:
+        """Sleep up to `timeout_s`: less when the worker stops or (if the store can tell) a job
+        is queued meanwhile."""
+        queued = getattr(self.store, "wait_for_job", None)
+        if queued is None:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=timeout_s)
+            return
+        waits = {asyncio.ensure_future(queued(timeout_s)), asyncio.ensure_future(stop.wait())}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                if not wait.done():
+                    wait.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await wait
 
     async def _run(self, job: Job, stop: asyncio.Event | None = None) -> None:
         handler = self.registry.get(job.kind)
@@ -156,7 +187,7 @@ class Worker:
         # The task copies the context as it is created: every line the handler logs carries these.
         with log_context(job_id=job.id, vendor=job.vendor, user=job.user_id,
                          event_id=payload.get("event_id"), trace_id=payload.get("trace_id") or new_trace_id()), \
-                end_budget_waits_on(stop):
+                end_budget_waits_on(stop), budget_priority(job.priority):
             task = asyncio.create_task(handler(job, self.engine))
         try:
             lost = await self._watch(job, task)

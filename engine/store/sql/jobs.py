@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -188,6 +189,32 @@ async def _record_deliveries(tx: Tx, deliveries: list[_Delivery]) -> list[list[R
 
 
 class Jobs(Concern, JobStore):
+    _job_waiters: set[asyncio.Future[None]]  # idle workers of this process (`wait_for_job`)
+
+    def _waiters(self) -> set[asyncio.Future[None]]:
+        if not hasattr(self, "_job_waiters"):
+            self._job_waiters = set()
+        return self._job_waiters
+
+    def _queued(self) -> None:
+        for waiter in self._waiters():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_for_job(self, timeout_s: float) -> None:
+        """Return once a job is queued through this store object (so in this process), or after
+        `timeout_s`: an idle worker wakes for new work rather than at its next poll. Jobs queued
+        by other processes are found by polling."""
+        waiter = asyncio.get_running_loop().create_future()
+        waiters = self._waiters()
+        waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            waiters.discard(waiter)
+
     def _filters(self, kinds: Sequence[str] | None, key_prefix: str | None) -> tuple[str, list[Any]]:
         sql, params = "", list[Any]()
         if kinds is not None:
@@ -216,7 +243,10 @@ class Jobs(Concern, JobStore):
                       event.user_id, event.object_id, dump_payload(event.payload), job_id,
                       event.received_at or at)
             rows.append(_EventRow(event, job, job_id, at, values, job_row))
-        return await self._ex.grouped(_record_deliveries, _Delivery(rows, tuple(webhook_from), at))
+        results = await self._ex.grouped(_record_deliveries, _Delivery(rows, tuple(webhook_from), at))
+        if any(result.job_id for result in results):
+            self._queued()
+        return results
 
     async def record_event_and_enqueue(
         self, event: InboxEvent, job: JobSpec | None, *, now: float | None = None
@@ -236,7 +266,10 @@ class Jobs(Concern, JobStore):
         async def enqueue_all(tx: Tx) -> list[EnqueueResult]:
             return [await _insert_job(tx, job, at) for job in jobs]
 
-        return await self._ex.transaction(enqueue_all)
+        results = await self._ex.transaction(enqueue_all)
+        if any(result.created for result in results):
+            self._queued()
+        return results
 
     async def claim(
         self, worker_id: str, *, lease_s: float = 30.0, kinds: Sequence[str] | None = None,
