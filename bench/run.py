@@ -27,6 +27,7 @@ BENCHMARKS = {
     "outbound": "bench.outbound",
     "dlt": "bench.versus_dlt",
     "storage": "bench.storage",
+    "postgres": "bench.postgres",
 }
 
 

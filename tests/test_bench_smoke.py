@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bench import (
@@ -11,6 +13,7 @@ from bench import (
     mapping,
     merge,
     outbound,
+    postgres,
     pull,
     storage,
     versus_dlt,
@@ -39,3 +42,16 @@ def test_merge_benchmark_runs() -> None:
                          ids=["coldstart", "pull", "budget", "webhooks", "archive", "outbound", "dlt", "storage"])
 def test_process_benchmarks_run(module) -> None:
     _check(module.run(smoke=True))
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_postgres_benchmark_runs() -> None:
+    """On the suite's server (ENGINE_TEST_POSTGRES_URL) or one it starts itself; without any, its
+    row says so and the test skips, except under CI=true."""
+    rows = postgres.run(smoke=True)
+    if rows[0].engine.startswith("not available"):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true: {rows[0].engine}", pytrace=False)
+        pytest.skip(rows[0].engine)
+    _check(rows)
