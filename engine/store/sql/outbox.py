@@ -24,7 +24,9 @@ from engine.store.outbox_records import (
 )
 from engine.store.records import SampleProvenance
 from engine.store.sample_document import sample_document
+from engine.store.sample_payload import unpack
 from engine.store.sql.dialect import MAX_PAGE, ROWS_PER_STATEMENT, Concern, Row, Tx, insert, marks
+from engine.store.sql.sample_table import LEADING_COLUMNS, PAYLOAD
 
 EVENT_COLUMNS = "id, seq, event_type, user_id, origin, payload, created_at, dispatched_at"
 ENDPOINT_COLUMNS = (
@@ -97,13 +99,14 @@ class _Changes:
         self.start: int | None = None
         self.end: int | None = None
 
-    def add(self, change: str, payload: str, timestamp_us: int, inline: int,
-            provenance: SampleProvenance | None = None) -> None:
+    def add(self, change: str, row: Row, inline: int, provenance: SampleProvenance | None = None) -> None:
+        """`row`: the sample's columns in SAMPLE_COLUMNS order, its payload at least."""
+        timestamp_us = row[4]
         self.counts[change] += 1
         self.start = timestamp_us if self.start is None else min(self.start, timestamp_us)
         self.end = timestamp_us if self.end is None else max(self.end, timestamp_us)
         if len(self.samples) < inline:
-            sample = sample_document(load_json(payload), change == "deleted", provenance)
+            sample = sample_document(unpack(row[PAYLOAD], row), change == "deleted", provenance)
             self.samples.append({"change": change, "sample": sample})
 
     def payload(self, user_id: str, source: str, sample_type: str) -> dict[str, Any]:
@@ -134,8 +137,8 @@ async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: 
     at its first revision was created; one the upsert moved past it was updated. Without an
     `origin`, each row's comes from its provenance channel (a backfill's or a sync's are
     `backfill`, others `live`)."""
+    assert columns.startswith(LEADING_COLUMNS)
     names = [name.strip() for name in columns.split(",")]
-    at_ = {name: names.index(name) for name in ("deleted", "payload", "timestamp_us")}
     channel = names.index("channel") if "channel" in names else None
     kept = [names.index(c) for c in PROVENANCE_COLUMNS] if set(PROVENANCE_COLUMNS) <= set(names) else None
     written = 0
@@ -148,11 +151,10 @@ async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: 
         written += len(returned)
         for revision, *key in returned:
             row = by_key[tuple(key)]
-            change = ("deleted" if row[at_["deleted"]] else "created" if revision == 1 else "updated")
+            change = ("deleted" if row[6] else "created" if revision == 1 else "updated")
             row_origin = origin or (_CHANNEL_ORIGINS.get(row[channel], "live") if channel is not None else "live")
             groups.setdefault((key[0], key[1], key[2], row_origin), _Changes()).add(
-                change, row[at_["payload"]], row[at_["timestamp_us"]], inline,
-                None if kept is None else SampleProvenance(*(row[i] for i in kept)))
+                change, row, inline, None if kept is None else SampleProvenance(*(row[i] for i in kept)))
     await _add_events(tx, _change_events(groups, at))
     return written
 
@@ -160,12 +162,12 @@ async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: 
 async def tombstone_reporting_changes(tx: Tx, sql: str, params: Sequence[Any], *, origin: str,
                                       at: float, inline: int) -> int:
     """Run a tombstoning UPDATE of samples and report the samples it marked as deleted."""
-    returned = await tx.all(sql + " RETURNING user_id, source, sample_type, payload, timestamp_us, "
-                            + ", ".join(PROVENANCE_COLUMNS), params)
+    returned = await tx.all(f"{sql} RETURNING {LEADING_COLUMNS}, payload, {', '.join(PROVENANCE_COLUMNS)}",
+                            params)
     groups: dict[tuple[str, str, str, str], _Changes] = {}
-    for user_id, source, sample_type, payload, timestamp_us, *provenance in returned:
-        groups.setdefault((user_id, source, sample_type, origin), _Changes()).add(
-            "deleted", payload, timestamp_us, inline, SampleProvenance(*provenance))
+    for row in returned:
+        groups.setdefault((row[0], row[1], row[2], origin), _Changes()).add(
+            "deleted", row, inline, SampleProvenance(*row[PAYLOAD + 1:]))
     await _add_events(tx, _change_events(groups, at))
     return len(returned)
 

@@ -14,9 +14,13 @@ cursor's position agree everywhere.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from typing import Any
 
+from engine.store.codec import dump_payload
+from engine.store.sample_payload import PACKED, pack
 from engine.store.sql.dialect import Dialect, Tx, chunks, insert
 
 log = logging.getLogger("engine.store")
@@ -24,11 +28,16 @@ log = logging.getLogger("engine.store")
 # Page order: what a page is sorted by, and what its cursor names.
 PAGE_ORDER = "timestamp_us, sample_type, source, dedup_id"
 
-_COLUMNS = (
+# A row's identity is its first four columns (KEY); the first ten are what a packed payload is
+# unpacked against (engine.store.sample_payload); `revision` (1 when created, one more at every
+# update an upsert makes) is left to the table's default on insert.
+LEADING_COLUMNS = (
     "user_id, source, sample_type, dedup_id, timestamp_us, end_us, deleted, vendor_updated_us, "
-    "resource, vendor_record_id, payload, stored_at, channel, spec_version, mapping_hash, raw_key, "
-    "raw_id"
+    "resource, vendor_record_id"
 )
+SAMPLE_COLUMNS = f"{LEADING_COLUMNS}, payload, stored_at, channel, spec_version, mapping_hash, raw_key, raw_id"
+KEY = slice(0, 4)
+PAYLOAD = 10
 
 
 def table_ddl(dialect: Dialect, name: str = "samples") -> list[str]:
@@ -74,16 +83,29 @@ async def cluster_samples(tx: Tx) -> None:
     total = int(total_row[0]) if total_row else 0
     moved, after, started = 0, "", time.monotonic()
     while True:
-        rows = await tx.all(f"SELECT id, {_COLUMNS} FROM samples_before_clustering WHERE id > ? "
+        rows = await tx.all(f"SELECT id, {SAMPLE_COLUMNS} FROM samples_before_clustering WHERE id > ? "
                             f"ORDER BY id LIMIT {_COPY_BATCH}", (after,))
         if not rows:
             break
         after = rows[-1][0]
-        for part in chunks([row[1:] for row in rows]):
-            await tx.count(insert("samples", _COLUMNS, len(part)), [value for row in part for value in row])
+        for part in chunks([_packed(row[1:]) for row in rows]):
+            await tx.count(insert("samples", SAMPLE_COLUMNS, len(part)), [value for row in part for value in row])
         moved += len(rows)
         log.info("migrating samples to the clustered table",
                  extra={"moved": moved, "total": total, "elapsed_s": round(time.monotonic() - started, 1)})
     await tx.count("DROP TABLE samples_before_clustering")
     for statement in index_ddl():
         await tx.count(statement)
+
+
+def _packed(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The row with its payload packed, where that gives back its stored text exactly."""
+    text = row[PAYLOAD]
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return row
+    packed = pack(payload, row)
+    if not packed.startswith(PACKED) or dump_payload(payload) != text:
+        return row
+    return (*row[:PAYLOAD], packed, *row[PAYLOAD + 1:])

@@ -8,10 +8,8 @@ from typing import Any
 
 from engine.store.codec import (
     decode_sample_cursor,
-    dump_payload,
     encode_sample_cursor,
     from_micros,
-    load_json,
     to_micros,
 )
 from engine.store.port import SampleStore
@@ -23,22 +21,15 @@ from engine.store.records import (
     StoredSample,
     UpsertResult,
 )
+from engine.store.sample_payload import pack, unpack
 from engine.store.sql.dialect import MAX_PAGE, Concern, Row, where
 from engine.store.sql.outbox import (
     ReportsChanges,
     tombstone_reporting_changes,
     upsert_reporting_changes,
 )
-from engine.store.sql.sample_table import PAGE_ORDER
+from engine.store.sql.sample_table import KEY, PAGE_ORDER, SAMPLE_COLUMNS
 
-# A row's identity is its first four columns (KEY); `revision` (1 when created, one more at every
-# update the upsert makes) is left to the table's default on insert.
-SAMPLE_COLUMNS = (
-    "user_id, source, sample_type, dedup_id, timestamp_us, end_us, deleted, "
-    "vendor_updated_us, resource, vendor_record_id, payload, stored_at, "
-    "channel, spec_version, mapping_hash, raw_key, raw_id"
-)
-KEY = slice(0, 4)
 _NO_PROVENANCE = SampleProvenance()
 _UPSERT = (
     " ON CONFLICT (user_id, source, sample_type, dedup_id) DO UPDATE SET revision = samples.revision + 1, "
@@ -57,19 +48,17 @@ _UPSERT = (
 
 
 def sample_rows(samples: Sequence[SampleRecord], at: float) -> list[Row]:
-    """The rows (in SAMPLE_COLUMNS order) of a page of samples, with as little per-row work as
-    possible: the payload JSON encoded by orjson where that gives the same document as the stdlib
-    encoder."""
-    return [
-        (
+    """The rows (in SAMPLE_COLUMNS order) of a page of samples, payloads packed."""
+    rows = []
+    for s in samples:
+        leading = (
             s.user_id, s.source, s.sample_type, s.dedup_id, to_micros(s.timestamp_utc),
             None if s.end_utc is None else to_micros(s.end_utc), int(s.deleted),
             None if s.vendor_updated_at is None else to_micros(s.vendor_updated_at),
-            s.resource, s.vendor_record_id, dump_payload(s.payload), at,
-            *_provenance_values(s.provenance or _NO_PROVENANCE),
+            s.resource, s.vendor_record_id,
         )
-        for s in samples
-    ]
+        rows.append((*leading, pack(s.payload, leading), at, *_provenance_values(s.provenance or _NO_PROVENANCE)))
+    return rows
 
 
 def _provenance_values(p: SampleProvenance) -> tuple[Any, ...]:
@@ -79,7 +68,7 @@ def _provenance_values(p: SampleProvenance) -> tuple[Any, ...]:
 
 def stored_sample(row: Row) -> StoredSample:
     """A row in SAMPLE_COLUMNS order."""
-    payload = load_json(row[10])
+    payload = unpack(row[10], row)
     deleted = bool(row[6])
     if isinstance(payload, dict):
         payload["deleted"] = deleted
