@@ -44,6 +44,7 @@ GroupOperation = Callable[[sqlite3.Connection, list[Item]], list[T]]
 
 _MAX_BATCH = 256
 _CHECKPOINT_PAGES = 10_000
+_CACHE_KIB = 16 * 1024
 _STOP = object()
 
 log = logging.getLogger("engine.store")
@@ -118,6 +119,9 @@ def _connect(path: Path, busy_timeout_ms: int, synchronous: str) -> sqlite3.Conn
     # Checkpoint every ~40 MB of WAL instead of every ~4 MB: an index page changed by many
     # commits is copied back to the database once rather than each time (bulk writes 1.3x).
     conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
+    # A page cache of 16 MiB instead of SQLite's 2 MiB: past a few MB of indexes every write of
+    # an index page not cached is a read system call first. Allocated as pages are used.
+    conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
