@@ -21,14 +21,12 @@ import asyncio
 import json
 import os
 import random
-import re
 import shutil
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from engine.archive.keeping import Arrival, ResourceArchiver, compressed
 from engine.mapping.compiler import ResourceMapper, compile_resource_mapper
 from engine.spec.loader import load_spec
 from engine.store import open_store
+from engine.store.migrate import load_migrations
 from engine.store.port import RawVersion, SampleRecord, Store
 from engine.store.sql.outbox import DEFAULT_RETENTION_S
 
@@ -67,10 +66,7 @@ def cache_root() -> Path:
 
 
 def schema_version() -> int:
-    folder = resources.files("engine.store") / "migrations"
-    versions = [int(m.group(1)) for entry in folder.iterdir()
-                if (m := re.match(r"^(\d{4})_[a-z0-9_]+\.sql$", entry.name))]
-    return max(versions)
+    return max(migration.version for migration in load_migrations())
 
 
 def cache_key(shape: Shape) -> str:
