@@ -45,6 +45,7 @@ GroupOperation = Callable[[sqlite3.Connection, list[Item]], list[T]]
 _MAX_BATCH = 256
 _CHECKPOINT_PAGES = 10_000
 _CACHE_KIB = 16 * 1024
+_MIGRATION_WAIT_S = 3600.0
 _STOP = object()
 
 log = logging.getLogger("engine.store")
@@ -349,13 +350,28 @@ class SqliteDatabase:
     # ------------------------------------------------------------------ migrations
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it done
+        _begin_migrating(conn)
         try:
             run_to_end(apply_migrations(_Tx(conn)))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def _begin_migrating(conn: sqlite3.Connection) -> None:
+    """Take the write lock to migrate: one process migrates, the others wait (past the busy
+    timeout: a migration that moves every sample takes minutes), then see it done."""
+    waited_since = time.monotonic()
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() - waited_since > _MIGRATION_WAIT_S:
+                raise
+            log.info("waiting for another process to finish migrating the database",
+                     extra={"waited_s": round(time.monotonic() - waited_since)})
 
 
 class _Group:
