@@ -157,17 +157,20 @@ class Samples(ReportsChanges, Concern, SampleStore):
             clause, values = self._ex.dialect.any_of("sample_type", sample_types)
             clauses.append(clause)
             params.extend(values)
-        for clause, value in (("source = ?", source),
-                              ("timestamp_us >= ?", None if since is None else to_micros(since)),
+        after = None if cursor is None else decode_sample_cursor(cursor)
+        lowest = None if since is None else to_micros(since)
+        if after is not None:  # the page starts at the cursor's time: the index is entered there
+            lowest = after[0] if lowest is None else max(lowest, after[0])
+        for clause, value in (("source = ?", source), ("timestamp_us >= ?", lowest),
                               ("timestamp_us < ?", None if until is None else to_micros(until))):
             if value is not None:
                 clauses.append(clause)
                 params.append(value)
         if not include_deleted:
             clauses.append("deleted = 0")
-        if cursor is not None:
+        if after is not None:
             clauses.append(f"({PAGE_ORDER}) > (?, ?, ?, ?)")
-            params.extend(decode_sample_cursor(cursor))
+            params.extend(after)
         rows = await self._ex.read_all(
             f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(clauses)} "
             f"ORDER BY {PAGE_ORDER} LIMIT ?", [*params, limit + 1])
