@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.store.codec import dump_payload
 from engine.store.sample_payload import PACKED, pack
-from engine.store.sql.dialect import Dialect, Tx, chunks, insert
+from engine.store.sql.dialect import Dialect, Tx
 
 log = logging.getLogger("engine.store")
 
@@ -40,20 +40,20 @@ KEY = slice(0, 4)
 PAYLOAD = 10
 
 
-def table_ddl(dialect: Dialect, name: str = "samples") -> list[str]:
+def table_ddl(dialect: Dialect) -> str:
     text_key = 'TEXT COLLATE "C"' if dialect.name == "postgresql" else "TEXT"
     rowid = " WITHOUT ROWID" if dialect.name == "sqlite" else ""
-    return [
-        f"CREATE TABLE {name} ("
+    return (
+        "CREATE TABLE samples ("
         f" user_id {text_key} NOT NULL, sample_type {text_key} NOT NULL,"
         f" timestamp_us BIGINT NOT NULL, source {text_key} NOT NULL, dedup_id {text_key} NOT NULL,"
         " end_us BIGINT, deleted SMALLINT NOT NULL, vendor_updated_us BIGINT, resource TEXT,"
         " vendor_record_id TEXT, payload TEXT NOT NULL, stored_at DOUBLE PRECISION NOT NULL,"
         " channel TEXT, spec_version INTEGER, mapping_hash TEXT, raw_key TEXT, raw_id TEXT,"
         " revision INTEGER NOT NULL DEFAULT 1,"
-        f" CONSTRAINT {name}_clustered PRIMARY KEY (user_id, sample_type, timestamp_us, source, dedup_id)"
-        f"){rowid}",
-    ]
+        " CONSTRAINT samples_clustered PRIMARY KEY (user_id, sample_type, timestamp_us, source, dedup_id)"
+        f"){rowid}"
+    )
 
 
 def index_ddl() -> list[str]:
@@ -77,8 +77,7 @@ async def cluster_samples(tx: Tx) -> None:
     for index in _OLD_INDEXES:
         await tx.count(f"DROP INDEX IF EXISTS {index}")
     await tx.count("ALTER TABLE samples RENAME TO samples_before_clustering")
-    for statement in table_ddl(tx.dialect):
-        await tx.count(statement)
+    await tx.count(table_ddl(tx.dialect))
     total_row = await tx.one("SELECT COUNT(*) FROM samples_before_clustering")
     total = int(total_row[0]) if total_row else 0
     moved, after, started = 0, "", time.monotonic()
@@ -88,8 +87,7 @@ async def cluster_samples(tx: Tx) -> None:
         if not rows:
             break
         after = rows[-1][0]
-        for part in chunks([_packed(row[1:]) for row in rows]):
-            await tx.count(insert("samples", SAMPLE_COLUMNS, len(part)), [value for row in part for value in row])
+        await tx.insert_many("samples", SAMPLE_COLUMNS, [_packed(row[1:]) for row in rows])
         moved += len(rows)
         log.info("migrating samples to the clustered table",
                  extra={"moved": moved, "total": total, "elapsed_s": round(time.monotonic() - started, 1)})
