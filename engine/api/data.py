@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from engine.api.common import engine_of, read_json_object
+from engine.api.common import CompactJSONResponse, engine_of, read_json_object
 from engine.api.connections import USER, VENDOR, user_id_of
 from engine.api.merged import MERGE_SCHEMA, VIEWS, merged_samples, view_of
 from engine.api.openapi import OPTIONAL_TIME, TIME, Param, nullable, operation
@@ -309,7 +309,7 @@ async def list_samples(request: Request) -> Response:
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
     page = await store.list_samples(user_id, limit=limit, cursor=cursor, **options)
-    return JSONResponse({"samples": [sample_body(s) for s in page.samples], "next_cursor": page.next_cursor})
+    return CompactJSONResponse({"samples": [sample_body(s) for s in page.samples], "next_cursor": page.next_cursor})
 
 
 # --------------------------------------------------------------------------- users

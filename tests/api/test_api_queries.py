@@ -61,3 +61,20 @@ async def test_return_to_may_come_in_the_query(engine_and_client):
     foreign = await client.post("/v1/users/u1/connections/whoop",
                                 params={"return_to": "https://evil.example/x"}, headers=AUTH)
     assert foreign.status_code == 400, foreign.text
+
+
+async def test_a_samples_page_is_the_same_json_whichever_encoder_writes_it(engine_and_client):
+    """orjson writes the page; a document it refuses (an integer past 64 bits) takes the stdlib's
+    path; either way the bytes are the stdlib's."""
+    engine, client = engine_and_client
+    await _store_heart_rates(engine, 3)
+    big = {"user_id": "u1", "source": "whoop", "sample_type": "heart_rate", "bpm": 2**70, "note": "é",
+           "timestamp_utc": "2026-11-02T00:00:00Z", "provenance": {"resource": "hr", "vendor_record_id": "big"}}
+    plain = await client.get("/v1/users/u1/samples", headers=AUTH)
+    await engine.store.upsert_samples([SampleRecord.from_sample(big, dedup_id="big")])
+    with_big = await client.get("/v1/users/u1/samples", headers=AUTH)  # orjson refuses 2**70
+    for response in (plain, with_big):
+        assert response.status_code == 200
+        stdlib = json.dumps(response.json(), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        assert response.content == stdlib.encode()
+    assert b'"bpm":1180591620717411303424,' in with_big.content  # an integer, every digit of it
