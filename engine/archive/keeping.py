@@ -24,6 +24,7 @@ from engine.mapping.compiler import ResourceMapper
 from engine.mapping.zones import ZoneHistory
 from engine.spec.expr import Expr
 from engine.spec.model import Resource, Spec
+from engine.store.codec import load_exact
 from engine.store.port import RawHead, RawVersion, SampleProvenance, SampleRecord
 
 CODEC = "zstd"
@@ -66,7 +67,7 @@ def compress(body: bytes) -> bytes:
 def decompress(codec: str, body: bytes) -> Any:
     if codec != CODEC:
         raise ValueError(f"unknown raw record codec {codec!r}")
-    return orjson.loads(_decompressor.decompress(body))
+    return load_exact(_decompressor.decompress(body))  # huge integers stay integers
 
 
 def _digest(*parts: str) -> str:

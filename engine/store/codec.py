@@ -6,6 +6,7 @@ import base64
 import json
 import math
 import os
+import re
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,24 @@ def dump_payload(payload: Any) -> str:
 
 def load_json(text: str | None) -> Any:
     return {} if text is None else json.loads(text)
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_LONG_DIGIT_BYTES = re.compile(rb"[0-9]{19}")
+
+
+def load_exact(text: str | bytes) -> Any:
+    """`json.loads`, quicker. orjson reads the same documents but two kinds: integers past 64
+    bits (which the stdlib encoder writes), which it reads as floats, and what it refuses (a
+    lone surrogate); any run of 19 digits, or a refusal, takes the stdlib's path."""
+    long_digits = (_LONG_DIGITS.search(text) if isinstance(text, str)
+                   else _LONG_DIGIT_BYTES.search(text))
+    if long_digits is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def to_micros(moment: datetime) -> int:

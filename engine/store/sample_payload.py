@@ -15,20 +15,15 @@ the provenance keeps its own `vendor_updated_at`.
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-
-from engine.store.codec import dump_payload
+from engine.store.codec import dump_payload, load_exact
 
 PACKED = "\x01"
 _EPOCH = datetime(1970, 1, 1)  # naive: UTC without a zone to carry, the quickest to format
 _HEAD = ("user_id", "source", "sample_type", "timestamp_utc")
 _PROVENANCE = ("resource", "vendor_record_id", "vendor_updated_at")
-_LONG_DIGITS = re.compile(r"[0-9]{19}")
 
 
 def utc_text(micros: int) -> str:
@@ -56,27 +51,17 @@ def pack(payload: Any, row: Leading) -> str:
     if body is None:
         return text
     packed = dump_payload(body)
-    if dump_payload(_restore(load_payload(packed), row)) != text:
+    if dump_payload(_restore(load_exact(packed), row)) != text:
         return text
     return PACKED + packed
 
 
 def unpack(text: str, row: Leading) -> Any:
     if not text.startswith(PACKED):
-        return load_payload(text)
-    return _restore(load_payload(text[1:]), row)
+        return load_exact(text)
+    return _restore(load_exact(text[1:]), row)
 
 
-def load_payload(text: str) -> Any:
-    """`json.loads`, quicker. orjson reads the same documents but two kinds: integers past 64
-    bits (which the stdlib encoder writes), which it reads as floats, and what it refuses (a
-    lone surrogate); any run of 19 digits, or a refusal, takes the stdlib's path."""
-    if _LONG_DIGITS.search(text) is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
 
 
 def _strip(payload: dict[str, Any], row: Leading) -> dict[str, Any] | None:
