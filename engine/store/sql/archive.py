@@ -28,11 +28,8 @@ from engine.store.sql.dialect import (
     insert,
     record_columns,
 )
-from engine.store.sql.outbox import (
-    ReportsChanges,
-    tombstone_reporting_changes,
-    upsert_reporting_changes,
-)
+from engine.store.sql.outbox import ReportsChanges
+from engine.store.sql.sample_changes import tombstone_reporting_changes, upsert_reporting_changes
 from engine.store.sql.samples import KEY, SAMPLE_COLUMNS, sample_rows, stored_sample
 
 RAW_COLUMNS = ("id, raw_key, vendor, user_id, resource, record_key, content_hash, head, channel, "

@@ -9,7 +9,8 @@ from engine.store.codec import to_micros
 from engine.store.port import IdentityStore
 from engine.store.records import REMOVED_BY_MAPPING, SampleRecord
 from engine.store.sql.dialect import Concern, Tx
-from engine.store.sql.outbox import ReportsChanges, tombstone_reporting_changes
+from engine.store.sql.outbox import ReportsChanges
+from engine.store.sql.sample_changes import tombstone_reporting_changes
 
 _SUPERSEDED = (
     "UPDATE samples SET deleted = 1, stored_at = ? WHERE user_id = ? AND source = ? "

@@ -38,6 +38,8 @@ LEADING_COLUMNS = (
 SAMPLE_COLUMNS = f"{LEADING_COLUMNS}, payload, stored_at, channel, spec_version, mapping_hash, raw_key, raw_id"
 KEY = slice(0, 4)
 PAYLOAD = 10
+# The sample columns holding its provenance, in `SampleProvenance` order.
+PROVENANCE_COLUMNS = ("channel", "spec_version", "mapping_hash", "raw_key", "raw_id")
 
 
 def table_ddl(dialect: Dialect) -> str:

@@ -23,11 +23,8 @@ from engine.store.records import (
 )
 from engine.store.sample_payload import pack, unpack
 from engine.store.sql.dialect import MAX_PAGE, Concern, Row, where
-from engine.store.sql.outbox import (
-    ReportsChanges,
-    tombstone_reporting_changes,
-    upsert_reporting_changes,
-)
+from engine.store.sql.outbox import ReportsChanges
+from engine.store.sql.sample_changes import tombstone_reporting_changes, upsert_reporting_changes
 from engine.store.sql.sample_table import KEY, PAGE_ORDER, SAMPLE_COLUMNS
 
 _NO_PROVENANCE = SampleProvenance()
