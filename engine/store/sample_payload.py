@@ -3,10 +3,11 @@
 A mapped sample repeats its key and times (`user_id`, `source`, `sample_type`, `timestamp_utc`,
 `end_utc`, `dedup_key`) and its record's provenance, which the samples table keeps as columns;
 those are more than half of a typical payload. `pack` drops them and `unpack` puts them back
-from the columns, in their places. A payload is packed only when unpacking the packed form gives
-back the very same JSON text (checked at every write), so nothing is lost, key order included;
-any other payload is stored as it is. A packed payload starts with `PACKED`, which JSON text
-never does, so both forms live in one column and rows written before packing read as before.
+from the columns, in their places. A payload is packed only when every value left out is, type
+and all, what unpacking puts back in its place, so the document read is the JSON text written,
+key order included (a property test holds it to that); any other payload is stored as it is. A
+packed payload starts with `PACKED`, which JSON text never does, so both forms live in one
+column and rows written before packing read as before.
 
 Only columns that change together with the payload are used (the key, the times, the resource
 and the vendor's record id): `vendor_updated_us` can move on its own (a tombstone's version), so
@@ -44,16 +45,8 @@ Leading = tuple[Any, ...]
 
 def pack(payload: Any, row: Leading) -> str:
     """The stored text of `payload`: packed when that is lossless, else its JSON."""
-    text = dump_payload(payload)
-    if type(payload) is not dict:
-        return text
-    body = _strip(payload, row)
-    if body is None:
-        return text
-    packed = dump_payload(body)
-    if dump_payload(_restore(load_exact(packed), row)) != text:
-        return text
-    return PACKED + packed
+    body = _strip(payload, row) if type(payload) is dict else None
+    return dump_payload(payload) if body is None else PACKED + dump_payload(body)
 
 
 def unpack(text: str, row: Leading) -> Any:
@@ -64,16 +57,28 @@ def unpack(text: str, row: Leading) -> Any:
 
 
 
+def _same(value: Any, column: Any) -> bool:
+    return type(value) is type(column) and value == column  # 1 is not True, nor 1.0
+
+
 def _strip(payload: dict[str, Any], row: Leading) -> dict[str, Any] | None:
+    """The payload without what `_restore` puts back exactly, or None when it would not."""
     keys = list(payload)
     head = len(_HEAD) + (row[5] is not None)
-    if keys[:head] != [*_HEAD, "end_utc"][:head] or not keys or keys[-1] != "dedup_key":
+    if keys[:head] != [*_HEAD, "end_utc"][:head] or len(keys) <= head or keys[-1] != "dedup_key":
+        return None
+    derived = (row[0], row[1], row[2], utc_text(row[4]), *(() if row[5] is None else (utc_text(row[5]),)))
+    if not all(_same(payload[key], value) for key, value in zip(keys, derived, strict=False)):
+        return None
+    if not _same(payload["dedup_key"], row[3]):
         return None
     body = {key: payload[key] for key in keys[head:-1]}
     provenance = body.get("provenance")
     if (type(provenance) is dict and list(provenance) == list(_PROVENANCE)
-            and provenance["resource"] == row[8] and provenance["vendor_record_id"] == row[9]):
+            and _same(provenance["resource"], row[8]) and _same(provenance["vendor_record_id"], row[9])):
         body["provenance"] = [provenance["vendor_updated_at"]]
+    elif type(provenance) is list and len(provenance) == 1:
+        return None  # it would read back as the columns' provenance
     return body
 
 
