@@ -89,28 +89,47 @@ async def test_window_only_resource_returns_every_record_once(sim, store, client
     assert len(ids) == len(set(ids)) and set(ids) == {r["recordId"] for r in truth}
 
 
-@pytest.mark.anyio
-async def test_budget_keeps_a_limited_vendor_from_answering_429(sim, store, client):
-    user = sim.state.add_user("whoop", days=60)
-    sim.state.set_limit("whoop", requests=8, window_s=1)
+async def _sleep_in_small_pages(sim, store, client, user, budget: Budget) -> tuple[Fetcher, list]:
+    """Every sleep of `user` three to a page (many requests) under `budget` alone."""
     spec = whoop(sim)
-    spec = replace(spec, limits=replace(spec.limits, budgets=(Budget(per="app", requests=8, window_s=1),)))
+    spec = replace(spec, limits=replace(spec.limits, budgets=(budget,)))
     fetcher = Fetcher(spec, client, store)
     caller, _tokens = caller_for(sim, "whoop", user)
     res = spec.resources["sleep"]
-    # small pages: many requests
     res = replace(res, list=replace(res.list, request=replace(res.list.request, params=tuple(
         (k, v) if k != "limit" else (k, type(v)("3")) for k, v in res.list.request.params))))
-    started = time.monotonic()
     records = []
     now = datetime.now(UTC)
     async for page in fetcher.pages(caller, res, plan_windows(now - timedelta(days=61), now, None)[0]):
         records.extend(page.records)
+    return fetcher, records
+
+
+@pytest.mark.anyio
+async def test_budget_keeps_a_limited_vendor_from_answering_429(sim, store, client):
+    user = sim.state.add_user("whoop", days=60)
+    sim.state.set_limit("whoop", requests=8, window_s=1)
+    started = time.monotonic()
+    fetcher, records = await _sleep_in_small_pages(sim, store, client, user,
+                                                   Budget(per="app", requests=8, window_s=1))
     assert fetcher.stats.requests >= 16
     assert sim.state.served_429("whoop") == 0
     assert len(records) == len(sim.state.records("whoop", "sleep", user.key))
     # the pace follows the budget (8/s less headroom) rather than the network
     assert time.monotonic() - started >= (fetcher.stats.requests - 8) / 8
+
+
+@pytest.mark.anyio
+async def test_a_fixed_window_budget_uses_each_window_whole_without_a_429(sim, store, client):
+    """The simulator counts fixed windows; a spec that says so gets each window's quota at once
+    (the window's edges aside) and never a 429 — nor a block from the vendor's "0 remaining"."""
+    user = sim.state.add_user("whoop", days=60)
+    sim.state.set_limit("whoop", requests=8, window_s=1)
+    fetcher, records = await _sleep_in_small_pages(sim, store, client, user,
+                                                   Budget(per="app", requests=8, window_s=1, counted="fixed"))
+    assert fetcher.stats.requests >= 16
+    assert sim.state.served_429("whoop") == 0
+    assert len(records) == len(sim.state.records("whoop", "sleep", user.key))
 
 
 @pytest.mark.anyio
