@@ -28,7 +28,7 @@ lint:
 	ruff check engine sandbox tests bench
 	mypy
 
-bench: wrk bench-deps
+bench: wrk bench-deps browser
 	$(PYTHON) -m bench.run
 
 # dlt and duckdb for the durable-pull comparison (the `bench` extra); without them that
