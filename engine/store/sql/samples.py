@@ -10,6 +10,7 @@ from engine.store.codec import (
     decode_sample_cursor,
     encode_sample_cursor,
     from_micros,
+    new_seqs,
     to_micros,
 )
 from engine.store.port import SampleStore
@@ -25,7 +26,7 @@ from engine.store.sample_payload import pack, unpack
 from engine.store.sql.dialect import MAX_PAGE, Concern, Row, where
 from engine.store.sql.outbox import ReportsChanges
 from engine.store.sql.sample_changes import tombstone_reporting_changes, upsert_reporting_changes
-from engine.store.sql.sample_table import KEY, PAGE_ORDER, SAMPLE_COLUMNS
+from engine.store.sql.sample_table import KEY, PAGE_ORDER, SAMPLE_COLUMNS, SEQ
 
 _NO_PROVENANCE = SampleProvenance()
 _UPSERT = (
@@ -47,14 +48,15 @@ _UPSERT = (
 def sample_rows(samples: Sequence[SampleRecord], at: float) -> list[Row]:
     """The rows (in SAMPLE_COLUMNS order) of a page of samples, payloads packed."""
     rows = []
-    for s in samples:
+    for s, seq in zip(samples, new_seqs(at, len(samples)), strict=True):
         leading = (
             s.user_id, s.source, s.sample_type, s.dedup_id, to_micros(s.timestamp_utc),
             None if s.end_utc is None else to_micros(s.end_utc), int(s.deleted),
             None if s.vendor_updated_at is None else to_micros(s.vendor_updated_at),
             s.resource, s.vendor_record_id,
         )
-        rows.append((*leading, pack(s.payload, leading), at, *_provenance_values(s.provenance or _NO_PROVENANCE)))
+        rows.append((*leading, pack(s.payload, leading), at, *_provenance_values(s.provenance or _NO_PROVENANCE),
+                     seq))
     return rows
 
 
@@ -166,7 +168,7 @@ class Samples(ReportsChanges, Concern, SampleStore):
         if not include_deleted:
             clauses.append("deleted = 0")
         if after is not None:
-            clauses.append(f"({PAGE_ORDER}) > (?, ?, ?, ?)")
+            clauses.append(f"({PAGE_ORDER}) > (?, ?, ?)")
             params.extend(after)
         rows = await self._ex.read_all(
             f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(clauses)} "
@@ -175,5 +177,5 @@ class Samples(ReportsChanges, Concern, SampleStore):
         if len(rows) > limit:  # the extra row asked for: there is more
             rows = rows[:limit]
             last = rows[-1]
-            next_cursor = encode_sample_cursor(last[4], last[2], last[1], last[3])
+            next_cursor = encode_sample_cursor(last[4], last[2], last[SEQ])
         return SamplePage(samples=[stored_sample(row) for row in rows], next_cursor=next_cursor)
