@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-from bench.common import ROOT, VENDORS, Row, free_port
+from bench.common import ROOT, VENDORS, Row, free_port, stop_process
 from engine.spec.loader import spec_files
 
 GOAL_S = 1.5
@@ -51,12 +51,7 @@ def _one_start() -> tuple[float, int]:
             body = _first_answer(port, proc, started + 30)
             elapsed = time.monotonic() - started
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
     return elapsed, len(body.get("vendors", []))
 
 

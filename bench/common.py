@@ -6,6 +6,7 @@ import os
 import platform
 import resource
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -89,6 +90,16 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a child and reap it; killed when it has not stopped within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_for_port(port: int, timeout_s: float = 15.0, alive: Callable[[], bool] = lambda: True) -> None:

@@ -59,6 +59,7 @@ from bench.common import (
     fmt_rate,
     free_port,
     percentile,
+    stop_process,
     unavailable,
     wait_for_port,
 )
@@ -290,12 +291,7 @@ def _replica(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.P
             raise RuntimeError(f"{error}: {log.read_text(errors='replace')[-500:]}") from None
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 async def _connect_user(database_url: str | None, data_dir: Path) -> None:

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.common import ROOT, VENDORS, Row, fmt_rate, free_port, wait_for_port
+from bench.common import ROOT, VENDORS, Row, fmt_rate, free_port, stop_process, wait_for_port
 from bench.http_load import post_request, run_load
 
 SECRET = "bench-whoop-client-secret"
@@ -76,12 +76,7 @@ def _server(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
         wait_for_port(port, alive=lambda: proc.poll() is None)
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _ms(text: str) -> float:
