@@ -154,7 +154,7 @@ class SqliteDatabase:
         connect = functools.partial(_connect, self.path, self._busy_timeout_ms, self._synchronous)
         try:
             self._writer = await loop.run_in_executor(None, connect)
-            await loop.run_in_executor(None, self._migrate, self._writer)
+            await self._migrate_when_free(self._writer)
             self._reader = await loop.run_in_executor(self._reader_pool, connect)
             self._point_reader = await loop.run_in_executor(None, connect)
             self._point_reader.execute("PRAGMA busy_timeout = 0")  # point reads never wait
@@ -349,29 +349,31 @@ class SqliteDatabase:
 
     # ------------------------------------------------------------------ migrations
     @staticmethod
+    async def _migrate_when_free(conn: sqlite3.Connection) -> None:
+        """Migrate under the write lock: one process migrates, the others wait (past the busy
+        timeout: a migration that moves every sample takes minutes), then see it done. The wait
+        is here, between attempts, so a process stopped meanwhile stops waiting."""
+        loop = asyncio.get_running_loop()
+        waited_since = time.monotonic()
+        while True:
+            try:
+                return await loop.run_in_executor(None, SqliteDatabase._migrate, conn)
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() - waited_since > _MIGRATION_WAIT_S:
+                    raise
+            log.info("waiting for another process to finish migrating the database",
+                     extra={"waited_s": round(time.monotonic() - waited_since)})
+            await asyncio.sleep(0.1)
+
+    @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        _begin_migrating(conn)
+        conn.execute("BEGIN IMMEDIATE")
         try:
             run_to_end(apply_migrations(_Tx(conn)))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-
-
-def _begin_migrating(conn: sqlite3.Connection) -> None:
-    """Take the write lock to migrate: one process migrates, the others wait (past the busy
-    timeout: a migration that moves every sample takes minutes), then see it done."""
-    waited_since = time.monotonic()
-    while True:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() - waited_since > _MIGRATION_WAIT_S:
-                raise
-            log.info("waiting for another process to finish migrating the database",
-                     extra={"waited_s": round(time.monotonic() - waited_since)})
 
 
 class _Group:
