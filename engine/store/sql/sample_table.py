@@ -6,11 +6,13 @@ one range scan; PostgreSQL keeps them in a heap, read through the same key. The 
 time, `seq`): `seq` is a 63-bit number a row gets when it is created, in creation order
 (`codec.new_seqs`), which only tells apart samples of one type at one instant. Every other index
 carries the key, so a short one keeps them small (a dedup id in it made each entry 80 bytes
-longer and writes a quarter slower). The
-dedup key (user, source, type, dedup id) stays unique for upserts. Three more indexes serve the
-other reads: every type of a user in time order (a page over all types), a vendor record's samples
-(tombstones) and an archived raw record's (re-map), each led by the user so a pull writes into one
-user's part of every index.
+longer and writes a quarter slower). The dedup key (user, source, type, dedup id) stays unique
+for upserts. Three more indexes serve the other reads: every type of a user in time order (a page
+over all types), a vendor record's samples (tombstones) and an archived raw record's (re-map),
+each led by the user so a pull writes into one user's part of every index.
+
+Text keys compare byte by byte on both stores (`COLLATE "C"` on PostgreSQL), so page order and the
+cursor's position agree everywhere.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ log = logging.getLogger("engine.store")
 PAGE_ORDER = "timestamp_us, sample_type, seq"
 
 # A row's identity is its first four columns (KEY); the first ten are what a packed payload is
-# unpacked against (engine.store.sample_payload); `revision` (1 when created, one more at every
-# update an upsert makes) is left to the table's default on insert.
+# unpacked against (engine.store.sample_payload); `seq` comes last (SEQ), set once when the row
+# is created (an upsert never changes it); `revision` (1 when created, one more at every update
+# an upsert makes) is left to the table's default on insert.
 LEADING_COLUMNS = (
     "user_id, source, sample_type, dedup_id, timestamp_us, end_us, deleted, vendor_updated_us, "
     "resource, vendor_record_id"
