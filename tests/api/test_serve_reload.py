@@ -71,7 +71,7 @@ def test_reload_follows_valid_spec_edits_and_keeps_serving_through_a_broken_one(
         wait_for(lambda: vendor_ids(port) == ["whoop"], "a restart once the specs load again")
     finally:
         os.killpg(process.pid, signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=LIVENESS_S) == 0  # the reloader stops its child, killing it after 10 s
     reader.join(timeout=5)
     assert not any("Traceback" in line for line in lines), "".join(lines)
     with pytest.raises(httpx2.TransportError):  # no server left behind
