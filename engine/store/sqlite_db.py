@@ -44,8 +44,6 @@ GroupOperation = Callable[[sqlite3.Connection, list[Item]], list[T]]
 
 _MAX_BATCH = 256
 _CHECKPOINT_PAGES = 10_000
-_CACHE_KIB = 16 * 1024
-_MIGRATION_WAIT_S = 3600.0
 _STOP = object()
 
 log = logging.getLogger("engine.store")
@@ -120,9 +118,6 @@ def _connect(path: Path, busy_timeout_ms: int, synchronous: str) -> sqlite3.Conn
     # Checkpoint every ~40 MB of WAL instead of every ~4 MB: an index page changed by many
     # commits is copied back to the database once rather than each time (bulk writes 1.3x).
     conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
-    # A page cache of 16 MiB instead of SQLite's 2 MiB: past a few MB of indexes every write of
-    # an index page not cached is a read system call first. Allocated as pages are used.
-    conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
@@ -154,7 +149,7 @@ class SqliteDatabase:
         connect = functools.partial(_connect, self.path, self._busy_timeout_ms, self._synchronous)
         try:
             self._writer = await loop.run_in_executor(None, connect)
-            await self._migrate_when_free(self._writer)
+            await loop.run_in_executor(None, self._migrate, self._writer)
             self._reader = await loop.run_in_executor(self._reader_pool, connect)
             self._point_reader = await loop.run_in_executor(None, connect)
             self._point_reader.execute("PRAGMA busy_timeout = 0")  # point reads never wait
@@ -349,25 +344,8 @@ class SqliteDatabase:
 
     # ------------------------------------------------------------------ migrations
     @staticmethod
-    async def _migrate_when_free(conn: sqlite3.Connection) -> None:
-        """Migrate under the write lock: one process migrates, the others wait (past the busy
-        timeout: a migration that moves every sample takes minutes), then see it done. The wait
-        is here, between attempts, so a process stopped meanwhile stops waiting."""
-        loop = asyncio.get_running_loop()
-        waited_since = time.monotonic()
-        while True:
-            try:
-                return await loop.run_in_executor(None, SqliteDatabase._migrate, conn)
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() - waited_since > _MIGRATION_WAIT_S:
-                    raise
-            log.info("waiting for another process to finish migrating the database",
-                     extra={"waited_s": round(time.monotonic() - waited_since)})
-            await asyncio.sleep(0.1)
-
-    @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it done
         try:
             run_to_end(apply_migrations(_Tx(conn)))
             conn.execute("COMMIT")

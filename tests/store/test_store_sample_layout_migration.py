@@ -185,30 +185,3 @@ async def _versions(adapter: str, url: str) -> list[int]:
 
     with psycopg.connect(url) as conn:
         return sorted(row[0] for row in conn.execute("SELECT version FROM schema_version"))
-
-
-async def test_a_second_sqlite_process_waits_out_a_migration_longer_than_its_busy_timeout(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """While another process holds the write lock (as a long migration does), opening waits past
-    the 100 ms busy timeout instead of failing, then finds the schema migrated."""
-    import threading
-
-    from engine.store.crypto import TokenCipher
-    from engine.store.sqlite_db import open_sqlite_store
-
-    first = await open_store(None, tmp_path, secret_keys=[TEST_SECRET])
-    await first.close()
-    holder = sqlite3.connect(tmp_path / "engine.db", isolation_level=None, check_same_thread=False)
-    holder.execute("BEGIN IMMEDIATE")
-    released = threading.Timer(0.6, lambda: holder.execute("COMMIT"))
-    released.start()
-    try:
-        with caplog.at_level(logging.INFO, logger="engine.store"):
-            second = await open_sqlite_store(tmp_path / "engine.db", TokenCipher([TEST_SECRET]),
-                                             busy_timeout_ms=100)
-        await second.close()
-    finally:
-        released.join()
-        holder.close()
-    assert any("waiting for another process" in r.getMessage() for r in caplog.records)
