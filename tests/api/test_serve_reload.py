@@ -3,6 +3,7 @@ error and keeps the running server (uvicorn's reloader would watch only *.py wit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -39,13 +40,26 @@ def wait_for(predicate, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def stuck_processes(group: int) -> str:
+    """What is still running in the reloader's process group, with every Python stack in it dumped to
+    the captured stderr (faulthandler, enabled in the environment, answers SIGABRT)."""
+    listing = subprocess.run(["ps", "-o", "pid,ppid,stat,etime,wchan:24,args", "-g", str(group)],
+                             capture_output=True, text=True, check=False).stdout
+    os.killpg(group, signal.SIGABRT)
+    time.sleep(2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    return listing
+
+
 def test_reload_follows_valid_spec_edits_and_keeps_serving_through_a_broken_one(tmp_path: Path):
     vendors = tmp_path / "vendors"
     vendors.mkdir()
     (vendors / "whoop.yaml").write_bytes((ROOT / "vendors/whoop.yaml").read_bytes())
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ENGINE_VENDORS_DIR": str(vendors),
-           "ENGINE_DATA_DIR": str(tmp_path / "data"), "ENGINE_API_KEY": API_KEY, "ENGINE_SECRET_KEY": SECRET_KEY}
+           "ENGINE_DATA_DIR": str(tmp_path / "data"), "ENGINE_API_KEY": API_KEY, "ENGINE_SECRET_KEY": SECRET_KEY,
+           "PYTHONFAULTHANDLER": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "serve", "--reload", "--port", str(port), "--no-worker",
          "--log-level", "warning", "--log-format", "text"],
@@ -71,7 +85,15 @@ def test_reload_follows_valid_spec_edits_and_keeps_serving_through_a_broken_one(
         wait_for(lambda: vendor_ids(port) == ["whoop"], "a restart once the specs load again")
     finally:
         os.killpg(process.pid, signal.SIGINT)
-        assert process.wait(timeout=LIVENESS_S) == 0  # the reloader stops its child, killing it after 10 s
+        try:
+            code = process.wait(timeout=LIVENESS_S)  # the reloader stops its child, killing it after 10 s
+        except subprocess.TimeoutExpired:
+            code = None
+            report = stuck_processes(process.pid)
+    if code is None:
+        reader.join(timeout=5)
+        raise AssertionError(f"the reloader did not exit:\n{report}\n{''.join(lines)}")
+    assert code == 0
     reader.join(timeout=5)
     assert not any("Traceback" in line for line in lines), "".join(lines)
     with pytest.raises(httpx2.TransportError):  # no server left behind
