@@ -10,6 +10,7 @@ from bench import (
     archive,
     budget,
     coldstart,
+    fleet,
     mapping,
     merge,
     outbound,
@@ -38,8 +39,9 @@ def test_merge_benchmark_runs() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", [coldstart, pull, budget, webhooks, archive, outbound, versus_dlt, storage],
-                         ids=["coldstart", "pull", "budget", "webhooks", "archive", "outbound", "dlt", "storage"])
+@pytest.mark.parametrize("module", [coldstart, pull, budget, webhooks, archive, outbound, versus_dlt, storage, fleet],
+                         ids=["coldstart", "pull", "budget", "webhooks", "archive", "outbound", "dlt", "storage",
+                              "fleet"])
 def test_process_benchmarks_run(module) -> None:
     _check(module.run(smoke=True))
 
