@@ -191,7 +191,7 @@ async def _fleet(users: int, budgets: Budgets, until_s: float | None = None) -> 
             await running
             data_requests = len(state.calls_to("whoop", "/developer")) - data_calls_before
             rejected = state.served_429("whoop")
-    slot_s = max(minute_s / minute_n, day_s / day_n)
+    slot_s = minute_s / minute_n  # a slot of the budget the backfill saturates
     floor = theoretical_minimum_s(data_requests, ((minute_n, minute_s), (day_n, day_s)), start=started)
     return {"elapsed": elapsed, "floor": floor, "requests": data_requests, "rejected": rejected,
             "jain": jain(list(finished.values())), "p50": percentile(latencies, 0.5),

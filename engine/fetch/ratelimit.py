@@ -17,9 +17,10 @@ A budget the vendor counts in fixed windows (`counted: fixed`) is kept as the ve
 window's requests may all go at once, so a backlog uses the whole window rather than a paced share
 of it. A slot is only ever taken in the window it is sent in — a request that finds the window
 spent sleeps until the next one starts and asks again, so nothing books a later window ahead — and
-work below the live priority (`budget_priority`, set by the worker from the job) leaves the last
-`LIVE_SHARE` of each window to live work: a webhook's fetch finds a slot in the current window
-while a backfill saturates the budget.
+work below the live priority (`budget_priority`, set by the worker from the job) is paced through
+the window (no further ahead of the window's elapsed share than its live share) and leaves the last
+`LIVE_SHARE` of each window to live work: a webhook's fetch finds a slot when it arrives, however
+much of the budget the live work itself takes, while a backfill saturates the budget.
 
 Waiting in place for a slot ends early when the worker stops (`end_budget_waits_on`): the wait
 raises `BudgetExhausted` with the time left, so the job goes back to the queue for its slot and the
@@ -54,7 +55,7 @@ MAX_LEASE = 100
 # request starts (a fraction of the window, at most FIXED_GUARD_MAX_S).
 LIVE_SHARE = 0.03
 FIXED_GUARD = 0.05
-FIXED_GUARD_MAX_S = 1.0
+FIXED_GUARD_MAX_S = 0.5  # a request's flight to the vendor; live work arriving at an edge waits this twice
 
 # Set while a worker runs a job: once the event is set, no budget wait starts or goes on.
 _WAITS_END: ContextVar[asyncio.Event | None] = ContextVar("budget_waits_end", default=None)
@@ -134,7 +135,8 @@ def budget_request(
         keep = 0 if live else math.floor(budget.requests * LIVE_SHARE)
         return FixedWindowRequest(
             budget_key(vendor, budget, user_id), rate=budget.requests, period_s=float(budget.window_s),
-            usable=budget.requests - keep, guard_s=min(budget.window_s * FIXED_GUARD, FIXED_GUARD_MAX_S))
+            usable=budget.requests - keep, guard_s=min(budget.window_s * FIXED_GUARD, FIXED_GUARD_MAX_S),
+            pace_ahead=0 if live else max(1, keep))
     burst = max(1, math.floor(budget.requests * (1 - headroom)) - 1)
     rate = max(min(budget.requests * headroom, budget.requests - burst), budget.requests / 10)
     return BudgetRequest(budget_key(vendor, budget, user_id), rate=rate, period_s=float(budget.window_s), burst=burst)

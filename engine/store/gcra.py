@@ -11,7 +11,10 @@ row's tat is then the next free slot of a window, slot k of the window starting 
 s + k*W/N, so a window hands out its N slots at once rather than paced. A request may take a slot
 with index below its `usable` count (fewer than N keeps the window's last slots for priority work),
 and never starts within `guard_s` of a window's edges: one started just before a window ends
-could reach the vendor in the next window, and the vendor's clock may run a little apart.
+could reach the vendor in the next window, and the vendor's clock may run a little apart. A paced
+request (`pace_ahead` > 0, backfill work) takes slot k only from s + (k + 1 - pace_ahead)*W/N on:
+it keeps to the window's elapsed share, so work that may take any slot (live work) finds free
+slots all through the window instead of a window spent in its first moments.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class FixedWindowRequest(BudgetRequest):
 
     usable: int = 0  # slots of each window this request may take; 0: all of them
     guard_s: float = 0.0  # no request starts this close to either edge of a window
+    pace_ahead: int = 0  # paced: slots it may run ahead of the window's elapsed share; 0: not paced
 
     @property
     def slots(self) -> int:
@@ -97,7 +101,12 @@ def reserve_fixed(request: FixedWindowRequest, stored: BudgetRow | None, now: fl
         # slots taken: tat is start + k*T, give or take float error at epoch-sized times
         used = max(0, math.ceil((tat - start) / emission - 1e-3))
         if used + request.cost <= request.limit:
-            break
+            if request.pace_ahead <= 0:
+                break
+            paced = start + (used + request.cost - request.pace_ahead) * emission
+            if paced <= start + window - guard:
+                at = max(at, paced)
+                break
         at = start + window
     new_tat = start + emission * (used + request.cost)
     return Reservation(

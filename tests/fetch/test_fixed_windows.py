@@ -19,8 +19,9 @@ from tests.store.helpers import ManualClock
 START = 1_700_000_040.0  # a multiple of 60 and of 10
 
 
-def request(limit: int = 10, usable: int = 0, guard_s: float = 0.0) -> FixedWindowRequest:
-    return FixedWindowRequest("v:app:10/10s", rate=limit, period_s=10.0, usable=usable, guard_s=guard_s)
+def request(limit: int = 10, usable: int = 0, guard_s: float = 0.0, pace_ahead: int = 0) -> FixedWindowRequest:
+    return FixedWindowRequest("v:app:10/10s", rate=limit, period_s=10.0, usable=usable, guard_s=guard_s,
+                              pace_ahead=pace_ahead)
 
 
 def test_a_window_hands_out_its_quota_at_once_then_the_next_window_opens():
@@ -39,6 +40,26 @@ def test_requests_below_the_full_quota_leave_the_rest_of_the_window():
     assert reserve(request(usable=8), row, START + 1).wait_s == pytest.approx(9)  # next window
     live = reserve(request(), row, START + 1)  # the full quota: the window's last two slots
     assert live.wait_s == 0
+
+
+def test_paced_requests_keep_to_the_windows_elapsed_share():
+    """10 slots in 10 s, 2 ahead: slot k from START + (k + 1 - 2) s on, then the next window's."""
+    row, waits = None, []
+    for _ in range(11):
+        granted = reserve(request(pace_ahead=2), row, START)
+        row = granted.row
+        waits.append(round(granted.wait_s, 6))
+    assert waits == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 10]
+
+
+def test_live_work_takes_a_slot_at_once_while_paced_work_keeps_to_its_share():
+    row = None
+    for _ in range(5):  # the backfill's share at START + 3: slots 0-4
+        row = reserve(request(pace_ahead=2), row, START + 3).row
+    assert reserve(request(pace_ahead=2), row, START + 3).wait_s == pytest.approx(1)  # slot 5 at +4
+    live = reserve(request(), row, START + 3)
+    assert live.wait_s == 0  # slot 5, now
+    assert reserve(request(pace_ahead=2), live.row, START + 3).wait_s == pytest.approx(2)  # slot 6 at +5
 
 
 def test_no_request_starts_at_a_window_edge():
@@ -63,6 +84,7 @@ def test_fixed_budgets_become_fixed_window_requests_with_a_live_share():
     live = budget_request("v", budget, None, 0.9, live=True)
     assert isinstance(backfill, FixedWindowRequest) and isinstance(live, FixedWindowRequest)
     assert live.limit == 100 and backfill.limit == 100 - math.floor(100 * LIVE_SHARE) < 100
+    assert live.pace_ahead == 0 and backfill.pace_ahead == math.floor(100 * LIVE_SHARE)
     assert backfill.key == live.key  # one row: live work and backfills share the window
 
 
@@ -100,10 +122,11 @@ async def test_a_backfill_waiting_for_the_next_window_books_nothing(
     with budget_priority(PRIORITY_BACKFILL):
         for _ in range(97):
             await governor.acquire(None)
-        assert slept == []
+        # paced, 3 ahead (the live share): slot k from START + (k - 2) * 0.1 s; the first 13 at once
+        assert clock.now == pytest.approx(START + 9.4) and len(slept) == 97 - 13
         key = governor.requests_for(None)[0].key
         before = await store.get_budget(key)
-        assert await _refused(governor) == pytest.approx(9.5)  # the next window, past its guard
+        assert await _refused(governor) == pytest.approx(1.1)  # the next window, past its guard
     assert await store.get_budget(key) == before
     with budget_priority(PRIORITY_LIVE):
         assert await governor.acquire(None) == 0  # the live share, in the window it arrived in
