@@ -14,11 +14,11 @@ of any budget's sustained rate and no more than its burst, so the slots reserved
 a worker stops are a sliver of the budget; vendor feedback drops every lease.
 
 A budget the vendor counts in fixed windows (`counted: fixed`) is kept as the vendor keeps it: each
-window's requests may all go at once, so a backlog uses the whole window rather than a paced share
-of it. A slot is only ever taken in the window it is sent in — a request that finds the window
-spent sleeps until the next one starts and asks again, so nothing books a later window ahead — and
-work below the live priority (`budget_priority`, set by the worker from the job) is paced through
-the window (no further ahead of the window's elapsed share than its live share) and leaves the last
+window's whole quota is usable (no headroom), and live work may spend it all at once. A slot is
+only ever taken in the window it is sent in — a request that finds the window spent sleeps until
+the next one starts and asks again, so nothing books a later window ahead — and work below the
+live priority (`budget_priority`, set by the worker from the job) is paced through the window
+(no further ahead of the window's elapsed share than its live share) and leaves the last
 `LIVE_SHARE` of each window to live work: a webhook's fetch finds a slot when it arrives, however
 much of the budget the live work itself takes, while a backfill saturates the budget.
 
