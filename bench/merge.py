@@ -13,7 +13,9 @@ run, over the same ten 30-day windows:
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -21,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import Row, percentile
+from bench.storage_fill import cache_root, schema_version
 from engine.instants import iso_utc
 from engine.merge.rules import default_rules
 from engine.merge.view import MergedView
@@ -33,6 +36,8 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 GOAL = 2.0
 HR_SOURCES = ("garmin", "oura", "whoop")
 PAGE = 1000
+SECRET_KEY = "bench-secret-0123456789-abcdefghijklmnop"
+CACHE_VERSION = 1  # bump when the samples below change: the cached store is built anew
 
 
 def _record(source: str, sample_type: str, start: datetime, end: datetime | None, rid: str,
@@ -99,13 +104,49 @@ async def _timed(read) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
+async def _open(directory: Path) -> Store:
+    return await open_store(f"sqlite:///{directory / 'engine.db'}", directory, secret_keys=[SECRET_KEY])
+
+
+async def _prefilled(directory: Path, days: int, minutes: int, *, cache: bool) -> int:
+    """`directory/engine.db` holding the samples of `days` days: a copy of the cached store (built
+    once under the bench cache, keyed by the schema version and CACHE_VERSION; other keys' caches
+    removed), or filled here when `cache` is off. Returns the samples written."""
+    if not cache:
+        store = await _open(directory)
+        try:
+            return await _load(store, days, minutes)
+        finally:
+            await store.close()
+    root = cache_root()
+    built = root / f"merge-schema{schema_version()}-gen{CACHE_VERSION}-d{days}-m{minutes}"
+    if not (built / "count").exists():
+        building = built.with_name(built.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir(parents=True, mode=0o700)
+        store = await _open(building)
+        try:
+            loaded = await _load(store, days, minutes)
+        finally:
+            await store.close()
+        (building / "count").write_text(str(loaded))
+        for other in root.glob("merge-*"):
+            if other.is_dir() and other != building:
+                shutil.rmtree(other, ignore_errors=True)
+        building.rename(built)
+    for name in ("engine.db", "engine.db-wal"):
+        if (built / name).exists():
+            shutil.copyfile(built / name, directory / name)
+            os.chmod(directory / name, 0o600)
+    return int((built / "count").read_text())
+
+
 async def _run(smoke: bool) -> list[Row]:
     days, minutes, windows, span = (4, 60, 2, 2) if smoke else (365, 1440, 10, 30)
     with tempfile.TemporaryDirectory() as directory:
-        store = await open_store(f"sqlite:///{Path(directory) / 'engine.db'}", Path(directory),
-                                 secret_keys=["bench-secret-0123456789-abcdefghijklmnop"])
+        loaded = await _prefilled(Path(directory), days, minutes, cache=not smoke)
+        store = await _open(Path(directory))
         try:
-            loaded = await _load(store, days, minutes)
             view = MergedView(store, default_rules())
             rng = random.Random(7)
             starts = [START + timedelta(days=rng.randrange(0, days - span)) for _ in range(windows)]
