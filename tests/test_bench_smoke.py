@@ -10,6 +10,7 @@ from bench import (
     archive,
     budget,
     coldstart,
+    console,
     fleet,
     mapping,
     merge,
@@ -39,9 +40,10 @@ def test_merge_benchmark_runs() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", [coldstart, pull, budget, webhooks, archive, outbound, versus_dlt, storage, fleet],
+@pytest.mark.parametrize("module", [coldstart, pull, budget, webhooks, archive, outbound, versus_dlt, storage, fleet,
+                                    console],
                          ids=["coldstart", "pull", "budget", "webhooks", "archive", "outbound", "dlt", "storage",
-                              "fleet"])
+                              "fleet", "console"])
 def test_process_benchmarks_run(module) -> None:
     _check(module.run(smoke=True))
 
