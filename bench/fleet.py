@@ -141,7 +141,6 @@ async def _fleet(users: int, budgets: Budgets, until_s: float | None = None) -> 
                 plans = await asyncio.gather(*(engine.sync.plan("whoop", f"u{i}", since=since)
                                                for i in range(first, min(users, first + PLAN_BATCH))))
                 syncs.extend(plan.sync.sync_id for plan in plans)
-            planned_s = time.time() - started
             latencies: list[float] = []
             slots_waited: list[int] = []
             finished: dict[str, float] = {}
@@ -192,13 +191,12 @@ async def _fleet(users: int, budgets: Budgets, until_s: float | None = None) -> 
             data_requests = len(state.calls_to("whoop", "/developer")) - data_calls_before
             rejected = state.served_429("whoop")
     slot_s = minute_s / minute_n  # a slot of the budget the backfill saturates
-    floor = theoretical_minimum_s(data_requests, ((minute_n, minute_s), (day_n, day_s)), start=started)
+    floor = theoretical_minimum_s(data_requests, budgets, start=started)
     return {"elapsed": elapsed, "floor": floor, "requests": data_requests, "rejected": rejected,
             "jain": jain(list(finished.values())), "p50": percentile(latencies, 0.5),
             "p99": percentile(latencies, 0.99), "ahead_p50": percentile(slots_waited, 0.5),
             "ahead_p99": percentile(slots_waited, 0.99),
-            "slot": slot_s, "webhooks": len(latencies), "planned": planned_s, "started": started,
-            "aligned_floor": theoretical_minimum_s(data_requests, ((minute_n, minute_s), (day_n, day_s)))}
+            "slot": slot_s, "webhooks": len(latencies), "started": started}
 
 
 def run(smoke: bool = False) -> list[Row]:
