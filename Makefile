@@ -11,9 +11,12 @@ install:
 test:
 	bash tests/run.sh -n 2
 
-# The inner loop: no PostgreSQL, no slow multi-process tests, no browser.
+# The inner loop: no PostgreSQL, no slow or real-time-waiting tests, no browser; a few dozen
+# Hypothesis examples a property; bytecode cached between runs (assertion rewriting is most of
+# collection); three workers on two cores so tests that wait on a real clock overlap.
 test-fast:
-	$(PYTHON) -m pytest -n 2 -m "not slow and not postgres and not browser"
+	env -u PYTHONDONTWRITEBYTECODE ENGINE_TEST_PROFILE=fast \
+	  $(PYTHON) -m pytest -n 3 -m "not slow and not postgres and not browser"
 
 # The console's browser tests (Debian's chromium + chromedriver, installed when missing).
 test-browser: browser

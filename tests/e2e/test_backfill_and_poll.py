@@ -53,6 +53,7 @@ async def all_samples(client, user: str, sample_type: str) -> list[dict]:
             return out
 
 
+@pytest.mark.slow  # real retry backoff on injected faults: about 5 s of real time
 async def test_90_day_backfill_with_faults_equals_ground_truth(env, sim, clock):
     vendor_user = sim.state.add_user("whoop", days=90)
     sim.state.set_limit("whoop", requests=20, window_s=1)

@@ -35,6 +35,7 @@ async def wait_until(what: str, done, timeout_s: float = 20.0) -> None:
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.slow  # a deliberately slow customer endpoint: about 4 s of real time
 async def test_a_slow_endpoint_holds_only_its_own_slots(env, clock):
     settings = {**env, "ENGINE_OUTBOUND_ALLOW_PRIVATE": "1", "ENGINE_OUTBOUND_PER_ENDPOINT": "2",
                 "ENGINE_OUTBOUND_CONCURRENCY": "4"}

@@ -105,6 +105,7 @@ async def _sleep_in_small_pages(sim, store, client, user, budget: Budget) -> tup
     return fetcher, records
 
 
+@pytest.mark.slow  # spends a budget at its real pace: about 3 s of real time
 @pytest.mark.anyio
 async def test_budget_keeps_a_limited_vendor_from_answering_429(sim, store, client):
     user = sim.state.add_user("whoop", days=60)

@@ -158,6 +158,7 @@ async def test_forged_garmin_push_stores_nothing_from_its_body(sim, clock, tmp_p
 
 
 
+@pytest.mark.slow  # reads two years of windows at the vendor's real budget: about 9 s of real time
 async def test_a_notification_naming_decades_reads_at_most_the_history_horizon(sim, clock, tmp_path):
     async with engine_app(sim, engine_env(sim, tmp_path, "withings"), clock) as (engine, client):
         userid = int(await _connected(engine, client, sim, "withings"))

@@ -115,6 +115,7 @@ def test_the_cap_is_a_thousand_windows():
     assert MAX_SYNC_WINDOWS == 1000
 
 
+@pytest.mark.slow  # waits on WHOOP's real budget (100 a minute): about 11 s of real time
 def test_the_sync_command_prints_the_clamp(env, sim, clock, capsys):
     async def setup() -> None:
         async with engine_app(env, clock) as (_engine, client):
