@@ -13,7 +13,6 @@ run, over the same ten 30-day windows:
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import shutil
 import statistics
@@ -23,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import Row, percentile
-from bench.storage_fill import cache_root, schema_version
+from bench.storage_fill import cache_root, copy_database, schema_version
 from engine.instants import iso_utc
 from engine.merge.rules import default_rules
 from engine.merge.view import MergedView
@@ -134,10 +133,7 @@ async def _prefilled(directory: Path, days: int, minutes: int, *, cache: bool) -
             if other.is_dir() and other != building:
                 shutil.rmtree(other, ignore_errors=True)
         building.rename(built)
-    for name in ("engine.db", "engine.db-wal"):
-        if (built / name).exists():
-            shutil.copyfile(built / name, directory / name)
-            os.chmod(directory / name, 0o600)
+    copy_database(built / "engine.db", directory)
     return int((built / "count").read_text())
 
 

@@ -335,10 +335,15 @@ def cached_stores(targets: Sequence[int], shape: Shape, *, root: Path | None = N
 
 def copy_store(directory: Path, store: BuiltStore, data_dir: Path) -> Path:
     """A working copy of a cached store as `data_dir/engine.db` (the engine's default file)."""
+    return copy_database(directory / store.path, data_dir)
+
+
+def copy_database(database: Path, data_dir: Path) -> Path:
+    """A working copy of a closed store's file (and its WAL, if any) as `data_dir/engine.db`."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # owner-only, as the engine wants
     target = data_dir / DB_FILE
-    for source, copy in ((directory / store.path, target),
-                         (directory / (store.path + "-wal"), data_dir / (DB_FILE + "-wal"))):
+    for source, copy in ((database, target),
+                         (database.with_name(database.name + "-wal"), data_dir / (DB_FILE + "-wal"))):
         if source.exists():
             shutil.copyfile(source, copy)
             os.chmod(copy, 0o600)
