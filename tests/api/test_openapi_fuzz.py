@@ -60,6 +60,7 @@ from tests.examples import IN_CI  # noqa: E402
 _give_the_name_back(_packaging_before)
 
 EXAMPLES = 60 if IN_CI else 8
+FRAMING_HEADERS = {"transfer-encoding", "content-length", "connection", "upgrade", "te", "trailer"}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
 
@@ -92,4 +93,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=not IN_CI)
 def test_every_operation_answers_as_documented(case, running_app):
+    # Message framing belongs to the HTTP client: a generated `Transfer-Encoding: Db{Bn/<` makes a
+    # request that is not HTTP, answered by the server's parser before any route sees it.
+    for name in [name for name in case.headers or {} if name.lower() in FRAMING_HEADERS]:
+        del case.headers[name]
     case.call_and_validate(base_url=running_app, headers=AUTH, checks=CHECKS, timeout=30)
