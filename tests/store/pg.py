@@ -32,6 +32,8 @@ def with_search_path(url: str, schema: str) -> str:
     parts = urlsplit(url)
     options = dict(parse_qsl(parts.query))
     options["options"] = f"-c search_path={schema}"
+    # Names the test's connections, so a test that kills its own can leave other tests' alone.
+    options["application_name"] = schema
     return urlunsplit(parts._replace(query=urlencode(options, quote_via=quote)))
 
 

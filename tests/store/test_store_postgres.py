@@ -83,7 +83,8 @@ async def test_server_side_disconnects_are_replaced_transparently(pg_store, tmp_
     with psycopg.connect(store_url("postgres", tmp_path), autocommit=True) as admin:
         killed = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE pid <> pg_backend_pid() AND datname = current_database() AND state = 'idle'"
+            "WHERE pid <> pg_backend_pid() AND datname = current_database() AND state = 'idle' "
+            "AND application_name = current_setting('application_name')"
         ).fetchone()[0]
     assert killed >= 1
     assert await pg_store.get_cursor("acme", "u1", "sleep") == "c1"
