@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from prometheus_client import Counter, Histogram
     from prometheus_client.metrics_core import Metric
 
-    from engine.store.port import JobStore
+    from engine.store.port import Jobs
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -175,7 +175,7 @@ class Metrics:
 
     # ------------------------------------------------------------------ scraping
 
-    async def read_queue(self, store: JobStore, now: float) -> None:
+    async def read_queue(self, store: Jobs, now: float) -> None:
         """Refresh the store-derived gauges (called by the scrape, before `render`)."""
         self._queue.depth = dict(await store.count_jobs())
         oldest = await store.list_jobs(state="queued", limit=1)

@@ -1,5 +1,5 @@
-"""Storage: the async port (`Store`, the union of one interface per concern) and its SQLite and
-PostgreSQL adapters, opened from a URL with `open_store`."""
+"""Storage: the async port (`Store`, the union of one class per concern) on its SQLite and
+PostgreSQL executors, opened from a URL with `open_store`."""
 
 from __future__ import annotations
 
@@ -21,30 +21,22 @@ from engine.store.errors import (
     StoreUnavailable,
 )
 from engine.store.port import (
-    AppStateStore,
     BudgetGrant,
     BudgetRequest,
     BudgetState,
-    BudgetStore,
     Connection,
-    ConnectionStore,
     EnqueueResult,
-    Housekeeping,
     InboxEvent,
     Job,
     JobSpec,
-    JobStore,
     Lease,
     OAuthState,
-    OAuthStateStore,
     RecordResult,
     SamplePage,
     SampleRecord,
-    SampleStore,
     Store,
     StoredSample,
     Sync,
-    SyncStore,
     UpsertResult,
 )
 
@@ -52,13 +44,11 @@ DATABASE_URL_ENV = "ENGINE_DATABASE_URL"
 DEFAULT_DB_FILE = "engine.db"
 
 __all__ = [
-    "AppStateStore", "BudgetGrant", "BudgetRequest", "BudgetState", "BudgetStore", "Connection",
-    "ConnectionConflict", "ConnectionStore", "DecryptionError", "EnqueueResult", "Housekeeping",
-    "InboxEvent", "InvalidCursor", "Job", "JobSpec", "JobStore", "Lease", "LockTimeout",
-    "OAuthState", "OAuthStateStore", "RecordResult", "SamplePage", "SampleRecord", "SampleStore",
-    "SecretKeyError", "Store", "StoreConfigError", "StoreError", "StoreUnavailable",
-    "StoredSample", "Sync", "SyncStore", "TokenCipher", "UpsertResult", "open_store",
-    "sqlite_path_from_url",
+    "BudgetGrant", "BudgetRequest", "BudgetState", "Connection", "ConnectionConflict",
+    "DecryptionError", "EnqueueResult", "InboxEvent", "InvalidCursor", "Job", "JobSpec", "Lease",
+    "LockTimeout", "OAuthState", "RecordResult", "SamplePage", "SampleRecord", "SecretKeyError",
+    "Store", "StoreConfigError", "StoreError", "StoreUnavailable", "StoredSample", "Sync",
+    "TokenCipher", "UpsertResult", "open_store", "sqlite_path_from_url",
 ]  # fmt: skip
 
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}

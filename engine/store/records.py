@@ -365,6 +365,18 @@ class AppSubscription:
     updated_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class IngestToken:
+    """An on-device source's credential for one user (the token itself is never stored)."""
+
+    token_id: str
+    vendor: str
+    user_id: str
+    created_at: float
+    expires_at: float
+    revoked_at: float | None = None
+
+
 # --------------------------------------------------------------------------- raw archive
 
 

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.store.codec import dump_json, load_json
-from engine.store.port import AppStateStore
 from engine.store.records import AppSubscription
 from engine.store.sql.dialect import Concern, decoder, record_columns, upsert, where
 
@@ -15,16 +14,20 @@ _subscription = decoder(AppSubscription, detail=load_json)
 APP_USER = ""  # the "user" an app-level secret is bound to in its encryption context
 
 
-class AppState(Concern, AppStateStore):
+class AppState(Concern):
+    """What the app (not a user) holds at a vendor: secrets it was issued, its subscriptions."""
+
     async def put_app_secret(
         self, vendor: str, name: str, value: str, *, now: float | None = None
     ) -> None:
+        """Keep a secret a vendor issued to the app (encrypted at rest); replaces the previous one."""
         await self._ex.write(
             upsert("app_secrets", "vendor, name, value_enc, updated_at", "vendor, name"),
             (vendor, name, self._seal(value, vendor, APP_USER, f"app_secret:{name}"),
              self._now(now)))
 
     async def get_app_secrets(self, vendor: str) -> dict[str, str]:
+        """Every stored app secret of `vendor`, decrypted: {name: value}."""
         rows = await self._ex.read_all(
             "SELECT name, value_enc FROM app_secrets WHERE vendor = ? ORDER BY name", (vendor,))
         return {name: self._cipher.decrypt(sealed, vendor=vendor, user_id=APP_USER,
@@ -41,6 +44,7 @@ class AppState(Concern, AppStateStore):
         return _subscription(rows[0])
 
     async def list_app_subscriptions(self, vendor: str | None = None) -> list[AppSubscription]:
+        """Ordered by vendor, then expiry (unknown expiry last)."""
         filters, params = where(("vendor = ?", vendor))
         rows = await self._ex.read_all(
             f"SELECT {APP_SUBSCRIPTION_COLUMNS} FROM app_subscriptions {filters}"

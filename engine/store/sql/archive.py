@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.store.codec import dump_json, load_json, new_id
-from engine.store.port import RawArchiveStore
 from engine.store.records import (
     REMOVED_BY_MAPPING,
     Erasure,
@@ -56,8 +55,12 @@ _REMAP_UPSERT = (
 )
 
 
-class RawArchive(ReportsChanges, Concern, RawArchiveStore):
+class RawArchive(ReportsChanges, Concern):
+    """Every distinct version of the vendor records the engine fetched or received from an
+    authenticated delivery, and what re-deriving samples from them needs."""
+
     async def raw_head_ids(self, raw_keys: Sequence[str]) -> dict[str, str]:
+        """The latest archived version id of each of these records that has one."""
         heads: dict[str, str] = {}
         for part in chunks(list(dict.fromkeys(raw_keys)), ROWS_PER_STATEMENT * 4):
             clause, params = self._ex.dialect.any_of("raw_key", part)
@@ -69,6 +72,9 @@ class RawArchive(ReportsChanges, Concern, RawArchiveStore):
     async def archive_raw(
         self, versions: Sequence[RawVersion], *, now: float | None = None
     ) -> int:
+        """Keep each version as its record's latest (`head`). A version equal to the stored head
+        costs one hash compare and no write; a version seen before becomes the head again. Returns
+        the number of versions written."""
         if not versions:
             return 0
         heads = await self.raw_head_ids([v.raw_key for v in versions])
@@ -134,6 +140,7 @@ class RawArchive(ReportsChanges, Concern, RawArchiveStore):
         self, vendor: str, *, user_id: str | None = None, resources: Sequence[str] | None = None,
         after: tuple[str, str, str] | None = None, limit: int = 1000,
     ) -> list[RawHead]:
+        """Latest versions ordered by (user_id, resource, record_key), after that triple."""
         clauses, params = self._heads_where(vendor, user_id, resources)
         if after is not None:
             clauses.append("(user_id, resource, record_key) > (?, ?, ?)")
@@ -146,6 +153,8 @@ class RawArchive(ReportsChanges, Concern, RawArchiveStore):
     async def samples_of_raw(
         self, source: str, records: Sequence[tuple[str, str]]
     ) -> list[StoredSample]:
+        """Every stored sample mapped from one of these archived records, (user id, raw key)
+        each, tombstones included."""
         by_user: dict[str, list[str]] = {}
         for user_id, raw_key in records:
             by_user.setdefault(user_id, []).append(raw_key)
@@ -164,6 +173,12 @@ class RawArchive(ReportsChanges, Concern, RawArchiveStore):
         restamped: Sequence[SampleRecord] = (), run: RemapProgress | None = None,
         now: float | None = None,
     ) -> int:
+        """In one transaction: write the re-mapped samples (over anything but a vendor's own
+        tombstone) and the `restamped` ones (same values, newer provenance), mark the (user_id,
+        source, sample_type, dedup_id) samples the mapping no longer produces as removed by it
+        (never a vendor tombstone), report the changes but restamps to the outbox with origin
+        remap and, with `run`, move the re-map run to its new position, so a run killed at any
+        instant resumes exactly after the last page it wrote. Returns rows changed."""
         at = self._now(now)
         rows, quiet = sample_rows(upserts, at), sample_rows(restamped, at)
         gone = sorted(removed)
@@ -197,6 +212,7 @@ class RawArchive(ReportsChanges, Concern, RawArchiveStore):
     async def count_unarchived_samples(
         self, source: str, *, user_id: str | None = None, resources: Sequence[str] | None = None,
     ) -> int:
+        """Live samples with no archived raw record behind them: not remappable."""
         clauses, params = self._scoped(["source = ?", "deleted = 0", "raw_key IS NULL"], [source],
                                        user_id, resources)
         row = await self._ex.read_one(
@@ -206,6 +222,7 @@ class RawArchive(ReportsChanges, Concern, RawArchiveStore):
     async def count_samples_by_mapping(
         self, source: str, *, user_id: str | None = None
     ) -> dict[tuple[str, str | None], int]:
+        """Live samples per (resource, mapping hash)."""
         sql = "SELECT resource, mapping_hash, COUNT(*) FROM samples WHERE source = ? AND deleted = 0"
         params: list[Any] = [source]
         if user_id is not None:
@@ -215,6 +232,8 @@ class RawArchive(ReportsChanges, Concern, RawArchiveStore):
         return {(row[0] or "", row[1]): int(row[2]) for row in rows}
 
     async def prune_raw(self, *, older_than_s: float, now: float | None = None) -> int:
+        """Delete archived versions that arrived before now - older_than_s; samples mapped from a
+        record with no version left lose their raw reference (no longer remappable)."""
         cutoff = self._now(now) - older_than_s
 
         async def prune(tx: Tx) -> int:
@@ -231,6 +250,7 @@ class RawArchive(ReportsChanges, Concern, RawArchiveStore):
         self, vendor: str, user_id: str | None, scope: Mapping[str, Any], *,
         now: float | None = None,
     ) -> RemapRun:
+        """The unfinished run of exactly this scope (resume it), or a new one."""
         at = self._now(now)
         text = dump_json(dict(sorted(scope.items())))
 

@@ -11,7 +11,6 @@ from itertools import chain
 
 from engine.store import gcra
 from engine.store.errors import LockTimeout
-from engine.store.port import BudgetStore
 from engine.store.records import BudgetGrant, BudgetRequest, BudgetState, Lease, refresh_lock_name
 from engine.store.sql.dialect import Concern, Tx, insert, record_columns, upsert
 
@@ -47,7 +46,9 @@ async def _write_budget(tx: Tx, key: str, row: gcra.BudgetRow, at: float) -> Non
     await tx.count(_WRITE_BUDGET, (key, row.tat, row.emission_s, row.tau_s, row.blocked_until, at))
 
 
-class Budgets(Concern, BudgetStore):
+class Budgets(Concern):
+    """Rate budgets and single-flight locks (lease rows shared by every process on the store)."""
+
     _lock_waiters: dict[str, asyncio.Lock]  # waiters in this process queue locally, so only
     _lock_users: dict[str, int]  # one of them polls the database
 
@@ -55,6 +56,8 @@ class Budgets(Concern, BudgetStore):
         self, requests: Sequence[BudgetRequest], *, max_wait_s: float = float("inf"),
         now: float | None = None,
     ) -> BudgetGrant:
+        """Reserve one slot in every listed budget at once (all or none), atomically across
+        processes. The grant's wait is the latest of the budgets' waits."""
         for request in requests:
             gcra.validate(request)
         if not requests:
@@ -84,6 +87,7 @@ class Budgets(Concern, BudgetStore):
             return BudgetGrant(granted=False, wait_s=refused.wait_s)
 
     async def penalize_budget(self, key: str, until: float, *, now: float | None = None) -> None:
+        """No slot of `key` before `until` (Retry-After / rate-limit reset feedback)."""
         at = self._now(now)
 
         async def penalize(tx: Tx) -> None:
@@ -126,6 +130,10 @@ class Budgets(Concern, BudgetStore):
     async def lock(
         self, name: str, *, ttl_s: float = 30.0, wait_s: float = 30.0
     ) -> AsyncIterator[Lease]:
+        """Hold the named lease across every process sharing this store. Waits up to `wait_s`
+        (then `LockTimeout`). The lease lapses after `ttl_s` unless extended with `extend_lock`.
+        Callers of refresh-like work must re-read state after acquiring: the previous holder may
+        already have done the work."""
         local = self._lock_waiters.setdefault(name, asyncio.Lock())
         self._lock_users[name] = self._lock_users.get(name, 0) + 1
         try:
@@ -151,9 +159,11 @@ class Budgets(Concern, BudgetStore):
     def refresh_lock(
         self, vendor: str, user_id: str, *, ttl_s: float = 30.0, wait_s: float = 30.0
     ) -> AbstractAsyncContextManager[Lease]:
+        """Single-flight token refresh for one connection: `async with store.refresh_lock(v, u):`."""
         return self.lock(refresh_lock_name(vendor, user_id), ttl_s=ttl_s, wait_s=wait_s)
 
     async def extend_lock(self, lease: Lease, ttl_s: float = 30.0) -> Lease | None:
+        """Push the lease's expiry to now + ttl_s; None if it already lapsed to someone else."""
         expires = await self._lock_extend(lease.name, lease.owner, ttl_s)
         return None if expires is None else Lease(lease.name, lease.owner, expires)
 

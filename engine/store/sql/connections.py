@@ -7,7 +7,6 @@ from typing import Any
 
 from engine.store.codec import dump_json, load_json
 from engine.store.errors import ConnectionConflict
-from engine.store.port import ConnectionStore, OAuthStateStore
 from engine.store.records import CONNECTION_STATUSES, Connection, OAuthState
 from engine.store.sql.dialect import Concern, Row, Tx, insert, where
 from engine.store.sql.outbox import ReportsChanges, add_event
@@ -43,7 +42,9 @@ class _VendorUserTaken(Exception):
     """Two transactions linked the same vendor account at once; the loser re-checks."""
 
 
-class Connections(ReportsChanges, Concern, ConnectionStore):
+class Connections(ReportsChanges, Concern):
+    """Connections and their tokens."""
+
     def _connection(self, row: Row) -> Connection:
         vendor, user_id = row[0], row[1]
         return Connection(
@@ -62,6 +63,10 @@ class Connections(ReportsChanges, Concern, ConnectionStore):
         access_token: str | None, refresh_token: str | None, token_expires_at: float | None,
         extra: Mapping[str, Any] | None = None, now: float | None = None,
     ) -> Connection:
+        """Create or replace the connection after a successful authorization: status `active`,
+        new tokens (token_version + 1), last_error cleared. Raises `ConnectionConflict` when the
+        vendor account is actively connected to another app user; a non-active row holding the
+        same vendor account is detached (its vendor_user_id cleared) instead."""
         at = self._now(now)
         values = (
             vendor, user_id, vendor_user_id, "active", dump_json(list(scopes)),
@@ -110,6 +115,8 @@ class Connections(ReportsChanges, Concern, ConnectionStore):
         return await self._connection_where("vendor_user_id", vendor, vendor_user_id)
 
     async def get_user_id_by_vendor_user(self, vendor: str, vendor_user_id: str) -> str | None:
+        """The app user connected to this vendor account: a point read that neither reads nor
+        decrypts its tokens (the webhook intake's lookup)."""
         row = await self._ex.read_point(
             "SELECT user_id FROM connections WHERE vendor = ? AND vendor_user_id = ?",
             (vendor, vendor_user_id))
@@ -128,6 +135,9 @@ class Connections(ReportsChanges, Concern, ConnectionStore):
         refresh_token: str | None, token_expires_at: float | None,
         scopes: Sequence[str] | None = None, now: float | None = None,
     ) -> Connection | None:
+        """Compare-and-set on token_version. `refresh_token=None` keeps the stored one; `scopes=None`
+        keeps the stored scopes. Returns the updated connection, or None when the version moved
+        (someone else changed the tokens: re-read) or the connection is gone."""
         access, refresh = self._tokens(vendor, user_id, access_token, refresh_token)
         rows = await self._ex.write_returning(
             "UPDATE connections SET access_token_enc = ?, "
@@ -143,6 +153,8 @@ class Connections(ReportsChanges, Concern, ConnectionStore):
         self, vendor: str, user_id: str, status: str, *, last_error: str | None = None,
         expected_version: int | None = None, now: float | None = None,
     ) -> bool:
+        """Set status (and last_error). With `expected_version`, only if the tokens did not change
+        since that version (the `invalid_grant` rule). True when a row changed."""
         check_status(status)
         at = self._now(now)
         sql = ("UPDATE connections SET status = ?, last_error = ?, updated_at = ? "
@@ -174,6 +186,7 @@ class Connections(ReportsChanges, Concern, ConnectionStore):
         last_pull_at: float | None = None, last_error: str | None = None,
         clear_error: bool = False, now: float | None = None,
     ) -> bool:
+        """Update the given activity fields only (None leaves a field as it is)."""
         return await self._ex.write(
             "UPDATE connections SET last_webhook_at = COALESCE(?, last_webhook_at), "
             "last_pull_at = COALESCE(?, last_pull_at), "
@@ -185,6 +198,7 @@ class Connections(ReportsChanges, Concern, ConnectionStore):
     async def purge_tokens(
         self, vendor: str, user_id: str, *, status: str = "revoked", now: float | None = None
     ) -> bool:
+        """Drop both tokens (token_version + 1) and set `status`; the row stays for history."""
         check_status(status)
         at = self._now(now)
         sql = ("UPDATE connections SET access_token_enc = NULL, refresh_token_enc = NULL, "
@@ -201,8 +215,11 @@ class Connections(ReportsChanges, Concern, ConnectionStore):
             "DELETE FROM connections WHERE vendor = ? AND user_id = ?", (vendor, user_id)) == 1
 
 
-class OAuthStates(Concern, OAuthStateStore):
+class OAuthStates(Concern):
+    """Pending authorizations."""
+
     async def put_oauth_state(self, state: OAuthState) -> None:
+        """Store a pending authorization (`created_at` 0 → now). The state_id must be unguessable."""
         if not state.state_id:
             raise ValueError("state_id must not be empty")
         verifier = self._seal(state.pkce_verifier, state.vendor, state.user_id,
@@ -214,6 +231,7 @@ class OAuthStates(Concern, OAuthStateStore):
     async def consume_oauth_state(
         self, state_id: str, *, now: float | None = None
     ) -> OAuthState | None:
+        """Atomically take the state out (single use). None if unknown, already used or expired."""
         at = self._now(now)
         rows = await self._ex.write_returning(
             f"DELETE FROM oauth_states WHERE state_id = ? RETURNING {STATE_COLUMNS}", (state_id,))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from engine.store.codec import to_micros
-from engine.store.port import IdentityStore
 from engine.store.records import REMOVED_BY_MAPPING, SampleRecord
 from engine.store.sql.dialect import Concern, Tx
 from engine.store.sql.outbox import ReportsChanges
@@ -28,10 +27,15 @@ _UNPRODUCED = (
 _IDS_PER_QUERY = 500
 
 
-class Identities(ReportsChanges, Concern, IdentityStore):
+class Identities(ReportsChanges, Concern):
+    """Repairs of record identity: samples stored under an identity a spec has replaced."""
+
     async def tombstone_superseded(
         self, samples: Sequence[SampleRecord], *, now: float | None = None
     ) -> int:
+        """Tombstone every live sample of the same user, source, type and resource at the same
+        start as one of `samples` but under another dedup key (a partial summary's id, an old
+        mapping's id). Returns how many."""
         at = self._now(now)
         params = [(at, s.user_id, s.source, s.sample_type, s.resource, to_micros(s.timestamp_utc),
                    s.dedup_id, s.vendor_record_id or "") for s in samples if not s.deleted]
@@ -50,6 +54,10 @@ class Identities(ReportsChanges, Concern, IdentityStore):
         self, source: str, user_id: str, resource: str, record_ids: Collection[str],
         kept: Collection[tuple[str, str]], *, now: float | None = None,
     ) -> int:
+        """A re-read's repair: mark removed by the mapping (`deleted = 2`) every live sample of
+        these vendor records of `resource` whose (sample type, dedup id) is not in `kept`, the
+        samples the records' current versions map to. Samples of other records, resources or
+        users are never touched. Returns how many."""
         at = self._now(now)
         ids = sorted(set(record_ids))
         keep = set(kept)

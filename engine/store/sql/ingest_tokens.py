@@ -4,7 +4,7 @@ secret so a key rotation does not log phones out."""
 from __future__ import annotations
 
 from engine.store.codec import new_id
-from engine.store.port import IngestToken, IngestTokenStore
+from engine.store.records import IngestToken
 from engine.store.sql.dialect import Concern, decoder, insert, record_columns
 
 INGEST_TOKEN_COLUMNS = record_columns(IngestToken)
@@ -12,7 +12,9 @@ _token = decoder(IngestToken)
 _PURPOSE = "ingest-token"
 
 
-class IngestTokens(Concern, IngestTokenStore):
+class IngestTokens(Concern):
+    """Per-user ingest tokens, kept as keyed hashes; a token is found under any configured key."""
+
     async def add_ingest_token(
         self, vendor: str, user_id: str, token: str, *, expires_at: float, now: float | None = None
     ) -> IngestToken:
@@ -27,6 +29,7 @@ class IngestTokens(Concern, IngestTokenStore):
     async def ingest_token_owner(
         self, vendor: str, token: str, *, now: float | None = None
     ) -> IngestToken | None:
+        """The token's record while it is neither revoked nor expired, else None."""
         hashes = self._cipher.keyed_hashes(token, purpose=_PURPOSE)
         clause, params = self._ex.dialect.any_of("token_hash", hashes)
         row = await self._ex.read_point(

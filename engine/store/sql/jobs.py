@@ -9,7 +9,6 @@ from itertools import chain
 from typing import Any
 
 from engine.store.codec import dump_payload, load_json, new_id
-from engine.store.port import JobStore
 from engine.store.records import JOB_STATES, EnqueueResult, InboxEvent, Job, JobSpec, RecordResult
 from engine.store.sql.dialect import (
     MAX_PAGE,
@@ -188,7 +187,9 @@ async def _record_deliveries(tx: Tx, deliveries: list[_Delivery]) -> list[list[R
     return [[outcomes[id(row)] for row in delivery.rows] for delivery in deliveries]
 
 
-class Jobs(Concern, JobStore):
+class Jobs(Concern):
+    """The webhook inbox and the job queue."""
+
     _job_waiters: set[asyncio.Future[None]]  # idle workers of this process (`wait_for_job`)
 
     def _waiters(self) -> set[asyncio.Future[None]]:
@@ -229,6 +230,14 @@ class Jobs(Concern, JobStore):
         self, items: Sequence[tuple[InboxEvent, JobSpec | None]], *,
         webhook_from: Sequence[tuple[str, str]] = (), now: float | None = None,
     ) -> list[RecordResult]:
+        """In ONE transaction: for each event, insert it into the inbox unless (vendor, event_key)
+        is already there, and enqueue its job only when the event is new. Each (vendor, user_id)
+        connection in `webhook_from` gets `last_webhook_at` = now in the same transaction.
+
+        A `repeatable` event that comes with a job is a duplicate only while the stored one's job
+        is still queued and never claimed (that job will read the latest state anyway). Otherwise
+        the stored row moves to `<event_key>@<its job id>`, a job holding the same idempotency
+        key moves to `<key>@<its id>` too, and the event is recorded anew with a new job."""
         at = self._now(now)
         rows = []
         for event, job in items:
@@ -259,6 +268,7 @@ class Jobs(Concern, JobStore):
     async def enqueue_many(
         self, jobs: Sequence[JobSpec], *, now: float | None = None
     ) -> list[EnqueueResult]:
+        """Enqueue several jobs in one transaction."""
         at = self._now(now)
         for job in jobs:
             check_job(job)
@@ -275,6 +285,9 @@ class Jobs(Concern, JobStore):
         self, worker_id: str, *, lease_s: float = 30.0, kinds: Sequence[str] | None = None,
         key_prefix: str | None = None, now: float | None = None,
     ) -> Job | None:
+        """Lease one due job: queued with run_at <= now, or running with an expired lease (its
+        worker died). Increments attempts. A job whose lease expired on its last attempt goes dead
+        instead of being claimed again."""
         at = self._now(now)
         if kinds is not None and not kinds:
             return None
@@ -311,6 +324,8 @@ class Jobs(Concern, JobStore):
     async def next_due_at(
         self, *, kinds: Sequence[str] | None = None, key_prefix: str | None = None
     ) -> float | None:
+        """Earliest moment a job becomes claimable (a queued run_at or a lease expiry), or None
+        when there is nothing to wait for; lets a worker sleep instead of polling."""
         if kinds is not None and not kinds:
             return None
         kind_filter, kind_params = self._filters(kinds, key_prefix)
@@ -324,12 +339,14 @@ class Jobs(Concern, JobStore):
     async def heartbeat(
         self, job_id: str, worker_id: str, *, lease_s: float = 30.0, now: float | None = None
     ) -> bool:
+        """Extend the lease; False when this worker no longer holds the job."""
         at = self._now(now)
         return await self._ex.write(
             f"UPDATE jobs SET lease_expires_at = ?, updated_at = ? {_HOLDS}",
             (at + lease_s, at, job_id, worker_id)) == 1
 
     async def ack(self, job_id: str, worker_id: str, *, now: float | None = None) -> bool:
+        """Mark done; False when this worker no longer holds the job."""
         return await self._ex.write(
             "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, "
             f"updated_at = ? {_HOLDS}", (self._now(now), job_id, worker_id)) == 1
@@ -338,6 +355,9 @@ class Jobs(Concern, JobStore):
         self, job_id: str, worker_id: str, error: str, *, retry_at: float | None = None,
         permanent: bool = False, now: float | None = None,
     ) -> str | None:
+        """Record a failed attempt with its error. `permanent` → state `failed`; attempts exhausted
+        → `dead`; otherwise `queued` again at `retry_at` (default now). Returns the new state, or
+        None when this worker no longer holds the job."""
         at = self._now(now)
         rows = await self._ex.write_returning(
             "UPDATE jobs SET state = CASE WHEN ? = 1 THEN 'failed' "
@@ -350,6 +370,10 @@ class Jobs(Concern, JobStore):
     async def release(
         self, job_id: str, worker_id: str, *, run_at: float | None = None, now: float | None = None
     ) -> bool:
+        """Put a job this worker holds back in the queue at `run_at` (default now) without using
+        an attempt: the claim's attempt is given back and `last_error` is kept. For waits that are
+        not failures (a rate budget's next slot, a worker shutting down). False when this worker no
+        longer holds the job."""
         at = self._now(now)
         return await self._ex.write(
             "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, "
@@ -364,6 +388,7 @@ class Jobs(Concern, JobStore):
         self, *, state: str | None = None, kind: str | None = None, limit: int = 100,
         after_id: str | None = None,
     ) -> list[Job]:
+        """Jobs ordered by id (ids sort by creation time); page with `after_id`."""
         if state is not None and state not in JOB_STATES:
             raise ValueError(f"unknown job state {state!r}; one of {JOB_STATES}")
         filters, params = where(("state = ?", state), ("kind = ?", kind), ("id > ?", after_id))
@@ -373,11 +398,13 @@ class Jobs(Concern, JobStore):
         return [job_from_row(row) for row in rows]
 
     async def retry_job(self, job_id: str, *, now: float | None = None) -> bool:
+        """Requeue a `failed` or `dead` job now with a fresh attempt count."""
         at = self._now(now)
         return await self._ex.write(
             "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ? "
             "WHERE id = ? AND state IN ('failed', 'dead')", (at, at, job_id)) == 1
 
     async def count_jobs(self) -> dict[str, int]:
+        """Number of jobs per state (every state present, zero included)."""
         rows = await self._ex.read_all("SELECT state, COUNT(*) FROM jobs GROUP BY state")
         return {**dict.fromkeys(JOB_STATES, 0), **dict(rows)}

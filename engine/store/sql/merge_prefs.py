@@ -7,14 +7,17 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from engine.store.codec import dump_json, from_micros, load_json
-from engine.store.port import MergePriorityStore
 from engine.store.sql.dialect import Concern, upsert
 
 _COLUMNS = "user_id, sample_type, sources, updated_at"
 
 
-class MergePriorities(Concern, MergePriorityStore):
+class MergePriorities(Concern):
+    """A user's own source priorities for the merged view, per sample type (`*`: any type the
+    user names no list for), and the time extent of the samples the merged view pages over."""
+
     async def merge_priorities(self, user_id: str) -> dict[str, list[str]]:
+        """sample type (or `*`) -> source ids, highest priority first; {} when the user set none."""
         rows = await self._ex.read_all(
             "SELECT sample_type, sources FROM merge_priorities WHERE user_id = ? ORDER BY sample_type",
             (user_id,))
@@ -27,6 +30,7 @@ class MergePriorities(Concern, MergePriorityStore):
                              (user_id, sample_type, dump_json(list(sources)), self._now(now)))
 
     async def clear_merge_priority(self, user_id: str, sample_type: str | None = None) -> int:
+        """Drop one type's list (None: all of the user's). Returns how many."""
         if sample_type is None:
             return await self._ex.write("DELETE FROM merge_priorities WHERE user_id = ?", (user_id,))
         return await self._ex.write(
@@ -37,6 +41,8 @@ class MergePriorities(Concern, MergePriorityStore):
     ) -> tuple[datetime, datetime] | None:
         # One MIN and one MAX per type, each answered from the (user, type, time) index;
         # tombstones count, so the range may only be wider than the live samples'.
+        """The earliest and latest start of the user's samples of these types (tombstones
+        included), or None when there are none."""
         lows: list[int] = []
         highs: list[int] = []
         for sample_type in sample_types:

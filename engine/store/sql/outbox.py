@@ -134,10 +134,14 @@ class ReportsChanges:
 
 
 class Outbox(ReportsChanges, Concern):
-    """The outbox port (`engine.store.port.OutboxStore`) on the SQL executor."""
+    """Outbound delivery: the outbox (written by the sample and connection writes themselves, in
+    their transactions), the customer's endpoints, deliveries and the changes feed. Records are
+    in `engine.store.outbox_records`."""
 
     def configure_outbox(self, *, enabled: bool = True, inline_samples: int = DEFAULT_INLINE_SAMPLES,
                          retention_s: float = DEFAULT_RETENTION_S) -> None:
+        """Whether changes write outbox events, how many samples an event carries inline, and how
+        long finished deliveries and their events are kept (`prune` drops them after)."""
         self._outbox_enabled = enabled
         self._inline_samples = max(0, inline_samples)
         self._outbox_retention_s = retention_s
@@ -149,6 +153,7 @@ class Outbox(ReportsChanges, Concern):
     async def add_outbox_event(self, event_type: str, payload: Mapping[str, Any], *,
                                user_id: str | None = None, origin: str = "live",
                                now: float | None = None) -> str:
+        """Write one event on its own (returns its id)."""
         at = self._now(now)
         return await self._ex.transaction(lambda tx: add_event(
             tx, event_type, payload, user_id=user_id, origin=origin, at=at))
@@ -337,6 +342,7 @@ class Outbox(ReportsChanges, Concern):
         return None if row is None or row[0] is None else float(row[0])
 
     async def due_endpoints(self, *, now: float | None = None) -> list[str]:
+        """The active endpoints with a delivery due (or a lapsed lease) now."""
         at = self._now(now)
         rows = await self._ex.read_all(
             "SELECT DISTINCT d.endpoint_id FROM outbound_deliveries d JOIN outbound_endpoints e "

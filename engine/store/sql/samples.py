@@ -13,7 +13,6 @@ from engine.store.codec import (
     new_seqs,
     to_micros,
 )
-from engine.store.port import SampleStore
 from engine.store.records import (
     REMOVED_BY_MAPPING,
     SamplePage,
@@ -79,10 +78,16 @@ def stored_sample(row: Row) -> StoredSample:
     )  # fmt: skip
 
 
-class Samples(ReportsChanges, Concern, SampleStore):
+class Samples(ReportsChanges, Concern):
+    """Normalized samples."""
+
     async def upsert_samples(
         self, samples: Sequence[SampleRecord], *, now: float | None = None, origin: str | None = None
     ) -> UpsertResult:
+        """Idempotent on (user_id, source, sample_type, dedup_id); a row is replaced unless the
+        stored vendor_updated_at is newer than the incoming one. One transaction, which also
+        writes a samples.changed event per (user, source, type) that changed (`origin`: live,
+        backfill or remap; None takes each sample's from its provenance channel)."""
         at = self._now(now)
         rows = sample_rows(samples, at)
         if not rows:
@@ -101,6 +106,9 @@ class Samples(ReportsChanges, Concern, SampleStore):
         self, user_id: str, source: str, *, vendor_record_id: str, resource: str | None = None,
         deleted_at: datetime | None = None, now: float | None = None, origin: str = "live",
     ) -> int:
+        """Mark every sample of that vendor record deleted (newer stored versions are kept).
+        `deleted_at` becomes their vendor version so an older re-fetch cannot resurrect them.
+        Returns the number of samples marked."""
         at = self._now(now)
         version = to_micros(deleted_at) if deleted_at is not None else int(at * 1_000_000)
         sql = (
@@ -119,6 +127,11 @@ class Samples(ReportsChanges, Concern, SampleStore):
         self, user_id: str, source: str, resource: str, start: datetime, end: datetime, *,
         stored_before: float | None = None, now: float | None = None, origin: str = "live",
     ) -> int:
+        """Mark deleted every sample of `resource` whose timestamp_utc is in [start, end), for a
+        vendor that reports deletions as time ranges rather than record ids. Vendor versions are
+        left as they are, so a re-read of the range brings back whatever the vendor still holds.
+        With `stored_before`, samples written at or after that instant (a re-read that already
+        ran) are kept. Returns the number of samples marked."""
         sql = (
             "UPDATE samples SET deleted = 1, stored_at = ? "
             "WHERE user_id = ? AND source = ? AND resource = ? AND deleted = 0 "
@@ -138,6 +151,7 @@ class Samples(ReportsChanges, Concern, SampleStore):
             tx, sql, params, origin=origin, at=at, inline=self._inline_samples))
 
     async def count_samples(self, *, user_id: str | None = None) -> int:
+        """Live (not deleted) samples, of one app user or of all."""
         filters, params = where(("user_id = ?", user_id), ("deleted = ?", 0))
         row = await self._ex.read_one(f"SELECT COUNT(*) FROM samples {filters}", params)
         return int(row[0]) if row else 0
@@ -147,6 +161,8 @@ class Samples(ReportsChanges, Concern, SampleStore):
         source: str | None = None, since: datetime | None = None, until: datetime | None = None,
         include_deleted: bool = True, limit: int = 100, cursor: str | None = None,
     ) -> SamplePage:
+        """Samples ordered by (timestamp_utc, stable tie-break), since <= t < until. `cursor` is
+        the previous page's next_cursor (`InvalidCursor` if malformed)."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         limit = min(limit, MAX_PAGE)

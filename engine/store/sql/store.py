@@ -10,7 +10,6 @@ from typing import Any
 
 from engine.store.codec import dump_json, load_json, new_id
 from engine.store.crypto import TokenCipher
-from engine.store.port import Housekeeping
 from engine.store.sql.app_state import AppState
 from engine.store.sql.archive import ERASURE_COLUMNS, RawArchive
 from engine.store.sql.budgets import Budgets
@@ -55,7 +54,10 @@ def _names_subject(payload: Any, subjects: frozenset[str]) -> bool:
 
 
 class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState, RawArchive,
-               Outbox, Zones, Identities, IngestTokens, MergePriorities, Housekeeping):
+               Outbox, Zones, Identities, IngestTokens, MergePriorities):
+    """The whole store: every concern on one executor, and what spans them (liveness, closing,
+    retention and erasure)."""
+
     def __init__(self, executor: Executor, cipher: TokenCipher,
                  clock: Callable[[], float] = time.time) -> None:
         self._ex = executor
@@ -69,6 +71,7 @@ class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState
         return self._ex
 
     async def ping(self) -> None:
+        """Raise `StoreUnavailable` if the database cannot answer a trivial query."""
         await self._ex.read_one("SELECT 1")
 
     async def close(self) -> None:
@@ -86,6 +89,10 @@ class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState
         self, user_id: str, *, vendor: str | None = None, reason: str = "user_deleted",
         now: float | None = None,
     ) -> dict[str, int]:
+        """Remove every row that names the app user or a vendor account linked to them, in every
+        table (raw archive, inbox payloads, queued jobs, samples, tokens, …), and record an
+        `Erasure` naming the user only by a keyed hash. With `vendor`, only that vendor's data
+        (a disconnect: the connection row stays, its tokens already purged). Rows per table."""
         at = self._now(now)
         tables = await self._user_tables()
         subject = self._cipher.keyed_hash(user_id, purpose="erasure")
@@ -124,6 +131,8 @@ class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState
         finished_jobs_older_than_s: float = 7 * 86400, raw_older_than_s: float | None = None,
         now: float | None = None,
     ) -> dict[str, int]:
+        """Delete expired oauth states, old inbox events, old done jobs and re-map runs, and with
+        `raw_older_than_s` archived raw records older than that."""
         at = self._now(now)
         raw = {} if raw_older_than_s is None else {
             "raw_records": await self.prune_raw(older_than_s=raw_older_than_s, now=at)}

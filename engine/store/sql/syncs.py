@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from engine.store.codec import dump_json, from_micros, load_json, new_id, to_micros
-from engine.store.port import SyncStore
 from engine.store.records import AwaitedWindow, Sync, sync_job_key_prefix
 from engine.store.sql.dialect import Concern, Tx, decoder, insert, record_columns, upsert, where
 from engine.store.sql.outbox import ReportsChanges, report_sync_cancelled
@@ -18,7 +17,9 @@ _sync = decoder(Sync, detail=load_json)
 _awaited = decoder(AwaitedWindow, start=from_micros, end=from_micros)
 
 
-class Syncs(ReportsChanges, Concern, SyncStore):
+class Syncs(ReportsChanges, Concern):
+    """Syncs, pull cursors and history windows awaiting delivery by push."""
+
     async def create_sync(
         self, sync_id: str, vendor: str, user_id: str, *, windows_total: int = 0,
         clipped_note: str | None = None, detail: Mapping[str, Any] | None = None,
@@ -36,6 +37,7 @@ class Syncs(ReportsChanges, Concern, SyncStore):
         add_records: int = 0, add_errors: int = 0, last_error: str | None = None,
         now: float | None = None,
     ) -> Sync | None:
+        """Atomic increments; returns the updated sync or None if unknown."""
         rows = await self._ex.write_returning(
             "UPDATE syncs SET windows_total = windows_total + ?, "
             "windows_done = windows_done + ?, records = records + ?, errors = errors + ?, "
@@ -51,6 +53,8 @@ class Syncs(ReportsChanges, Concern, SyncStore):
         return None if row is None else _sync(row)
 
     async def cancel_sync(self, sync_id: str, *, now: float | None = None) -> Sync | None:
+        """In one transaction: remove the sync's queued windows (running ones finish), count them
+        as cancelled and stamp `cancelled_at` (kept from the first cancel). None if unknown."""
         at = self._now(now)
         prefix = sync_job_key_prefix(sync_id)
 
@@ -98,6 +102,8 @@ class Syncs(ReportsChanges, Concern, SyncStore):
     async def complete_awaited_windows(
         self, vendor: str, user_id: str, resource: str, *, start: datetime, end: datetime
     ) -> list[AwaitedWindow]:
+        """Remove and return the awaited windows of that resource overlapping [start, end]
+        (atomically, so each window is completed once however many deliveries race)."""
         rows = await self._ex.write_returning(
             "DELETE FROM awaited_windows WHERE vendor = ? AND user_id = ? AND resource = ? "
             f"AND start_us <= ? AND end_us >= ? RETURNING {AWAITED_COLUMNS}",
@@ -107,6 +113,7 @@ class Syncs(ReportsChanges, Concern, SyncStore):
     async def expire_awaited_windows(
         self, *, older_than_s: float, now: float | None = None
     ) -> list[AwaitedWindow]:
+        """Remove and return windows requested more than `older_than_s` ago."""
         rows = await self._ex.write_returning(
             f"DELETE FROM awaited_windows WHERE requested_at < ? RETURNING {AWAITED_COLUMNS}",
             (self._now(now) - older_than_s,))

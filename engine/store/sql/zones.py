@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from engine.store.port import ZoneStore
 from engine.store.sql.dialect import Concern, Tx, upsert
 
 ZoneRow = tuple[float, str, str]  # (in force since, epoch seconds; zone; origin)
 
 
-class Zones(Concern, ZoneStore):
+class Zones(Concern):
+    """Each connection's time zone with its history: (in force since, zone, origin) rows."""
+
     async def record_zone(
         self, vendor: str, user_id: str, *, zone: str, origin: str, since: float | None = None,
         now: float | None = None,
     ) -> bool:
+        """Add `zone` (an IANA name or +HH:MM) as in force from `since` (default now) unless the
+        zone in force then is already it. True when the history changed."""
         at = self._now(now)
         since_us = int((at if since is None else since) * 1_000_000)
 
@@ -34,6 +37,7 @@ class Zones(Concern, ZoneStore):
         return await self._ex.transaction(record)
 
     async def zone_history(self, vendor: str, user_id: str) -> list[ZoneRow]:
+        """(since as epoch seconds, zone, origin) rows, oldest first."""
         rows = await self._ex.read_all(
             "SELECT since_us, zone, origin FROM connection_zones WHERE vendor = ? AND user_id = ? "
             "ORDER BY since_us", (vendor, user_id))
