@@ -104,9 +104,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace, data_dir: Path) -> int:
-    import uvicorn
-
     from engine.api.app import create_app
+    from engine.api.server import server as http_server
     from engine.cli.sandboxing import SandboxError, sandbox_env, sandbox_vendors, subscriber_url
     from sandbox.app import Simulator
     from sandbox.life import Life
@@ -133,8 +132,7 @@ async def _demo(args: argparse.Namespace, data_dir: Path) -> int:
             await engine.open()
         except ConfigError as error:
             raise DemoError(error.message) from None
-        server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=args.port,
-                                               log_level="warning", log_config=None, server_header=False))
+        server = http_server(create_app(engine), host="127.0.0.1", port=args.port, log_level="warning")
         serving = asyncio.create_task(server.serve())
         life = Life(state, speed=args.speed, seed=args.seed,
                     target=lambda vendor: subscriber_url(sim, vendor, public_url))

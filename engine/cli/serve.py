@@ -125,13 +125,12 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.no_worker:
         env["ENGINE_NO_WORKER"] = "1"
 
-    # The web stack loads only here, so the other commands start without it.
-    import uvicorn
-
     configure_logging(args.log_format, args.log_level.upper())
 
+    # The web stack loads only here, so the other commands start without it.
     from engine.api.app import create_app
     from engine.api.security import protect_logs
+    from engine.api.server import server
 
     if not env.get("ENGINE_PUBLIC_URL"):
         env["ENGINE_PUBLIC_URL"] = local_public_url(args.host, args.port)
@@ -154,9 +153,8 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
 
         return serve_reloading(child_serve_args(args.host, args.port, args.log_level, args.log_format),
                                env, Path(engine.settings.vendors_dir))
-    config = uvicorn.Config(create_app(engine), host=args.host, port=args.port, log_level=args.log_level,
-                            log_config=None, proxy_headers=False, server_header=False)
-    return asyncio.run(_serve(engine, uvicorn.Server(config)))
+    return asyncio.run(_serve(engine, server(create_app(engine), host=args.host, port=args.port,
+                                             log_level=args.log_level, proxy_headers=False)))
 
 
 async def _serve(engine: Engine, server: Any) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx2
 import pytest
@@ -13,6 +17,31 @@ import pytest
 from engine.cli import main
 from sandbox.server import free_port
 from tests.auth.harness import AUTH, ROOT, engine_env
+
+
+@contextmanager
+def serving(child_env: dict[str, str], *options: str) -> Iterator[int]:
+    """`engine serve` in a child process on a free port, once it answers; yields the port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--no-worker",
+         "--log-level", "warning", *options],
+        cwd=ROOT, env={**child_env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            try:
+                httpx2.get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except httpx2.TransportError:
+                assert time.monotonic() < deadline, "engine serve did not start"
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com", "::"])
@@ -31,32 +60,13 @@ def test_broken_vendors_dir_is_a_clear_error(tmp_path, monkeypatch, capsys):
 
 
 def test_serves_only_the_selected_vendors(sim, tmp_path):
-    env = engine_env(sim, tmp_path)
-    port = free_port()
-    child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    child_env = {**os.environ, **engine_env(sim, tmp_path)}
     child_env.pop("ENGINE_VENDORS_DIR")
     child_env["ENGINE_ONLY"] = "oura"  # the option wins over its env twin
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--vendors", str(tmp_path / "vendors"),
-         "--only", "whoop", "--no-worker", "--log-level", "warning"],
-        cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            try:
-                if httpx2.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline, "engine serve did not start"
-            time.sleep(0.1)
+    with serving(child_env, "--vendors", str(tmp_path / "vendors"), "--only", "whoop") as port:
         vendors = httpx2.get(f"http://127.0.0.1:{port}/v1/vendors", headers=AUTH).json()["vendors"]
         assert [v["id"] for v in vendors] == ["whoop"]
         assert httpx2.get(f"http://127.0.0.1:{port}/v1/vendors").status_code == 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize(("setting", "value", "said"), [
@@ -75,26 +85,40 @@ def test_a_bad_setting_is_one_line_and_exit_2(setting, value, said, tmp_path, mo
 
 
 def test_redirect_uris_name_the_port_served_when_no_public_url_is_set(sim, tmp_path):
-    env = engine_env(sim, tmp_path)
-    port = free_port()
-    child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    child_env = {**os.environ, **engine_env(sim, tmp_path)}
     child_env.pop("ENGINE_PUBLIC_URL")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--no-worker", "--log-level", "warning"],
-        cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            try:
-                answer = httpx2.post(f"http://127.0.0.1:{port}/v1/users/u1/connections/whoop", headers=AUTH)
-                break
-            except httpx2.TransportError:
-                assert time.monotonic() < deadline, "engine serve did not start"
-                time.sleep(0.1)
-        assert answer.status_code == 201, answer.text
-        redirect = f"http%3A%2F%2F127.0.0.1%3A{port}%2Fv1%2Foauth%2Fwhoop%2Fcallback"
-        assert redirect in answer.json()["authorization_url"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serving(child_env) as port:
+        answer = httpx2.post(f"http://127.0.0.1:{port}/v1/users/u1/connections/whoop", headers=AUTH)
+    assert answer.status_code == 201, answer.text
+    redirect = f"http%3A%2F%2F127.0.0.1%3A{port}%2Fv1%2Foauth%2Fwhoop%2Fcallback"
+    assert redirect in answer.json()["authorization_url"]
+
+
+NOT_HTTP = [
+    b"POST /v1/webhooks/whoop HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Db{Bn/<\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n",
+    b"NOT HTTP AT ALL\r\n\r\n",
+]
+
+
+def _raw_exchange(port: int, request_head: bytes) -> tuple[str, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request_head)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode().split("\r\n")
+    return status_line, dict(line.lower().split(": ", 1) for line in header_lines), body
+
+
+def test_a_request_that_is_not_http_is_answered_in_the_json_error_shape(sim, tmp_path):
+    """The server refuses these before the app sees them; its answer is still the API's shape."""
+    with serving({**os.environ, **engine_env(sim, tmp_path)}) as port:
+        for request_head in NOT_HTTP:
+            status_line, headers, body = _raw_exchange(port, request_head)
+            assert status_line == "HTTP/1.1 400 Bad Request", request_head
+            assert headers["content-type"] == "application/json"
+            assert int(headers["content-length"]) == len(body)
+            assert json.loads(body) == {
+                "error": {"code": "bad_request", "message": "Invalid HTTP request received."}}

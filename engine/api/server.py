@@ -1,0 +1,40 @@
+"""The HTTP server the engine's commands run the app on: uvicorn, with its own answers in the API's
+error shape. A request that is not valid HTTP (a malformed request line or header, an unknown
+Transfer-Encoding, an unsupported upgrade) never reaches the app: the server answers it, and
+uvicorn's answer is a text/plain 400.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from engine.errors import code_for_status
+
+
+def error_body(message: str) -> bytes:
+    return json.dumps({"error": {"code": code_for_status(400), "message": message}}).encode()
+
+
+class JsonErrorH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, answering what it refuses itself with the JSON error shape."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = error_body(msg)
+        headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                      h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
+
+
+def server(app: Any, *, host: str, port: int, log_level: str, **options: Any) -> uvicorn.Server:
+    """A uvicorn server for `app` that logs through the engine's own logging setup."""
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=None,
+                            server_header=False, http=JsonErrorH11Protocol, **options)
+    return uvicorn.Server(config)
