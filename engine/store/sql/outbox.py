@@ -120,10 +120,6 @@ def _delivery(row: Row) -> Delivery:
     return Delivery(*row)
 
 
-def _prefixed(columns: str, alias: str) -> str:
-    return ", ".join(f"{alias}.{name.strip()}" for name in columns.split(","))
-
-
 class ReportsChanges:
     """Mixed into the concerns whose changes go to the outbox: whether they do, and how many
     samples an event carries inline (`Outbox.configure_outbox` sets both)."""
