@@ -18,16 +18,21 @@ from engine.cli import main
 from sandbox.server import free_port
 from tests.auth.harness import AUTH, ROOT, engine_env
 
+# The command line docs/deploying.md gives for running the app on uvicorn itself.
+UVICORN = ["-m", "uvicorn", "engine.app:app", "--host", "127.0.0.1",
+           "--http", "engine.api.server:JsonErrorH11Protocol"]
+ENGINE_SERVE = ["-m", "engine.cli", "serve", "--no-worker"]
+
 
 @contextmanager
-def serving(child_env: dict[str, str], *options: str) -> Iterator[int]:
-    """`engine serve` in a child process on a free port, once it answers; yields the port."""
+def serving(child_env: dict[str, str], *options: str, command: list[str] = ENGINE_SERVE) -> Iterator[int]:
+    """`engine serve` (or `command`) in a child process on a free port, once it answers; yields
+    the port."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--no-worker",
-         "--log-level", "warning", *options],
-        cwd=ROOT, env={**child_env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+        [sys.executable, *command, "--port", str(port), "--log-level", "warning", *options],
+        cwd=ROOT, env={**child_env, "PYTHONPATH": str(ROOT), "ENGINE_NO_WORKER": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -112,9 +117,10 @@ def _raw_exchange(port: int, request_head: bytes) -> tuple[str, dict[str, str], 
     return status_line, dict(line.lower().split(": ", 1) for line in header_lines), body
 
 
-def test_a_request_that_is_not_http_is_answered_in_the_json_error_shape(sim, tmp_path):
+@pytest.mark.parametrize("command", [ENGINE_SERVE, UVICORN], ids=["engine serve", "uvicorn"])
+def test_a_request_that_is_not_http_is_answered_in_the_json_error_shape(command, sim, tmp_path):
     """The server refuses these before the app sees them; its answer is still the API's shape."""
-    with serving({**os.environ, **engine_env(sim, tmp_path)}) as port:
+    with serving({**os.environ, **engine_env(sim, tmp_path)}, command=command) as port:
         for request_head in NOT_HTTP:
             status_line, headers, body = _raw_exchange(port, request_head)
             assert status_line == "HTTP/1.1 400 Bad Request", request_head
