@@ -127,7 +127,7 @@ async def _adopt_existing_job(tx: Tx, row: _EventRow) -> str:
 
 
 async def _record_repeatable(tx: Tx, row: _EventRow) -> RecordResult:
-    """An event without a vendor id, whose repeat may be a new change (see the port). Its stored
+    """An event without a vendor id, whose repeat may be a new change (see `Jobs.record_events`). Its stored
     row, and a job holding its idempotency key, move aside unless that job is still waiting for
     its first run: the new delivery is then recorded as a new event with a new job."""
     assert row.job is not None and row.job_id is not None

@@ -247,7 +247,8 @@ class Outbox(ReportsChanges, Concern):
 
     async def dispatch_outbox(self, *, limit: int = 500, now: float | None = None) -> int:
         """Give waiting events their feed positions, in id order, and one pending delivery per
-        endpoint that subscribes to them. Dispatches are serialised on the counter row."""
+        endpoint that subscribes to them. Dispatches are serialised on the counter row. Returns how
+        many events were dispatched."""
         at = self._now(now)
 
         async def dispatch(tx: Tx) -> int:
@@ -424,7 +425,8 @@ class Outbox(ReportsChanges, Concern):
                                 now: float | None = None) -> int:
         """Deliver again, now, the dispatched events created in [since, until) that the endpoint
         subscribes to, or the one event `event_id` (whatever it subscribes to). Each keeps its
-        feed position, so replayed events go out in order, before newer ones of the same user."""
+        feed position, so replayed events go out in order, before newer ones of the same user.
+        Returns the number of events queued, or -1 for an unknown endpoint."""
         at = self._now(now)
 
         async def replay(tx: Tx) -> int:
@@ -517,7 +519,7 @@ class Outbox(ReportsChanges, Concern):
     async def prune_outbox(self, *, older_than_s: float | None = None, now: float | None = None) -> dict[str, int]:
         """Drop finished deliveries and events older than `older_than_s` (the configured retention
         by default; an event with an open delivery stays), and the window counts of syncs not
-        heard of since then (finished, or gone)."""
+        heard of since then (finished, or gone). `prune` calls it."""
         before = self._now(now) - (self._outbox_retention_s if older_than_s is None else older_than_s)
 
         async def prune(tx: Tx) -> dict[str, int]:

@@ -131,8 +131,9 @@ class SqlStore(Connections, OAuthStates, Jobs, Budgets, Samples, Syncs, AppState
         finished_jobs_older_than_s: float = 7 * 86400, raw_older_than_s: float | None = None,
         now: float | None = None,
     ) -> dict[str, int]:
-        """Delete expired oauth states, old inbox events, old done jobs and re-map runs, and with
-        `raw_older_than_s` archived raw records older than that."""
+        """Delete expired oauth states, old inbox events, old done jobs and re-map runs, what the
+        outbox keeps past its retention (`prune_outbox`), and with `raw_older_than_s` archived
+        raw records older than that."""
         at = self._now(now)
         raw = {} if raw_older_than_s is None else {
             "raw_records": await self.prune_raw(older_than_s=raw_older_than_s, now=at)}
