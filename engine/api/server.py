@@ -1,7 +1,11 @@
 """The HTTP server the engine's commands run the app on: uvicorn, with its own answers in the API's
 error shape. A request that is not valid HTTP (a malformed request line or header, an unknown
-Transfer-Encoding, an unsupported upgrade) never reaches the app: the server answers it, and
-uvicorn's answer is a text/plain 400.
+Transfer-Encoding) never reaches the app: the server answers it, and uvicorn's answer is a
+text/plain 400.
+
+The protocol is named rather than left to uvicorn's "auto" choice, so the engine answers the same
+whether or not httptools happens to be installed. WebSocket support is off: the API has no
+WebSocket route, and an upgrade request then reaches the app as plain HTTP (and gets JSON).
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ class JsonErrorH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, answering what it refuses itself with the JSON error shape."""
 
     def send_400_response(self, msg: str) -> None:
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            # The app has already started its answer (a malformed body after it): no room for a
+            # second one on this connection.
+            self.transport.close()
+            return
         body = error_body(msg)
         headers = [(b"content-type", b"application/json"),
                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
@@ -36,5 +45,5 @@ class JsonErrorH11Protocol(H11Protocol):
 def server(app: Any, *, host: str, port: int, log_level: str, **options: Any) -> uvicorn.Server:
     """A uvicorn server for `app` that logs through the engine's own logging setup."""
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=None,
-                            server_header=False, http=JsonErrorH11Protocol, **options)
+                            server_header=False, http=JsonErrorH11Protocol, ws="none", **options)
     return uvicorn.Server(config)

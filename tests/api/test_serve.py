@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,33 +21,36 @@ from tests.auth.harness import AUTH, ROOT, engine_env
 
 # The command line docs/deploying.md gives for running the app on uvicorn itself.
 UVICORN = ["-m", "uvicorn", "engine.app:app", "--host", "127.0.0.1",
-           "--http", "engine.api.server:JsonErrorH11Protocol"]
+           "--http", "engine.api.server:JsonErrorH11Protocol", "--ws", "none"]
 ENGINE_SERVE = ["-m", "engine.cli", "serve", "--no-worker"]
 
 
 @contextmanager
 def serving(child_env: dict[str, str], *options: str, command: list[str] = ENGINE_SERVE) -> Iterator[int]:
-    """`engine serve` (or `command`) in a child process on a free port, once it answers; yields
-    the port."""
+    """`engine serve` (or `command`) in a child process on a free port, once /healthz answers
+    200; yields the port. The child's output goes to a file, which no amount of logging fills."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, *command, "--port", str(port), "--log-level", "warning", *options],
-        cwd=ROOT, env={**child_env, "PYTHONPATH": str(ROOT), "ENGINE_NO_WORKER": "1"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            try:
-                httpx2.get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except httpx2.TransportError:
-                assert time.monotonic() < deadline, "engine serve did not start"
-                time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(
+            [sys.executable, *command, "--port", str(port), "--log-level", "warning", *options],
+            cwd=ROOT, env={**child_env, "PYTHONPATH": str(ROOT), "ENGINE_NO_WORKER": "1"},
+            stdout=output, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                if proc.poll() is not None:
+                    output.seek(0)
+                    raise AssertionError(output.read().decode(errors="replace"))
+                try:
+                    assert httpx2.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+                    break
+                except httpx2.TransportError:
+                    assert time.monotonic() < deadline, "engine serve did not start"
+                    time.sleep(0.1)
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com", "::"])
@@ -107,14 +111,18 @@ NOT_HTTP = [
 
 
 def _raw_exchange(port: int, request_head: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Send bytes as they are; the answer's status line, headers and its Content-Length body."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
         conn.sendall(request_head)
         answer = b""
-        while chunk := conn.recv(65536):
+        while b"\r\n\r\n" not in answer and (chunk := conn.recv(65536)):
             answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode().split("\r\n")
-    return status_line, dict(line.lower().split(": ", 1) for line in header_lines), body
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode().split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in header_lines)
+        while len(body) < int(headers["content-length"]) and (chunk := conn.recv(65536)):
+            body += chunk
+    return status_line, headers, body
 
 
 @pytest.mark.parametrize("command", [ENGINE_SERVE, UVICORN], ids=["engine serve", "uvicorn"])
@@ -128,3 +136,10 @@ def test_a_request_that_is_not_http_is_answered_in_the_json_error_shape(command,
             assert int(headers["content-length"]) == len(body)
             assert json.loads(body) == {
                 "error": {"code": "bad_request", "message": "Invalid HTTP request received."}}
+        # No WebSocket route: an upgrade request is plain HTTP to the app, answered in JSON too.
+        status_line, headers, body = _raw_exchange(port, (
+            b"GET /v1/nowhere HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"))
+        assert status_line == "HTTP/1.1 401 Unauthorized", status_line  # the app itself answers
+        assert headers["content-type"] == "application/json"
+        assert json.loads(body)["error"]["code"] == "unauthorized"
