@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from engine.store import SampleRecord
 from engine.store.codec import dump_payload, to_micros
+from engine.store.records import SampleProvenance
 from engine.store.sample_payload import PACKED, pack, unpack, utc_text
+from engine.store.sql.sample_changes import _Changes
 from engine.store.sql.samples import sample_rows, stored_sample
 
 SLEEP = {
@@ -83,11 +85,15 @@ json_values = st.recursive(
     max_leaves=8)
 
 
-@given(extra=st.dictionaries(st.text(max_size=10), json_values, max_size=6),
-       provenance=json_values | st.just(SLEEP["provenance"]) | st.just(["x"]),
-       dedup=st.sampled_from([SLEEP["dedup_key"], "other"]),
-       end=st.sampled_from([SLEEP["end_utc"], None]))
-def test_any_payload_reads_back_as_written(extra: dict[str, Any], provenance: Any, dedup: str, end: Any) -> None:
+@st.composite
+def any_sleep_payload(draw: st.DrawFn) -> tuple[dict[str, Any], SampleRecord]:
+    """A sleep payload that may or may not follow its columns, and its sample record."""
+    times = ("timestamp_utc", "end_utc")  # the record's times must stay times
+    extra = draw(st.dictionaries(st.text(max_size=10).filter(lambda key: key not in times), json_values,
+                                 max_size=6))
+    provenance = draw(json_values | st.just(SLEEP["provenance"]) | st.just(["x"]))
+    dedup = draw(st.sampled_from([SLEEP["dedup_key"], "other"]))
+    end = draw(st.sampled_from([SLEEP["end_utc"], None]))
     payload = {key: value for key, value in SLEEP.items() if key not in ("end_utc", "dedup_key")}
     if end is not None:
         payload = {**{k: payload[k] for k in list(payload)[:4]}, "end_utc": end, **payload}
@@ -96,6 +102,12 @@ def test_any_payload_reads_back_as_written(extra: dict[str, Any], provenance: An
     sample = SampleRecord(sample.user_id, sample.source, sample.sample_type, sample.dedup_id,
                           sample.timestamp_utc, payload, end_utc=sample.end_utc, resource="sleep",
                           vendor_record_id=SLEEP["provenance"]["vendor_record_id"])
+    return payload, sample
+
+
+@given(any_sleep_payload())
+def test_any_payload_reads_back_as_written(drawn: tuple[dict[str, Any], SampleRecord]) -> None:
+    payload, sample = drawn
     _, read = round_trip(sample)
     written = dict(payload)
     written["deleted"] = False  # the column says it on reading
@@ -110,3 +122,18 @@ def test_documents_orjson_does_not_read_still_read_back() -> None:
         assert json.dumps(read["meta"]) == json.dumps(payload["meta"])  # ints stay ints, exactly
     by_hand = '{"counter": 1180591620717411303424, "low": -9223372036854775809}'
     assert json.dumps(round_trip(record(big))[1]["meta"]) == by_hand
+
+
+@given(any_sleep_payload(), st.sampled_from(["created", "updated", "deleted"]),
+       st.sampled_from([None, SampleProvenance("webhook", 2, "m1", "rk", "raw1")]))
+def test_an_inline_sample_made_from_the_written_payload_is_the_one_unpacked_from_its_row(
+        drawn: tuple[dict[str, Any], SampleRecord], change: str, provenance: SampleProvenance | None) -> None:
+    """The fast path of samples.changed (the upsert's own payloads) against the plain one (each
+    row unpacked): the same event text."""
+    payload, sample = drawn
+    (row,) = sample_rows([sample], at=1.0)
+    unpacked, given_payload = _Changes(), _Changes()
+    unpacked.add(change, row, 100, provenance)
+    given_payload.add(change, row, 100, provenance, document=sample.payload)
+    assert (dump_payload(given_payload.payload("u", "whoop", "sleep_session"))
+            == dump_payload(unpacked.payload("u", "whoop", "sleep_session")))

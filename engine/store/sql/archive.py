@@ -29,7 +29,7 @@ from engine.store.sql.dialect import (
 )
 from engine.store.sql.outbox import ReportsChanges
 from engine.store.sql.sample_changes import tombstone_reporting_changes, upsert_reporting_changes
-from engine.store.sql.samples import KEY, SAMPLE_COLUMNS, sample_rows, stored_sample
+from engine.store.sql.samples import SAMPLE_COLUMNS, locked_rows, stored_sample
 
 RAW_COLUMNS = ("id, raw_key, vendor, user_id, resource, record_key, content_hash, head, channel, "
                "trust, codec, body, arrived_at")
@@ -180,18 +180,17 @@ class RawArchive(ReportsChanges, Concern):
         remap and, with `run`, move the re-map run to its new position, so a run killed at any
         instant resumes exactly after the last page it wrote. Returns rows changed."""
         at = self._now(now)
-        rows, quiet = sample_rows(upserts, at), sample_rows(restamped, at)
+        rows, documents = locked_rows(upserts, at, row_locks=self._ex.dialect.row_locks)
+        quiet, _ = locked_rows(restamped, at, row_locks=self._ex.dialect.row_locks)
         gone = sorted(removed)
-        if self._ex.dialect.row_locks:
-            rows.sort(key=lambda row: row[KEY])
-            quiet.sort(key=lambda row: row[KEY])
         reported = self._outbox_enabled
 
         async def write(tx: Tx) -> int:
             changed = 0
             if rows:  # what changed reaches the customer as samples.changed with origin remap
                 changed += await (upsert_reporting_changes(
-                    tx, SAMPLE_COLUMNS, rows, _REMAP_UPSERT, origin="remap", at=at, inline=self._inline_samples)
+                    tx, SAMPLE_COLUMNS, rows, _REMAP_UPSERT, origin="remap", at=at, inline=self._inline_samples,
+                    documents=documents)
                     if reported else tx.insert_many("samples", SAMPLE_COLUMNS, rows, _REMAP_UPSERT))
             if quiet:
                 changed += await tx.insert_many("samples", SAMPLE_COLUMNS, quiet, _REMAP_UPSERT)

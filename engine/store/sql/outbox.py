@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.store.codec import dump_json, load_json, new_id
+from engine.store.codec import dump_json, dump_payload, load_json, new_id
 from engine.store.outbox_records import (
     ClaimedDelivery,
     Delivery,
@@ -47,7 +47,7 @@ def _iso(moment: datetime) -> str:
 
 def event_row(event_type: str, payload: Mapping[str, Any], *, user_id: str | None, origin: str,
               at: float) -> Row:
-    return ("evt_" + new_id(at), None, event_type, user_id, origin, dump_json(dict(payload)), at, None)
+    return ("evt_" + new_id(at), None, event_type, user_id, origin, dump_payload(payload), at, None)
 
 
 async def add_event(tx: Tx, event_type: str, payload: Mapping[str, Any], *, user_id: str | None,

@@ -3,10 +3,10 @@ transaction — one per (user, source, sample type, origin), with the first chan
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.store.codec import from_micros
 from engine.store.records import SampleProvenance
@@ -16,23 +16,25 @@ from engine.store.sql.dialect import ROWS_PER_STATEMENT, Row, Tx, insert
 from engine.store.sql.outbox import add_events, event_row
 from engine.store.sql.sample_table import LEADING_COLUMNS, PAYLOAD, PROVENANCE_COLUMNS
 
+T = TypeVar("T")
+
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _distinct_chunks(rows: list[Row], key: slice) -> Iterator[list[Row]]:
+def _distinct_chunks(items: list[T], key: Callable[[T], Hashable]) -> Iterator[list[T]]:
     """Chunks of at most ROWS_PER_STATEMENT rows with no key twice in one (PostgreSQL refuses an
     upsert statement touching a row twice; the rows still apply one after another)."""
-    chunk: list[Row] = []
-    keys: set[tuple[Any, ...]] = set()
-    for row in rows:
-        row_key = tuple(row[key])
-        if len(chunk) >= ROWS_PER_STATEMENT or row_key in keys:
+    chunk: list[T] = []
+    keys: set[Hashable] = set()
+    for item in items:
+        item_key = key(item)
+        if len(chunk) >= ROWS_PER_STATEMENT or item_key in keys:
             yield chunk
             chunk, keys = [], set()
-        chunk.append(row)
-        keys.add(row_key)
+        chunk.append(item)
+        keys.add(item_key)
     if chunk:
         yield chunk
 
@@ -48,14 +50,17 @@ class _Changes:
         self.start: int | None = None
         self.end: int | None = None
 
-    def add(self, change: str, row: Row, inline: int, provenance: SampleProvenance | None = None) -> None:
-        """`row`: the sample's columns in SAMPLE_COLUMNS order, its payload at least."""
+    def add(self, change: str, row: Row, inline: int, provenance: SampleProvenance | None = None,
+            document: Any = None) -> None:
+        """`row`: the sample's columns in SAMPLE_COLUMNS order, its payload at least; `document`:
+        the payload the row was packed from, if the caller has it (then it is not unpacked)."""
         timestamp_us = row[4]
         self.counts[change] += 1
         self.start = timestamp_us if self.start is None else min(self.start, timestamp_us)
         self.end = timestamp_us if self.end is None else max(self.end, timestamp_us)
         if len(self.samples) < inline:
-            sample = sample_document(unpack(row[PAYLOAD], row), change == "deleted", provenance)
+            payload = document if type(document) is dict else unpack(row[PAYLOAD], row)
+            sample = sample_document(payload, change == "deleted", provenance)
             self.samples.append({"change": change, "sample": sample})
 
     def payload(self, user_id: str, source: str, sample_type: str) -> dict[str, Any]:
@@ -80,30 +85,35 @@ _CHANNEL_ORIGINS = {"backfill": "backfill", "manual_sync": "backfill"}
 
 
 async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: str, *,
-                                   origin: str | None, at: float, inline: int) -> int:
+                                   origin: str | None, at: float, inline: int,
+                                   documents: Sequence[Any] = ()) -> int:
     """`INSERT … tail` of sample rows (in `columns` order, the sample's key first) that also writes
     one samples.changed event per (user, source, type, origin) for the rows that changed. A row
     at its first revision was created; one the upsert moved past it was updated. Without an
     `origin`, each row's comes from its provenance channel (a backfill's or a sync's are
-    `backfill`, others `live`)."""
+    `backfill`, others `live`). `documents`, when given, are the payloads the rows were packed
+    from, in row order: the inline samples are made from them instead of unpacking each row (the
+    same document: packing is lossless)."""
     assert columns.startswith(LEADING_COLUMNS)
     names = [name.strip() for name in columns.split(",")]
     channel = names.index("channel") if "channel" in names else None
     kept = [names.index(c) for c in PROVENANCE_COLUMNS] if set(PROVENANCE_COLUMNS) <= set(names) else None
     written = 0
     groups: dict[tuple[str, str, str, str], _Changes] = {}
-    for chunk in _distinct_chunks(rows, slice(0, 4)):
-        by_key = {row[0:4]: row for row in chunk}
+    paired = list(zip(rows, documents or [None] * len(rows), strict=True))
+    for chunk in _distinct_chunks(paired, lambda pair: pair[0][0:4]):
+        by_key = {row[0:4]: (row, document) for row, document in chunk}
         returned = await tx.all(insert("samples", columns, len(chunk)) + tail
                                 + " RETURNING revision, user_id, source, sample_type, dedup_id",
-                                list(chain.from_iterable(chunk)))
+                                list(chain.from_iterable(row for row, _ in chunk)))
         written += len(returned)
         for revision, *key in returned:
-            row = by_key[tuple(key)]
+            row, document = by_key[tuple(key)]
             change = ("deleted" if row[6] else "created" if revision == 1 else "updated")
             row_origin = origin or (_CHANNEL_ORIGINS.get(row[channel], "live") if channel is not None else "live")
             groups.setdefault((key[0], key[1], key[2], row_origin), _Changes()).add(
-                change, row, inline, None if kept is None else SampleProvenance(*(row[i] for i in kept)))
+                change, row, inline, None if kept is None else SampleProvenance(*(row[i] for i in kept)),
+                document)
     await add_events(tx, _change_events(groups, at))
     return written
 

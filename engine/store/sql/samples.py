@@ -59,6 +59,16 @@ def sample_rows(samples: Sequence[SampleRecord], at: float) -> list[Row]:
     return rows
 
 
+def locked_rows(samples: Sequence[SampleRecord], at: float, *, row_locks: bool) -> tuple[list[Row], list[Any]]:
+    """`sample_rows` and the payloads they were packed from, in one order: by key where writers
+    lock rows (concurrent batches then lock in one order and cannot deadlock)."""
+    rows, documents = sample_rows(samples, at), [s.payload for s in samples]
+    if row_locks:
+        order = sorted(range(len(rows)), key=lambda i: rows[i][KEY])
+        rows, documents = [rows[i] for i in order], [documents[i] for i in order]
+    return rows, documents
+
+
 def _provenance_values(p: SampleProvenance) -> tuple[Any, ...]:
     return p.channel, p.spec_version, p.mapping_hash, p.raw_key, p.raw_id
 
@@ -89,14 +99,13 @@ class Samples(ReportsChanges, Concern):
         writes a samples.changed event per (user, source, type) that changed (`origin`: live,
         backfill or remap; None takes each sample's from its provenance channel)."""
         at = self._now(now)
-        rows = sample_rows(samples, at)
+        rows, documents = locked_rows(samples, at, row_locks=self._ex.dialect.row_locks)
         if not rows:
             return UpsertResult(written=0, skipped=0)
-        if self._ex.dialect.row_locks:  # concurrent batches lock rows in one order: no deadlock
-            rows.sort(key=lambda row: row[KEY])
         if self._outbox_enabled:
             written = await self._ex.transaction(lambda tx: upsert_reporting_changes(
-                tx, SAMPLE_COLUMNS, rows, _UPSERT, origin=origin, at=at, inline=self._inline_samples))
+                tx, SAMPLE_COLUMNS, rows, _UPSERT, origin=origin, at=at, inline=self._inline_samples,
+                documents=documents))
         else:
             written = await self._ex.transaction(
                 lambda tx: tx.insert_many("samples", SAMPLE_COLUMNS, rows, _UPSERT))
