@@ -21,7 +21,7 @@ from engine.store.outbox_records import (
     EndpointSecret,
     OutboxEvent,
 )
-from engine.store.sql.dialect import MAX_PAGE, Concern, Row, Tx, insert, marks
+from engine.store.sql.dialect import MAX_PAGE, Concern, Row, Tx, insert, marks, where
 
 EVENT_COLUMNS = "id, seq, event_type, user_id, origin, payload, created_at, dispatched_at"
 ENDPOINT_COLUMNS = (
@@ -402,13 +402,8 @@ class Outbox(ReportsChanges, Concern):
 
     async def list_deliveries(self, *, endpoint_id: str | None = None, event_id: str | None = None,
                               state: str | None = None, limit: int = 100) -> list[Delivery]:
-        clauses, params = [], []
-        for clause, value in (("endpoint_id = ?", endpoint_id), ("event_id = ?", event_id),
-                              ("state = ?", state)):
-            if value is not None:
-                clauses.append(clause)
-                params.append(value)
-        filters = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        filters, params = where(("endpoint_id = ?", endpoint_id), ("event_id = ?", event_id),
+                                ("state = ?", state))
         rows = await self._ex.read_all(
             f"SELECT {DELIVERY_COLUMNS} FROM outbound_deliveries {filters}ORDER BY seq LIMIT ?",
             [*params, max(1, min(limit, MAX_PAGE))])
