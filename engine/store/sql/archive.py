@@ -29,7 +29,7 @@ from engine.store.sql.dialect import (
 )
 from engine.store.sql.outbox import ReportsChanges
 from engine.store.sql.sample_changes import tombstone_reporting_changes, upsert_reporting_changes
-from engine.store.sql.samples import SAMPLE_COLUMNS, locked_rows, stored_sample
+from engine.store.sql.samples import SAMPLE_COLUMNS, rows_in_lock_order, stored_sample
 
 RAW_COLUMNS = ("id, raw_key, vendor, user_id, resource, record_key, content_hash, head, channel, "
                "trust, codec, body, arrived_at")
@@ -180,8 +180,8 @@ class RawArchive(ReportsChanges, Concern):
         remap and, with `run`, move the re-map run to its new position, so a run killed at any
         instant resumes exactly after the last page it wrote. Returns rows changed."""
         at = self._now(now)
-        rows, documents = locked_rows(upserts, at, row_locks=self._ex.dialect.row_locks)
-        quiet, _ = locked_rows(restamped, at, row_locks=self._ex.dialect.row_locks)
+        rows, documents = rows_in_lock_order(upserts, at, row_locks=self._ex.dialect.row_locks)
+        quiet, _ = rows_in_lock_order(restamped, at, row_locks=self._ex.dialect.row_locks)
         gone = sorted(removed)
         reported = self._outbox_enabled
 

@@ -59,7 +59,7 @@ def sample_rows(samples: Sequence[SampleRecord], at: float) -> list[Row]:
     return rows
 
 
-def locked_rows(samples: Sequence[SampleRecord], at: float, *, row_locks: bool) -> tuple[list[Row], list[Any]]:
+def rows_in_lock_order(samples: Sequence[SampleRecord], at: float, *, row_locks: bool) -> tuple[list[Row], list[Any]]:
     """`sample_rows` and the payloads they were packed from, in one order: by key where writers
     lock rows (concurrent batches then lock in one order and cannot deadlock)."""
     rows, documents = sample_rows(samples, at), [s.payload for s in samples]
@@ -99,7 +99,7 @@ class Samples(ReportsChanges, Concern):
         writes a samples.changed event per (user, source, type) that changed (`origin`: live,
         backfill or remap; None takes each sample's from its provenance channel)."""
         at = self._now(now)
-        rows, documents = locked_rows(samples, at, row_locks=self._ex.dialect.row_locks)
+        rows, documents = rows_in_lock_order(samples, at, row_locks=self._ex.dialect.row_locks)
         if not rows:
             return UpsertResult(written=0, skipped=0)
         if self._outbox_enabled:
