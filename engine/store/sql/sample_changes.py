@@ -3,6 +3,7 @@ transaction — one per (user, source, sample type, origin), with the first chan
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import chain
@@ -84,6 +85,17 @@ def _change_events(groups: dict[tuple[str, str, str, str], _Changes], at: float)
 _CHANNEL_ORIGINS = {"backfill": "backfill", "manual_sync": "backfill"}
 
 
+@functools.lru_cache(maxsize=8)
+def _positions(columns: str) -> tuple[int | None, tuple[int, ...] | None]:
+    """Where in a row of `columns` its provenance channel is, and its provenance columns."""
+    assert columns.startswith(LEADING_COLUMNS)
+    names = [name.strip() for name in columns.split(",")]
+    channel = names.index("channel") if "channel" in names else None
+    if not set(PROVENANCE_COLUMNS) <= set(names):
+        return channel, None
+    return channel, tuple(names.index(c) for c in PROVENANCE_COLUMNS)
+
+
 async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: str, *,
                                    origin: str | None, at: float, inline: int,
                                    documents: Sequence[Any] = ()) -> int:
@@ -94,10 +106,7 @@ async def upsert_reporting_changes(tx: Tx, columns: str, rows: list[Row], tail: 
     `backfill`, others `live`). `documents`, when given, are the payloads the rows were packed
     from, in row order: the inline samples are made from them instead of unpacking each row (the
     same document: packing is lossless)."""
-    assert columns.startswith(LEADING_COLUMNS)
-    names = [name.strip() for name in columns.split(",")]
-    channel = names.index("channel") if "channel" in names else None
-    kept = [names.index(c) for c in PROVENANCE_COLUMNS] if set(PROVENANCE_COLUMNS) <= set(names) else None
+    channel, kept = _positions(columns)
     written = 0
     groups: dict[tuple[str, str, str, str], _Changes] = {}
     paired = list(zip(rows, documents or [None] * len(rows), strict=True))
