@@ -250,3 +250,18 @@ async def test_delete_user_data_removes_everything_of_that_user_only(store: Stor
     assert (await store.count_jobs())["queued"] == 1
     # The deleted user's event may be delivered again and is accepted as new.
     assert (await store.record_event_and_enqueue(InboxEvent("acme", "e-u1"), None)).created
+
+
+async def test_the_time_range_spans_the_named_types_tombstones_included(store: Store) -> None:
+    assert await store.sample_time_range("u1", ["heart_rate"]) is None
+    await store.upsert_samples([sample("r1", minutes=m) for m in (30, 5, 90)]
+                               + [sample("s1", minutes=-60, sample_type="steps"),
+                                  sample("o1", minutes=500, user="u2")])
+    assert await store.sample_time_range("u1", ["heart_rate"]) == (
+        T0 + timedelta(minutes=5), T0 + timedelta(minutes=90))
+    assert await store.sample_time_range("u1", ["heart_rate", "steps", "sleep_session"]) == (
+        T0 - timedelta(minutes=60), T0 + timedelta(minutes=90))
+    await store.tombstone_samples("u1", "acme", vendor_record_id="r1")
+    assert await store.sample_time_range("u1", ["heart_rate"]) == (
+        T0 + timedelta(minutes=5), T0 + timedelta(minutes=90))
+    assert await store.sample_time_range("u2", ["steps"]) is None

@@ -10,6 +10,7 @@ from engine.store.codec import dump_json, from_micros, load_json
 from engine.store.sql.dialect import Concern, upsert
 
 _COLUMNS = "user_id, sample_type, sources, updated_at"
+_EXTREME = "SELECT {}(timestamp_us) FROM samples WHERE user_id = ? AND sample_type = ?"
 
 
 class MergePriorities(Concern):
@@ -39,16 +40,18 @@ class MergePriorities(Concern):
     async def sample_time_range(
         self, user_id: str, sample_types: Sequence[str]
     ) -> tuple[datetime, datetime] | None:
-        # One MIN and one MAX per type, each answered from the (user, type, time) index;
-        # tombstones count, so the range may only be wider than the live samples'.
         """The earliest and latest start of the user's samples of these types (tombstones
         included), or None when there are none."""
+        # One MIN and one MAX per type, each its own subquery: SQLite answers a lone MIN or MAX
+        # from one end of the (user, type, time) index, but MIN and MAX of one SELECT by reading
+        # every index entry between (425 ms instead of 0.1 ms for a year of minute heart rate).
+        # Tombstones count, so the range may only be wider than the live samples'.
         lows: list[int] = []
         highs: list[int] = []
         for sample_type in sample_types:
             row = await self._ex.read_one(
-                "SELECT MIN(timestamp_us), MAX(timestamp_us) FROM samples "
-                "WHERE user_id = ? AND sample_type = ?", (user_id, sample_type))
+                f"SELECT ({_EXTREME.format('MIN')}), ({_EXTREME.format('MAX')})",
+                (user_id, sample_type, user_id, sample_type))
             if row is not None and row[0] is not None:
                 lows.append(int(row[0]))
                 highs.append(int(row[1]))
