@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.instants import iso_utc
-from engine.merge.combine import Entry, Link, Piece, combine, ranker
+from engine.merge.combine import Entry, Link, Piece, Rank, combine, ranker
 from engine.merge.rules import MergeRules
 from engine.spec.catalogue import CATALOGUE
 from engine.store.codec import from_micros, to_micros
@@ -158,7 +158,8 @@ class MergedView:
             for sample_type, samples in by_type.items():
                 rule = self.rules.rule(sample_type)
                 rank = ranker(self.rules.priority(sample_type, user))
-                entries = [_entry(s, rank) for s in samples]
+                ranks = {source: rank(source) for source in {s.source for s in samples}}
+                entries = [_entry(s, ranks[s.source]) for s in samples]
                 merged.extend(MergedSample(p, rule.kind) for p in combine(rule, self.rules, entries)
                               if low <= p.start < high and (source is None or p.entry.sample.source == source))
         merged.sort(key=lambda m: m.key)
@@ -183,9 +184,9 @@ class MergedView:
         return samples
 
 
-def _entry(sample: StoredSample, rank: Any) -> Entry:
+def _entry(sample: StoredSample, rank: Rank) -> Entry:
     start = to_micros(sample.timestamp_utc)
     end = start if sample.end_utc is None else max(start, to_micros(sample.end_utc))
-    return Entry(sample, start, end, rank(sample.source))
+    return Entry(sample, start, end, rank)
 
 
