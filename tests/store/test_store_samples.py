@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -265,3 +266,42 @@ async def test_the_time_range_spans_the_named_types_tombstones_included(store: S
     assert await store.sample_time_range("u1", ["heart_rate"]) == (
         T0 + timedelta(minutes=5), T0 + timedelta(minutes=90))
     assert await store.sample_time_range("u2", ["steps"]) is None
+
+
+async def test_a_page_of_several_types_is_the_types_pages_merged_in_page_order(store: Store) -> None:
+    """Several types are read one key range each and merged: against each type read on its own
+    and merged by (time, type), whatever the filters, the page size and the cursor."""
+    rng = random.Random(15)
+    types = ["heart_rate", "steps", "sleep_session"]
+    batch = []
+    for n in range(160):
+        kind = rng.choice(types[:1] * 6 + types[1:])  # heart rate dense, the others rare
+        user = "u2" if n % 9 == 0 else "u1"
+        record = sample(f"r{n}", minutes=rng.randrange(0, 40), sample_type=kind, user=user)
+        payload = {**record.payload, "source": rng.choice(["acme", "zeta"])}
+        batch.append(SampleRecord.from_sample(payload, dedup_id=f"d{n}"))
+    await store.upsert_samples(batch)
+    for n in range(0, 160, 7):
+        await store.tombstone_samples("u1", batch[n].source, vendor_record_id=f"r{n}")
+
+    async def read(kinds: list[str], limit: int, **filters) -> list[tuple[str, str]]:
+        found, cursor = [], None
+        while True:
+            page = await store.list_samples("u1", sample_types=kinds, limit=limit, cursor=cursor, **filters)
+            found += [(s.timestamp_utc, s.sample_type, s.dedup_id) for s in page.samples]
+            if (cursor := page.next_cursor) is None:
+                return found
+
+    for _ in range(40):
+        kinds = rng.sample(types, rng.choice([2, 3])) + ([types[1]] if rng.random() < 0.2 else [])
+        filters = {"include_deleted": rng.random() < 0.5,
+                   "source": rng.choice([None, "acme"]),
+                   "since": rng.choice([None, T0 + timedelta(minutes=rng.randrange(0, 20))]),
+                   "until": rng.choice([None, T0 + timedelta(minutes=rng.randrange(20, 41))])}
+        expected: list = []
+        for kind in dict.fromkeys(kinds):
+            expected += await read([kind], 1000, **filters)
+        expected.sort(key=lambda found: found[:2])  # stable: each type keeps its own page order
+        got = await read(kinds, rng.randrange(1, 8), **filters)
+        assert [d for *_, d in got] == [d for *_, d in expected], (kinds, filters)
+        assert len(set(got)) == len(got)

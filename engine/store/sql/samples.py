@@ -69,6 +69,24 @@ def rows_in_lock_order(samples: Sequence[SampleRecord], at: float, *, row_locks:
     return rows, documents
 
 
+def _page_query(user_id: str, types: Sequence[str], clauses: list[str], params: list[Any],
+                rows: int) -> tuple[str, list[Any]]:
+    """The first `rows` samples of the user in page order, of `types` (all without), that meet
+    `clauses`. Several types are one range of the (user, type, time) key each, merged: one
+    statement over all of them would walk the (user, time) index through every other type's
+    samples in between (two rare types among a month of minute heart rate: 110 ms, not 2.4)."""
+    tail = "".join(f" AND {clause}" for clause in clauses)
+    if len(types) <= 1:
+        head = "user_id = ?" + (" AND sample_type = ?" if types else "")
+        return (f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE {head}{tail} ORDER BY {PAGE_ORDER} LIMIT ?",
+                [user_id, *types, *params, rows])
+    member = (f"SELECT * FROM (SELECT {SAMPLE_COLUMNS} FROM samples WHERE user_id = ? AND sample_type = ?"
+              f"{tail} ORDER BY {PAGE_ORDER} LIMIT ?) AS one_type")
+    merged = " UNION ALL ".join([member] * len(types))
+    return (f"SELECT * FROM ({merged}) AS page ORDER BY {PAGE_ORDER} LIMIT ?",
+            [*(value for sample_type in types for value in (user_id, sample_type, *params, rows)), rows])
+
+
 def _provenance_values(p: SampleProvenance) -> tuple[Any, ...]:
     return p.channel, p.spec_version, p.mapping_hash, p.raw_key, p.raw_id
 
@@ -175,12 +193,8 @@ class Samples(ReportsChanges, Concern):
         if limit < 1:
             raise ValueError("limit must be at least 1")
         limit = min(limit, MAX_PAGE)
-        clauses: list[str] = ["user_id = ?"]
-        params: list[Any] = [user_id]
-        if sample_types:
-            clause, values = self._ex.dialect.any_of("sample_type", sample_types)
-            clauses.append(clause)
-            params.extend(values)
+        clauses: list[str] = []
+        params: list[Any] = []
         after = None if cursor is None else decode_sample_cursor(cursor)
         lowest = None if since is None else to_micros(since)
         if after is not None:  # the page starts at the cursor's time: the index is entered there
@@ -195,9 +209,8 @@ class Samples(ReportsChanges, Concern):
         if after is not None:
             clauses.append(f"({PAGE_ORDER}) > (?, ?, ?)")
             params.extend(after)
-        rows = await self._ex.read_all(
-            f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(clauses)} "
-            f"ORDER BY {PAGE_ORDER} LIMIT ?", [*params, limit + 1])
+        types = list(dict.fromkeys(sample_types or ()))  # a type named twice is read once
+        rows = await self._ex.read_all(*_page_query(user_id, types, clauses, params, limit + 1))
         next_cursor = None
         if len(rows) > limit:  # the extra row asked for: there is more
             rows = rows[:limit]
