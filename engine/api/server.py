@@ -17,11 +17,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from engine.errors import code_for_status
-
-
-def error_body(message: str) -> bytes:
-    return json.dumps({"error": {"code": code_for_status(400), "message": message}}).encode()
+from engine.errors import BadRequest
 
 
 class JsonErrorH11Protocol(H11Protocol):
@@ -33,7 +29,7 @@ class JsonErrorH11Protocol(H11Protocol):
             # second one on this connection.
             self.transport.close()
             return
-        body = error_body(msg)
+        body = json.dumps({"error": BadRequest(msg).to_dict()}).encode()
         headers = [(b"content-type", b"application/json"),
                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
         for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),

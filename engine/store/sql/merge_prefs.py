@@ -45,16 +45,15 @@ class MergePriorities(Concern):
         # One MIN and one MAX per type, each its own subquery: SQLite answers a lone MIN or MAX
         # from one end of the (user, type, time) index, but MIN and MAX of one SELECT by reading
         # every index entry between (425 ms instead of 0.1 ms for a year of minute heart rate).
-        # Tombstones count, so the range may only be wider than the live samples'.
-        lows: list[int] = []
-        highs: list[int] = []
-        for sample_type in sample_types:
-            row = await self._ex.read_one(
-                f"SELECT ({_EXTREME.format('MIN')}), ({_EXTREME.format('MAX')})",
-                (user_id, sample_type, user_id, sample_type))
-            if row is not None and row[0] is not None:
-                lows.append(int(row[0]))
-                highs.append(int(row[1]))
-        if not lows:
+        # All types in one statement. Tombstones count, so the range may only be wider than the
+        # live samples'.
+        types = list(dict.fromkeys(sample_types))
+        if not types:
             return None
-        return from_micros(min(lows)), from_micros(max(highs))
+        per_type = f"SELECT ({_EXTREME.format('MIN')}) AS low, ({_EXTREME.format('MAX')}) AS high"
+        row = await self._ex.read_one(
+            f"SELECT MIN(low), MAX(high) FROM ({' UNION ALL '.join([per_type] * len(types))}) AS extremes",
+            [value for sample_type in types for value in (user_id, sample_type, user_id, sample_type)])
+        if row is None or row[0] is None:
+            return None
+        return from_micros(int(row[0])), from_micros(int(row[1]))
