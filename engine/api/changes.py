@@ -21,7 +21,7 @@ _KNOWN = {"cursor", "limit", "types", "user_id"}
 def _number(text: str | None, name: str, default: int, maximum: int) -> int:
     if text is None or text == "":
         return default
-    if not text.isdigit() or len(text) > 18 or int(text) > maximum:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) > maximum:
         raise BadRequest(f"{name} must be a whole number up to {maximum}", code="invalid_query")
     return int(text)
 
@@ -40,7 +40,7 @@ async def list_changes(request: Request) -> JSONResponse:
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))[:200]}", code="invalid_query")
     cursor = query.get("cursor") or "0"
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise BadRequest("the cursor is not one this API issued", code="invalid_cursor")
     limit = max(1, _number(query.get("limit"), "limit", DEFAULT_PAGE, MAX_PAGE))
     types = [t for t in (query.get("types") or "").split(",") if t]

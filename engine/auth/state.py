@@ -71,7 +71,7 @@ class StateSigner:
         if not value or len(value) > _MAX_STATE_CHARS or value.count(".") != 2:
             raise OAuthError("state is missing or malformed", code="invalid_state", vendor=vendor)
         nonce, expires_text, signature = value.split(".")
-        if not nonce or not expires_text.isdigit() or not signature.isascii():
+        if not nonce or not (expires_text.isascii() and expires_text.isdigit()) or not signature.isascii():
             raise OAuthError("state is missing or malformed", code="invalid_state", vendor=vendor)
         if not any(
             hmac.compare_digest(self._signature(key, vendor, nonce, expires_text), signature)

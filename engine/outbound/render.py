@@ -47,7 +47,7 @@ class ReconnectLinks:
         return f"{self._public_url}{RECONNECT_PATH.format(vendor=quote(vendor, safe=''))}?{query}"
 
     def valid(self, vendor: str, user_id: str, expires: str, signature: str, now: float) -> bool:
-        if not (expires.isdigit() and len(expires) <= 12) or len(user_id) > _MAX_LINK_FIELD:
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12) or len(user_id) > _MAX_LINK_FIELD:
             return False
         if int(expires) <= now:
             return False

@@ -450,6 +450,14 @@ def test_out_of_range_cursors_are_the_invalid_cursor_400(target, cursor, fmt):
     assert response.json()["error"]["code"] == "invalid_cursor"
 
 
+@pytest.mark.parametrize(("params", "code"), [({"cursor": "\u00b9"}, "invalid_cursor"),
+                                              ({"limit": "\u0663"}, "invalid_query")])
+def test_non_ascii_digits_in_the_changes_feed_query_are_400(target, params, code):
+    response = target.send("GET", "/v1/changes", params=params, headers=AUTH)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == code
+
+
 OVERFLOWING = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
 
 

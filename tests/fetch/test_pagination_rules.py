@@ -47,6 +47,8 @@ def test_offset_given_by_the_vendor_must_move_forward():
     p = Paginator(Paginate(type="offset", param="offset", next_offset=Expr("offset")))
     assert p.next(p.first(), {"offset": 25}, {}, [1]).params["offset"] == "25"
     assert p.next(p.first(), {"offset": 0}, {}, [1]) is None
+    # a digit that is not ASCII ("\u00b9", superscript one) is no offset (the last page), not a crash
+    assert p.next(p.first(), {"offset": "\u00b9"}, {}, [1]) is None
 
 
 def test_page_number_stops_on_empty_or_short_page():
