@@ -18,6 +18,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from engine.errors import BadRequest
+from engine.logs import new_trace_id
 
 
 class JsonErrorH11Protocol(H11Protocol):
@@ -30,8 +31,9 @@ class JsonErrorH11Protocol(H11Protocol):
             self.transport.close()
             return
         body = json.dumps({"error": BadRequest(msg).to_dict()}).encode()
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        # a request id like every answer of the app's, though no request reached the app
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"x-request-id", new_trace_id().encode()), (b"connection", b"close")]
         for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
                       h11.Data(data=body), h11.EndOfMessage()):
             self.transport.write(self.conn.send(event))

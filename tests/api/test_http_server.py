@@ -13,6 +13,7 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from engine.api.server import JsonErrorH11Protocol
+from engine.logs import is_trace_id
 
 pytestmark = pytest.mark.anyio
 
@@ -66,6 +67,9 @@ async def test_a_request_that_is_not_http_gets_a_json_400_and_the_connection_clo
     assert b"content-type: application/json" in head.split(b"\r\n")
     assert f"content-length: {len(body)}".encode() in head.split(b"\r\n")
     assert json.loads(body) == {"error": {"code": "bad_request", "message": "Invalid HTTP request received."}}
+    request_ids = [line.partition(b": ")[2].decode() for line in head.split(b"\r\n")
+                   if line.startswith(b"x-request-id: ")]
+    assert len(request_ids) == 1 and is_trace_id(request_ids[0])
     assert transport.closed
 
 
