@@ -8,12 +8,16 @@ from the merged document.
 - ``defaults.list``, ``defaults.get``, ``defaults.changes``: merged into that block of every
   resource that writes the block (``get: {}`` takes the whole default; a resource without a
   ``get`` gets none).
-- ``defaults.samples``: merged into every sample mapping of every resource.
+- ``defaults.samples``: merged into every sample mapping of every resource, but those that
+  explode an array (write ``each:``).
+- ``defaults.each_samples``: merged into every sample mapping that writes ``each:``, instead of
+  ``defaults.samples``: such a mapping reads the record as ``record.`` and the array's item as
+  ``item.``, so the paths written for a record do not fit it.
 - ``defaults.events``: merged into every event extractor under ``webhooks.events``.
 - ``defaults.subscriptions.create``, ``.subscribe``, ``.unsubscribe``: merged into every request
   of ``subscriptions.app.create``, ``subscriptions.per_user.subscribe`` and ``.unsubscribe``.
-- ``resources.<name>.defaults.samples``: merged into that resource's sample mappings, over the
-  spec-level sample defaults.
+- ``resources.<name>.defaults.samples`` and ``.each_samples``: merged into that resource's
+  sample mappings, over the spec-level ``samples`` and ``each_samples``.
 
 Merging is JSON Merge Patch (RFC 7386) with the block as the patch over its defaults: mappings
 merge key by key, recursively; the value the block writes wins; lists and scalars are replaced
@@ -39,8 +43,9 @@ from typing import Any
 from engine.spec.document import MAX_NODES, Document, JsonPath, LocatedIssue
 from engine.spec.errors import closest
 
-SPEC_DEFAULT_KEYS = ("list", "get", "changes", "samples", "events", "subscriptions")
-RESOURCE_DEFAULT_KEYS = ("samples",)
+SPEC_DEFAULT_KEYS = ("list", "get", "changes", "samples", "each_samples", "events",
+                     "subscriptions")
+RESOURCE_DEFAULT_KEYS = ("samples", "each_samples")
 BLOCK_KEYS = ("list", "get", "changes")
 # defaults.subscriptions.<key> -> the list of requests it is merged into
 SUBSCRIPTION_LISTS: dict[str, tuple[str, str, str]] = {
@@ -148,7 +153,8 @@ class _Merger:
                 message = f"unknown key {key!r} in defaults"
                 suggestion = closest(str(key), allowed)
                 if allowed == RESOURCE_DEFAULT_KEYS and key in SPEC_DEFAULT_KEYS:
-                    message += (f"; a resource's defaults hold only samples (defaults for every "
+                    message += (f"; a resource's defaults hold only samples and each_samples "
+                                f"(defaults for every "
                                 f"{key!r} block go in the top-level defaults)")
                 elif suggestion is None:
                     message += f"; expected {_or(allowed)}"
@@ -156,6 +162,7 @@ class _Merger:
                                         suggestion, at_key=True))
             elif not isinstance(value, dict):
                 what = {"events": "an event extractor", "samples": "a sample mapping",
+                        "each_samples": "a sample mapping",
                         "subscriptions": "the subscription request lists"}.get(
                     key, "a request" if key in SUBSCRIPTION_LISTS else f"a {key!r} block")
                 issues.append(doc.issue(
@@ -189,33 +196,37 @@ class _Merger:
                 out[block] = self.merge(spec_defaults[block], ("defaults", block), out[block],
                                         (*at, block))
                 self.used.add(("defaults", block))
-        samples_defaults, samples_at, sources = self._sample_defaults(name, resource, spec_defaults)
         samples = out.get("samples")
-        if samples_defaults is not None and isinstance(samples, list):
-            merged = []
-            for index, sample in enumerate(samples):
-                if isinstance(sample, dict):
-                    sample = self.merge(samples_defaults, samples_at, sample,
-                                        (*at, "samples", index))
+        if not isinstance(samples, list):
+            return out
+        kinds = {key: self._sample_defaults(name, resource, spec_defaults, key)
+                 for key in ("samples", "each_samples")}
+        merged = []
+        for index, sample in enumerate(samples):
+            if isinstance(sample, dict):
+                defaults, defaults_at, sources = kinds[
+                    "each_samples" if sample.get("each") is not None else "samples"]
+                if defaults is not None:
+                    sample = self.merge(defaults, defaults_at, sample, (*at, "samples", index))
                     self.used.update(sources)
-                merged.append(sample)
-            out["samples"] = merged
+            merged.append(sample)
+        out["samples"] = merged
         return out
 
     def _sample_defaults(
-        self, name: str, resource: dict[str, Any], spec_defaults: dict[str, Any]
+        self, name: str, resource: dict[str, Any], spec_defaults: dict[str, Any], key: str
     ) -> tuple[dict[str, Any] | None, JsonPath, list[JsonPath]]:
-        """The sample defaults of one resource: its own over the spec-level ones (merged the
-        same way, in place at the resource's `defaults.samples`)."""
-        spec_level = spec_defaults.get("samples")
-        own = (resource.get("defaults") or {}).get("samples")
-        own_at: JsonPath = ("resources", name, "defaults", "samples")
+        """The `key` (samples or each_samples) defaults of one resource: its own over the
+        spec-level ones (merged the same way, in place at the resource's `defaults.<key>`)."""
+        spec_level = spec_defaults.get(key)
+        spec_at: JsonPath = ("defaults", key)
+        own = (resource.get("defaults") or {}).get(key)
+        own_at: JsonPath = ("resources", name, "defaults", key)
         if own is None:
-            return spec_level, ("defaults", "samples"), [("defaults", "samples")]
+            return spec_level, spec_at, [spec_at]
         if spec_level is None:
             return own, own_at, [own_at]
-        return (self.merge(spec_level, ("defaults", "samples"), own, own_at), own_at,
-                [own_at, ("defaults", "samples")])
+        return self.merge(spec_level, spec_at, own, own_at), own_at, [own_at, spec_at]
 
     def _webhooks(self, webhooks: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
         at: JsonPath = ("webhooks", "events")
@@ -313,20 +324,27 @@ class _Merger:
             if key in BLOCK_KEYS:
                 why = (f"no resource writes a {key!r} block (a default only fills blocks a "
                        f"resource writes, even as `{key}: {{}}`)")
-            elif key == "samples":
-                why = "no resource has samples"
+            elif key in _SAMPLE_KINDS:
+                why = f"no resource has {_SAMPLE_KINDS[key]}"
             else:
                 why = "the spec has no webhooks.events"
             issues.append(doc.issue(at, "defaults.unused", f"this default is used nowhere: {why}",
                                     at_key=True))
         for name, resource in self.resources.items():
             own = resource.get("defaults") if isinstance(resource, dict) else None
-            own_at = ("resources", name, "defaults", "samples")
-            if own and "samples" in own and own_at not in self.used:
-                issues.append(doc.issue(
-                    ("resources", name, "defaults", "samples"), "defaults.unused",
-                    f"this default is used nowhere: resource {name!r} has no samples", at_key=True))
+            for key, what in _SAMPLE_KINDS.items():
+                own_at = ("resources", name, "defaults", key)
+                if own and key in own and own_at not in self.used:
+                    issues.append(doc.issue(
+                        own_at, "defaults.unused",
+                        f"this default is used nowhere: resource {name!r} has no {what}",
+                        at_key=True))
         return issues
+
+
+# the sample defaults -> the samples they are merged into
+_SAMPLE_KINDS = {"samples": "samples that take them (without `each:`)",
+                 "each_samples": "samples that explode an array (with `each:`)"}
 
 
 def _subpaths(value: Any, prefix: JsonPath = ()) -> Iterator[JsonPath]:

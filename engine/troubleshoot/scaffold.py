@@ -96,8 +96,9 @@ sync:
   initial_days: 30                   # backfilled when a user connects
 
 # What many blocks share is written once: every sample mapping below takes these (its own value
-# wins; `key: null` drops one). Lists, gets and webhook events take defaults too; see
-# docs/patterns.md, "Shared values".
+# wins; `key: null` drops one). A sample that explodes an array (`each:`) reads the record as
+# `record.` and takes `each_samples:` instead. Lists, gets and webhook events take defaults too;
+# see docs/patterns.md, "Shared values".
 defaults:
   samples:
     record_id: id                    # the dedup key: a re-fetch replaces, never duplicates

@@ -163,14 +163,11 @@ def test_resource_defaults_go_over_spec_defaults():
         list: {request: {path: /v1/hr}, records: data}
         defaults:
           samples:
-            record_id: record.id
-            tz_offset: {path: record.offset}
+            record_id: hr_id
+            tz_offset: {path: zone_offset}
             local_date: null
         samples:
-          - type: heart_rate
-            each: items
-            timestamp: item.time
-            values: {bpm: {path: item.bpm, unit: bpm}}
+          - {type: heart_rate, timestamp: time, values: {bpm: {path: bpm, unit: bpm}}}
       weight:
         list: {request: {path: /v1/weight}, records: data}
         samples:
@@ -178,11 +175,79 @@ def test_resource_defaults_go_over_spec_defaults():
     """
     data = merged(body)
     hr = data["resources"]["hr"]["samples"][0]
-    assert hr["record_id"] == "record.id"
-    assert hr["tz_offset"] == {"path": "record.offset", "format": "minutes"}
+    assert hr["record_id"] == "hr_id"
+    assert hr["tz_offset"] == {"path": "zone_offset", "format": "minutes"}
     assert "local_date" not in hr
     weight = data["resources"]["weight"]["samples"][0]
     assert (weight["record_id"], weight["local_date"]) == ("id", "day")
+
+
+EXPLODED = """\
+defaults:
+  samples:
+    record_id: id
+    local_date: day
+  each_samples:
+    record_id: record.id
+    tz_offset: {path: record.offset, format: minutes}
+resources:
+  sleep:
+    list: {request: {path: /v1/sleep}, records: data}
+    defaults:
+      each_samples:
+        start: item.start
+        tz_offset: {path: record.zone_offset}
+    samples:
+      - {type: sleep_session, start: start, end: end, values: {asleep_s: {path: s, unit: s}}}
+      - {type: sleep_stage, each: stages, end: item.end, values: {stage: item.stage}}
+  hr:
+    list: {request: {path: /v1/hr}, records: data}
+    samples:
+      - {type: heart_rate, each: items, timestamp: item.time, values: {bpm: {path: item.bpm, unit: bpm}}}
+"""
+
+
+def test_samples_that_explode_an_array_take_each_samples_instead_of_samples():
+    resources = merged(EXPLODED)["resources"]
+    session, stage = resources["sleep"]["samples"]
+    assert session == {"record_id": "id", "local_date": "day", "type": "sleep_session",
+                       "start": "start", "end": "end", "values": {"asleep_s": {"path": "s", "unit": "s"}}}
+    # the spec's each_samples, then the resource's over them; none of the record's `samples`
+    assert stage == {"record_id": "record.id", "tz_offset": {"path": "record.zone_offset", "format": "minutes"},
+                     "start": "item.start", "type": "sleep_stage", "each": "stages", "end": "item.end",
+                     "values": {"stage": "item.stage"}}
+    (series,) = resources["hr"]["samples"]
+    assert series["record_id"] == "record.id" and "local_date" not in series
+    assert series["tz_offset"] == {"path": "record.offset", "format": "minutes"}
+    assert check(EXPLODED).issues == []
+
+
+def test_an_invalid_value_in_each_samples_is_reported_once_at_its_line():
+    body = EXPLODED.replace("format: minutes", "format: weeks")
+    (issue,) = check(body).issues  # two samples take it
+    assert issue.json_path == ("defaults", "each_samples", "tz_offset", "format")
+    assert (issue.line, issue.col) == line_of(body, "weeks")
+
+
+def test_each_samples_no_sample_takes_are_an_error():
+    body = """\
+    defaults:
+      each_samples: {record_id: record.id}
+    resources:
+      sleep:
+        list: {request: {path: /v1/sleep}, records: data}
+        defaults:
+          each_samples: {device: record.device}
+        samples:
+          - {type: sleep_session, start: start, end: end, values: {asleep_s: {path: s, unit: s}}}
+    """
+    issues = check(body).issues
+    assert [(i.code, i.json_path) for i in issues] == [
+        ("defaults.unused", ("defaults", "each_samples")),
+        ("defaults.unused", ("resources", "sleep", "defaults", "each_samples")),
+    ]
+    assert all("with `each:`" in i.message for i in issues)
+    assert (issues[0].line, issues[0].col) == line_of(body, "each_samples:")
 
 
 def test_events_defaults_reach_every_extractor():
