@@ -153,9 +153,8 @@ class _Merger:
                 message = f"unknown key {key!r} in defaults"
                 suggestion = closest(str(key), allowed)
                 if allowed == RESOURCE_DEFAULT_KEYS and key in SPEC_DEFAULT_KEYS:
-                    message += (f"; a resource's defaults hold only samples and each_samples "
-                                f"(defaults for every "
-                                f"{key!r} block go in the top-level defaults)")
+                    message += ("; a resource's defaults hold only samples and each_samples "
+                                f"(defaults for every {key!r} block go in the top-level defaults)")
                 elif suggestion is None:
                     message += f"; expected {_or(allowed)}"
                 issues.append(doc.issue((*at, key), "defaults.unknown_key", message,
@@ -343,7 +342,7 @@ class _Merger:
 
 
 # the sample defaults -> the samples they are merged into
-_SAMPLE_KINDS = {"samples": "samples that take them (without `each:`)",
+_SAMPLE_KINDS = {"samples": "samples without `each:`",
                  "each_samples": "samples that explode an array (with `each:`)"}
 
 
