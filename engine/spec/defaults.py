@@ -199,7 +199,7 @@ class _Merger:
         if not isinstance(samples, list):
             return out
         kinds = {key: self._sample_defaults(name, resource, spec_defaults, key)
-                 for key in ("samples", "each_samples")}
+                 for key in _SAMPLE_KINDS}
         merged = []
         for index, sample in enumerate(samples):
             if isinstance(sample, dict):
