@@ -47,6 +47,9 @@ SPEC_DEFAULT_KEYS = ("list", "get", "changes", "samples", "each_samples", "event
                      "subscriptions")
 RESOURCE_DEFAULT_KEYS = ("samples", "each_samples")
 BLOCK_KEYS = ("list", "get", "changes")
+# the sample defaults -> the samples they are merged into
+_SAMPLE_KINDS = {"samples": "samples without `each:`",
+                 "each_samples": "samples that explode an array (with `each:`)"}
 # defaults.subscriptions.<key> -> the list of requests it is merged into
 SUBSCRIPTION_LISTS: dict[str, tuple[str, str, str]] = {
     "create": ("subscriptions", "app", "create"),
@@ -340,10 +343,6 @@ class _Merger:
                         at_key=True))
         return issues
 
-
-# the sample defaults -> the samples they are merged into
-_SAMPLE_KINDS = {"samples": "samples without `each:`",
-                 "each_samples": "samples that explode an array (with `each:`)"}
 
 
 def _subpaths(value: Any, prefix: JsonPath = ()) -> Iterator[JsonPath]:

@@ -229,7 +229,7 @@ def test_an_invalid_value_in_each_samples_is_reported_once_at_its_line():
     assert (issue.line, issue.col) == line_of(body, "weeks")
 
 
-def test_each_samples_no_sample_takes_are_an_error():
+def test_each_samples_that_no_sample_takes_are_an_error():
     body = """\
     defaults:
       each_samples: {record_id: record.id}
@@ -248,6 +248,28 @@ def test_each_samples_no_sample_takes_are_an_error():
     ]
     assert all("with `each:`" in i.message for i in issues)
     assert (issues[0].line, issues[0].col) == line_of(body, "each_samples:")
+
+
+def test_a_null_left_on_an_each_sample_to_drop_a_record_default_is_an_error_at_its_line():
+    # Before each_samples, an exploded sample undid the record-level `local_date` with a null;
+    # it takes no such default now, so the null stays as written and the schema names its line.
+    body = EXPLODED.replace("each: stages, end", "each: stages, local_date: null, end")
+    (issue,) = check(body).issues
+    assert issue.code == "schema.type"
+    assert issue.json_path == ("resources", "sleep", "samples", 1, "local_date")
+    assert (issue.line, issue.col) == line_of(body, "null")
+
+
+def test_each_null_is_a_plain_sample_and_says_so():
+    # `each: null` explodes nothing: the sample takes `samples`, not `each_samples`, and both the
+    # null and the resource's each_samples it leaves unused are reported at their lines.
+    body = EXPLODED.replace("each: stages, end", "each: null, end")
+    issues = {(i.code, i.json_path): (i.line, i.col) for i in check(body).issues}
+    assert issues == {
+        ("schema.type", ("resources", "sleep", "samples", 1, "each")): line_of(body, "null"),
+        ("defaults.unused", ("resources", "sleep", "defaults", "each_samples")):
+            line_of(body, "each_samples:", 2),
+    }
 
 
 def test_events_defaults_reach_every_extractor():
@@ -552,6 +574,16 @@ def test_the_schema_describes_the_same_defaults_keys():
     assert schema["properties"]["defaults"] == {"$ref": "#/$defs/defaults"}
     resource = schema["$defs"]["resource"]["properties"]
     assert resource["defaults"] == {"$ref": "#/$defs/resource_defaults"}
+
+
+def test_sample_defaults_accept_what_a_sample_accepts_but_each_and_nothing_is_required():
+    defs = load_json_schema(SPEC_SCHEMA)["$defs"]
+    sample, defaults = defs["sample"], defs["sample_defaults"]
+    assert "required" not in defaults
+    assert defaults["properties"] == {key: value for key, value in sample["properties"].items()
+                                      if key != "each"}
+    assert {key: defaults[key] for key in ("type", "additionalProperties")} == {
+        key: sample[key] for key in ("type", "additionalProperties")}
 
 
 def test_validate_exit_codes_are_unchanged(tmp_path: Path, capsys, monkeypatch):
