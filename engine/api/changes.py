@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from engine.api.common import engine_of
+from engine.api.common import engine_of, page_limit
 from engine.api.openapi import Param, operation
 from engine.errors import BadRequest
 from engine.store.outbox_records import EVENT_TYPES
@@ -16,14 +16,6 @@ from engine.store.outbox_records import EVENT_TYPES
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 _KNOWN = {"cursor", "limit", "types", "user_id"}
-
-
-def _number(text: str | None, name: str, default: int, maximum: int) -> int:
-    if text is None or text == "":
-        return default
-    if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) > maximum:
-        raise BadRequest(f"{name} must be a whole number up to {maximum}", code="invalid_query")
-    return int(text)
 
 
 @operation("The changes feed: the same event documents webhooks carry, in order, resumable",
@@ -42,7 +34,7 @@ async def list_changes(request: Request) -> JSONResponse:
     cursor = query.get("cursor") or "0"
     if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise BadRequest("the cursor is not one this API issued", code="invalid_cursor")
-    limit = max(1, _number(query.get("limit"), "limit", DEFAULT_PAGE, MAX_PAGE))
+    limit = page_limit(query.get("limit"), default=DEFAULT_PAGE, maximum=MAX_PAGE)
     types = [t for t in (query.get("types") or "").split(",") if t]
     unknown_types = [t for t in types if t not in EVENT_TYPES]
     if unknown_types:

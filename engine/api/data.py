@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from engine.api.common import CompactJSONResponse, engine_of, read_json_object
+from engine.api.common import CompactJSONResponse, engine_of, page_limit, read_json_object
 from engine.api.connections import USER, VENDOR, user_id_of
 from engine.api.merged import MERGE_SCHEMA, VIEWS, merged_samples, view_of
 from engine.api.openapi import OPTIONAL_TIME, TIME, Param, nullable, operation
@@ -204,18 +204,6 @@ async def cancel_sync(request: Request) -> JSONResponse:
 # --------------------------------------------------------------------------- samples
 
 
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_PAGE
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest("limit must be an integer", code="invalid_query") from None
-    if not 1 <= value <= MAX_PAGE:
-        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}", code="invalid_query")
-    return value
-
-
 def _types(request: Request) -> list[str] | None:
     raw = [part.strip() for value in request.query_params.getlist("type") for part in value.split(",")]
     types = [t for t in raw if t]
@@ -283,7 +271,7 @@ async def list_samples(request: Request) -> Response:
     fmt = query.get("format", "json")
     if fmt not in ("json", "ndjson"):
         raise BadRequest("format must be json or ndjson", code="invalid_query")
-    limit = _limit(query.get("limit"))
+    limit = page_limit(query.get("limit"), default=DEFAULT_PAGE, maximum=MAX_PAGE)
     cursor = query.get("cursor") or None
     if view_of(query) == "merged":
         return await merged_samples(engine, user_id, options, ndjson=fmt == "ndjson", cursor=cursor,
@@ -357,7 +345,7 @@ async def list_jobs(request: Request) -> JSONResponse:
     if state is not None and state not in JOB_STATES:
         raise BadRequest(f"state must be one of {', '.join(JOB_STATES)}", code="invalid_query")
     kind = query.get("kind") or None
-    limit = _limit(query.get("limit"))
+    limit = page_limit(query.get("limit"), default=DEFAULT_PAGE, maximum=MAX_PAGE)
     after = query.get("after") or None
     jobs = await engine_of(request).store.list_jobs(state=state, kind=kind, limit=limit, after_id=after)
     next_after = jobs[-1].id if len(jobs) == limit else None

@@ -458,6 +458,16 @@ def test_non_ascii_digits_in_the_changes_feed_query_are_400(target, params, code
     assert response.json()["error"]["code"] == code
 
 
+@pytest.mark.parametrize("limit", ["\u0663", "+5", "1_0", " 5", "0", "1001", "9" * 40])
+@pytest.mark.parametrize("path", ["/v1/changes", f"/v1/users/{USER}/samples"])
+def test_a_limit_is_ascii_digits_from_1_to_the_page_maximum(target, path, limit):
+    response = target.send("GET", path, params={"limit": limit}, headers=AUTH)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error == {**error, "code": "invalid_query", "message": "limit must be a whole number from 1 to 1000"}
+    assert target.send("GET", path, params={"limit": "1000"}, headers=AUTH).status_code == 200
+
+
 OVERFLOWING = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
 
 
